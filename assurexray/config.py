@@ -1,0 +1,171 @@
+"""Typed settings read from a YAML file; command-line options override them.
+
+The dataclass defaults below are the built-in defaults. ``configs/default.yaml``
+spells out the same values (a test keeps the two equal) so a user can copy and
+edit it. Any unknown key or badly typed value is a :class:`ConfigError` that
+names the file and the dotted key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from assurexray.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("configs/default.yaml")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    arch: str = "efficientnet_b0"
+    image_size: int = 224
+    resize_mode: str = "letterbox"
+    clahe: bool = False
+
+
+@dataclass(frozen=True)
+class ExplainSettings:
+    method: str = "gradcam"
+    target_layer: str = "auto"
+    aggregation: str = "mean"
+    fast_path: bool = True
+    colormap: str = "jet"
+    alpha: float = 0.4
+
+
+@dataclass(frozen=True)
+class InferSettings:
+    output: str = "results/inference"
+    batch_size: int = 8
+    recursive: bool = False
+    workers: int = 2
+
+
+@dataclass(frozen=True)
+class GallerySettings:
+    split: str = "test"
+    k: int = 3
+    output: str = "results/gradcam"
+    batch_size: int = 16
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    annotations: str = "data/demo/Annotations"
+    output: str = "results/gradcam"
+    per_class: int = 5
+    thresholds: list[float] = field(default_factory=lambda: [0.5])
+    annotation_mode: str = "btxrd"
+    classes: list[str] = field(default_factory=lambda: ["Benign", "Malignant"])
+    rows_per_page: int = 6
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    output: str = "checkpoints/best.pt"
+    epochs: int = 15
+    batch_size: int = 16
+    lr: float = 0.002
+    weight_decay: float = 0.0001
+    patience: int = 5
+    split_fractions: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])
+    workers: int = 2
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    output: str = "results/demo"
+    data: str = "data/demo"
+    images: int = 300
+    epochs: int = 12
+    image_size: int = 224
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every default the commands use."""
+
+    device: str = "auto"
+    seed: int = 0
+    max_pixels: int = 100_000_000
+    data: str = "data/demo"
+    checkpoint: str = "results/demo/checkpoints/best.pt"
+    class_names: list[str] = field(default_factory=lambda: ["Normal", "Benign", "Malignant"])
+    model: ModelSettings = field(default_factory=ModelSettings)
+    explain: ExplainSettings = field(default_factory=ExplainSettings)
+    infer: InferSettings = field(default_factory=InferSettings)
+    gallery: GallerySettings = field(default_factory=GallerySettings)
+    compare: CompareSettings = field(default_factory=CompareSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    demo: DemoSettings = field(default_factory=DemoSettings)
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read settings from ``path``; with no path, ``configs/default.yaml`` if present.
+
+    Args:
+        path: A YAML file. Keys left out keep their built-in defaults.
+
+    Raises:
+        ConfigError: the file is missing or unreadable, or a key or value is bad.
+    """
+    import yaml
+
+    if path is None:
+        if not DEFAULT_CONFIG_PATH.is_file():
+            return Settings()
+        path = DEFAULT_CONFIG_PATH
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"{path}: not valid YAML ({first})") from None
+    if data is None:
+        return Settings()
+    return _merge(Settings(), data, path, prefix="")
+
+
+def _merge(defaults: Any, data: Any, path: Path, prefix: str) -> Any:
+    """Return ``defaults`` with the values of the mapping ``data`` checked and applied."""
+    where = prefix.rstrip(".") or "the top level"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: {where} must be a mapping of keys to values")
+    known = {f.name: f for f in fields(defaults)}
+    changes = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in known:
+            raise ConfigError(f"{path}: unknown key {dotted!r} (known: {', '.join(sorted(known))})")
+        current = getattr(defaults, key)
+        if is_dataclass(current):
+            changes[key] = _merge(current, value, path, prefix=f"{dotted}.")
+        else:
+            changes[key] = _check_value(current, value, path, dotted)
+    return replace(defaults, **changes)
+
+
+def _check_value(default: Any, value: Any, path: Path, key: str) -> Any:
+    """Check ``value`` has the type of ``default`` (ints are accepted for floats)."""
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is list and isinstance(value, list):
+        item_type = type(default[0]) if default else None
+        if item_type is not None:
+            return [_check_value(default[0], item, path, f"{key}[]") for item in value]
+        return value
+    if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"{path}: key {key!r} must be of type {expected.__name__}, got {value!r}")
+
+
+def settings_as_dict(settings: Settings) -> dict[str, Any]:
+    """The settings as nested plain dicts (for writing a YAML file or a report)."""
+    from dataclasses import asdict
+
+    return asdict(settings)

@@ -1,0 +1,35 @@
+"""Exceptions raised for bad input.
+
+Every message is one line that names the file (or option) and what is wrong;
+the command line prints it in red and exits non-zero, never with a traceback.
+"""
+
+from __future__ import annotations
+
+
+class AssureXrayError(Exception):
+    """Base class of every error meant for the user, not for a traceback."""
+
+
+class ConfigError(AssureXrayError):
+    """A configuration file or option has a bad key or value."""
+
+
+class ImageReadError(AssureXrayError):
+    """An image file is missing, empty, corrupt, too large or of an unsupported kind."""
+
+
+class CheckpointError(AssureXrayError):
+    """A checkpoint is missing, corrupt, unsafe, or does not fit the model."""
+
+
+class ExplainError(AssureXrayError):
+    """A heatmap method, target layer or target class cannot be used."""
+
+
+class AnnotationError(AssureXrayError):
+    """A LabelMe annotation file is malformed or does not fit its image."""
+
+
+class DatasetError(AssureXrayError):
+    """A data set folder, index or split is missing pieces or inconsistent."""

@@ -1,0 +1,287 @@
+"""The classifier: building it with timm, and saving/loading checkpoints.
+
+A checkpoint is a plain dict saved with :func:`torch.save` and read back with
+``torch.load(weights_only=True)``, so loading never runs code from the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from assurexray.errors import CheckpointError, ConfigError
+from assurexray.preprocess import PreprocessConfig
+
+FORMAT_VERSION = 1
+DEFAULT_CLASS_NAMES = ("Normal", "Benign", "Malignant")
+# Module names of the last spatial feature map, for architectures we know.
+_TARGET_LAYERS = {"efficientnet": "bn2", "test_efficientnet": "bn2", "resnet": "layer4"}
+_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
+
+
+def build_model(
+    arch: str = "efficientnet_b0", num_classes: int = 3, pretrained: bool = False
+) -> nn.Module:
+    """Build a timm classifier that knows its Grad-CAM target layer.
+
+    Args:
+        arch: A timm model name, e.g. ``efficientnet_b0`` or ``test_efficientnet``.
+        num_classes: Number of output classes.
+        pretrained: Ask timm for pretrained weights (needs them cached; this
+            tool never downloads).
+
+    Returns:
+        The model, with ``gradcam_target_layer`` (a module or None) and
+        ``gradcam_target_layer_name`` attributes.
+
+    Raises:
+        ConfigError: ``arch`` is not a timm model name.
+    """
+    import timm
+
+    if not timm.is_model(arch):
+        close = timm.list_models(f"*{arch.split('_')[0]}*")[:5]
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(f"unknown model architecture {arch!r}{hint}")
+    model = timm.create_model(arch, pretrained=pretrained, num_classes=num_classes)
+    name = target_layer_name(arch, model)
+    layer = model.get_submodule(name) if name else None
+    # object.__setattr__ keeps the alias out of the state dict (no duplicate keys).
+    object.__setattr__(model, "gradcam_target_layer", layer)
+    object.__setattr__(model, "gradcam_target_layer_name", name)
+    object.__setattr__(model, "arch", arch)
+    return model
+
+
+def target_layer_name(arch: str, model: nn.Module) -> str | None:
+    """Name of the last spatial feature map for known architectures, else None."""
+    for prefix, name in _TARGET_LAYERS.items():
+        if arch.startswith(prefix) and _has_module(model, name):
+            return name
+    return None
+
+
+def _has_module(model: nn.Module, name: str) -> bool:
+    try:
+        model.get_submodule(name)
+    except AttributeError:
+        return False
+    return True
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU; otherwise as given."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise ConfigError(f"device {device!r} is not a valid torch device") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} was asked for, but CUDA is not available")
+    return resolved
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the model and every fact needed to use it."""
+
+    model: nn.Module
+    arch: str
+    class_names: tuple[str, ...]
+    preprocess: PreprocessConfig
+    path: Path | None = None
+    target_layer: str | None = None
+    train_metrics: dict[str, Any] = field(default_factory=dict)
+    created: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    *,
+    arch: str,
+    class_names: tuple[str, ...] | list[str],
+    preprocess: PreprocessConfig,
+    train_metrics: dict[str, Any] | None = None,
+) -> Path:
+    """Save a model and its facts in the checkpoint format of DESIGN.md, atomically."""
+    from assurexray.report import write_with
+
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "arch": arch,
+        "num_classes": len(class_names),
+        "class_names": list(class_names),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "preprocess": preprocess.to_dict(),
+        "target_layer": getattr(model, "gradcam_target_layer_name", None),
+        "train_metrics": dict(train_metrics or {}),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    return write_with(path, lambda tmp: torch.save(payload, tmp))
+
+
+def _read_checkpoint_file(path: Path) -> Any:
+    """``torch.load(weights_only=True)`` with each failure turned into one line."""
+    if not path.exists():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: checkpoint file is empty")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            raise CheckpointError(
+                f"{path}: refused to load: the file holds Python objects that would need "
+                "unpickling arbitrary code (only tensors and plain values are allowed)"
+            ) from None
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({_first_line(exc)})") from None
+    except Exception as exc:  # torch.load fails in many ways on a damaged file
+        raise CheckpointError(
+            f"{path}: corrupt or not a PyTorch checkpoint ({_first_line(exc)})"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def _split_payload(path: Path, payload: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Separate the facts from the weights, whatever layout the file uses."""
+    if not isinstance(payload, dict):
+        raise CheckpointError(
+            f"{path}: not a checkpoint (holds a {type(payload).__name__}, expected a dict)"
+        )
+    for key in _WRAPPER_KEYS:
+        if isinstance(payload.get(key), dict):
+            state = payload[key]
+            facts = {k: v for k, v in payload.items() if k != key}
+            break
+    else:
+        state, facts = payload, {}
+    if not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: no state dict of tensors found in the checkpoint")
+    # Weights saved from DataParallel or torch.compile carry a prefix.
+    for prefix in ("module.", "_orig_mod."):
+        if all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix) :]: v for k, v in state.items()}
+    return facts, state
+
+
+def load_checkpoint(
+    path: str | Path,
+    *,
+    arch: str | None = None,
+    class_names: tuple[str, ...] | list[str] | None = None,
+    preprocess: PreprocessConfig | None = None,
+    device: str | torch.device = "cpu",
+) -> Checkpoint:
+    """Load a checkpoint safely and rebuild its model in eval mode.
+
+    Facts the file carries win; facts it lacks (a bare state dict, or a dict
+    from another training script) come from the arguments, with a warning.
+
+    Raises:
+        CheckpointError: missing, empty, corrupt or unsafe file, or weights
+            that do not fit the architecture (naming the keys and shapes).
+    """
+    path = Path(path)
+    facts, state = _split_payload(path, _read_checkpoint_file(path))
+    notes: list[str] = []
+
+    def fact(key: str, fallback: Any, default: Any) -> Any:
+        if key in facts and facts[key] is not None:
+            return facts[key]
+        value = fallback if fallback is not None else default
+        shown = "the defaults" if isinstance(value, PreprocessConfig) else repr(value)
+        notes.append(f"{path}: checkpoint has no {key!r}; using {shown}")
+        return value
+
+    arch_name = str(fact("arch", arch, "efficientnet_b0"))
+    names = tuple(str(n) for n in fact("class_names", class_names, DEFAULT_CLASS_NAMES))
+    num_classes = int(facts.get("num_classes", len(names)))
+    if num_classes != len(names):
+        raise CheckpointError(
+            f"{path}: num_classes is {num_classes} but {len(names)} class names are given"
+        )
+    raw_pre = facts.get("preprocess")
+    if isinstance(raw_pre, dict):
+        try:
+            pre = PreprocessConfig.from_dict(raw_pre)
+        except (ConfigError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: bad preprocessing settings ({exc})") from None
+    else:
+        pre = fact("preprocess", preprocess, PreprocessConfig())
+
+    try:
+        model = build_model(arch_name, num_classes)
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    _load_state(path, model, state, arch_name)
+    model.to(device).eval()
+    for note in notes:
+        warnings.warn(note, stacklevel=2)
+    return Checkpoint(
+        model=model,
+        arch=arch_name,
+        class_names=names,
+        preprocess=pre,
+        path=path,
+        target_layer=facts.get("target_layer") or model.gradcam_target_layer_name,
+        train_metrics=dict(facts.get("train_metrics") or {}),
+        created=facts.get("created"),
+        warnings=tuple(notes),
+    )
+
+
+def _load_state(path: Path, model: nn.Module, state: dict[str, torch.Tensor], arch: str) -> None:
+    """Load weights, explaining a mismatch by the keys and shapes that differ."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong_shape = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
+    if wrong_shape:
+        problems.append(f"shapes differ for {'; '.join(wrong_shape[:3])} (file vs {arch})")
+    if problems:
+        raise CheckpointError(f"{path}: weights do not fit {arch}: {'; '.join(problems)}")
+    model.load_state_dict(state)
+
+
+def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    """SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()

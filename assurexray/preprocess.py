@@ -1,0 +1,199 @@
+"""Prepare a radiograph for the network, and map heatmaps back.
+
+The parameters (:class:`PreprocessConfig`) are stored in every checkpoint, so
+training and inference always prepare images the same way. :func:`preprocess`
+also returns the :class:`Geometry` of the resize, which maps points and
+heatmaps between the network input and the original image frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import cv2
+import numpy as np
+
+from assurexray.errors import ConfigError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+RESIZE_MODES = ("letterbox", "stretch")
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How an image becomes a network input.
+
+    Attributes:
+        image_size: Side of the square network input, in pixels.
+        resize_mode: ``letterbox`` keeps the aspect ratio and pads with black;
+            ``stretch`` squashes the image to the square.
+        mean: Per-channel mean subtracted after scaling to [0, 1].
+        std: Per-channel standard deviation divided by.
+        clahe: Apply contrast-limited adaptive histogram equalisation first.
+        channels: Number of channels the network takes (grey is replicated).
+    """
+
+    image_size: int = 224
+    resize_mode: str = "letterbox"
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    clahe: bool = False
+    channels: int = 3
+
+    def __post_init__(self) -> None:
+        if self.resize_mode not in RESIZE_MODES:
+            raise ConfigError(
+                f"resize_mode {self.resize_mode!r} is not one of {', '.join(RESIZE_MODES)}"
+            )
+        if self.image_size < 8:
+            raise ConfigError(f"image_size {self.image_size} is too small (at least 8)")
+        if len(self.mean) != self.channels or len(self.std) != self.channels:
+            raise ConfigError(f"mean and std need {self.channels} values each")
+        if any(s <= 0 for s in self.std):
+            raise ConfigError("std values must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for a checkpoint (lists, not tuples)."""
+        data = asdict(self)
+        data["mean"] = list(self.mean)
+        data["std"] = list(self.std)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PreprocessConfig:
+        """Build from a checkpoint's dict; unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown preprocessing keys: {', '.join(unknown)}")
+        values = dict(data)
+        for key in ("mean", "std"):
+            if key in values:
+                values[key] = tuple(float(v) for v in values[key])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The affine map from the original image frame to the network input.
+
+    A point ``(x, y)`` of the original image lands at
+    ``(x * scale_x + pad_left, y * scale_y + pad_top)`` in the network input,
+    using pixel-centre coordinates (``x + 0.5``).
+    """
+
+    original_size: tuple[int, int]  # (H, W)
+    network_size: int
+    scale_x: float
+    scale_y: float
+    pad_left: int
+    pad_top: int
+
+    @property
+    def content_box(self) -> tuple[int, int, int, int]:
+        """``(left, top, right, bottom)`` of the image inside the network input."""
+        height, width = self.original_size
+        right = self.pad_left + round(width * self.scale_x)
+        bottom = self.pad_top + round(height * self.scale_y)
+        return self.pad_left, self.pad_top, right, bottom
+
+    def to_network(self, points: np.ndarray) -> np.ndarray:
+        """Map ``N×2`` (x, y) points of the original frame to the network frame."""
+        pts = np.asarray(points, dtype=np.float64)
+        out = np.empty_like(pts)
+        out[:, 0] = (pts[:, 0] + 0.5) * self.scale_x + self.pad_left - 0.5
+        out[:, 1] = (pts[:, 1] + 0.5) * self.scale_y + self.pad_top - 0.5
+        return out
+
+    def to_original(self, points: np.ndarray) -> np.ndarray:
+        """Map ``N×2`` (x, y) points of the network frame to the original frame."""
+        pts = np.asarray(points, dtype=np.float64)
+        out = np.empty_like(pts)
+        out[:, 0] = (pts[:, 0] + 0.5 - self.pad_left) / self.scale_x - 0.5
+        out[:, 1] = (pts[:, 1] + 0.5 - self.pad_top) / self.scale_y - 0.5
+        return out
+
+    def heatmap_to_original(self, heatmap: np.ndarray) -> np.ndarray:
+        """Crop the padding from a network-size heatmap and resize it to the image.
+
+        Args:
+            heatmap: ``S×S`` float map at the network input size.
+
+        Returns:
+            ``H×W`` float32 map in the original image frame, clipped to [0, 1].
+        """
+        if heatmap.shape != (self.network_size, self.network_size):
+            raise ValueError(
+                f"heatmap has shape {heatmap.shape}, expected "
+                f"{(self.network_size, self.network_size)}"
+            )
+        left, top, right, bottom = self.content_box
+        crop = np.ascontiguousarray(heatmap[top:bottom, left:right], dtype=np.float32)
+        height, width = self.original_size
+        resized = cv2.resize(crop, (width, height), interpolation=cv2.INTER_LINEAR)
+        return np.clip(resized, 0.0, 1.0)
+
+
+def compute_geometry(original_size: tuple[int, int], config: PreprocessConfig) -> Geometry:
+    """Work out scale and padding for an image of ``original_size`` (H, W)."""
+    height, width = original_size
+    size = config.image_size
+    if config.resize_mode == "stretch":
+        return Geometry(original_size, size, size / width, size / height, 0, 0)
+    scale = size / max(height, width)
+    new_w = max(1, round(width * scale))
+    new_h = max(1, round(height * scale))
+    return Geometry(
+        original_size,
+        size,
+        new_w / width,
+        new_h / height,
+        (size - new_w) // 2,
+        (size - new_h) // 2,
+    )
+
+
+def apply_clahe(pixels: np.ndarray, clip_limit: float = 2.0, tiles: int = 8) -> np.ndarray:
+    """Contrast-limited adaptive histogram equalisation of a [0,1] float image."""
+    as_u16 = np.round(np.clip(pixels, 0.0, 1.0) * 65535).astype(np.uint16)
+    clahe = cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=(tiles, tiles))
+    return clahe.apply(as_u16).astype(np.float32) / 65535.0
+
+
+def resize_to_network(pixels: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """Resize (and pad) a grey [0,1] image into the ``S×S`` network frame."""
+    left, top, right, bottom = geometry.content_box
+    size = geometry.network_size
+    shrinking = (right - left) < pixels.shape[1]
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    resized = cv2.resize(
+        np.ascontiguousarray(pixels, dtype=np.float32),
+        (right - left, bottom - top),
+        interpolation=interpolation,
+    )
+    canvas = np.zeros((size, size), dtype=np.float32)
+    canvas[top:bottom, left:right] = resized
+    return canvas
+
+
+def preprocess(pixels: np.ndarray, config: PreprocessConfig) -> tuple[np.ndarray, Geometry]:
+    """Turn a grey ``H×W`` image in [0,1] into a normalised ``C×S×S`` network input.
+
+    Args:
+        pixels: float32 grey image in [0, 1] (see :func:`assurexray.imaging.read_image`).
+        config: The checkpoint's preprocessing parameters.
+
+    Returns:
+        The float32 input array and the geometry that maps back to ``pixels``.
+    """
+    if pixels.ndim != 2:
+        raise ValueError(f"expected a grey H×W image, got shape {pixels.shape}")
+    geometry = compute_geometry(pixels.shape, config)
+    image = apply_clahe(pixels) if config.clahe else pixels
+    square = resize_to_network(image, geometry)
+    mean = np.asarray(config.mean, dtype=np.float32)[:, None, None]
+    std = np.asarray(config.std, dtype=np.float32)[:, None, None]
+    stacked = np.repeat(square[None], config.channels, axis=0)
+    return ((stacked - mean) / std).astype(np.float32), geometry

@@ -1,0 +1,108 @@
+"""Writers for JSON, CSV and images that never leave a half-written file.
+
+Each writer writes to a temporary file in the target folder, then renames it
+over the target, so a crash or Ctrl-C leaves either the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success.
+
+    Args:
+        path: The final file path. Parent folders are created.
+
+    Yields:
+        A temporary path with the same suffix, to be written by the caller.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _json_default(value: Any) -> Any:
+    """Turn numpy scalars/arrays and paths into plain JSON values."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN and infinities by None so the JSON stays standard."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as indented, standard JSON (NaN becomes null), atomically."""
+    text = json.dumps(data, indent=2, default=_json_default)
+    # Round-trip through json to turn numpy values into floats before cleaning NaN.
+    text = json.dumps(_finite(json.loads(text)), indent=2, allow_nan=False)
+    return write_text(path, text + "\n")
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write a text file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_csv(path: str | Path, frame: Any) -> Path:
+    """Write a pandas DataFrame as CSV without its index, atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    return Path(path)
+
+
+def write_with(path: str | Path, writer: Callable[[Path], Any]) -> Path:
+    """Call ``writer(tmp_path)`` and move the result to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        writer(tmp)
+    return Path(path)
+
+
+def write_png(path: str | Path, rgb: Any) -> Path:
+    """Write an RGB uint8 array (H×W×3) or grayscale (H×W) as PNG, atomically."""
+    import cv2
+    import numpy as np
+
+    image = np.asarray(rgb)
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+
+    def _write(tmp: Path) -> None:
+        ok, encoded = cv2.imencode(".png", image)
+        if not ok:
+            raise OSError(f"{path}: could not encode PNG")
+        tmp.write_bytes(encoded.tobytes())
+
+    return write_with(path, _write)

@@ -1,0 +1,46 @@
+"""Shared fixtures: tiny models, checkpoints and images made in tmp_path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+TINY_ARCH = "test_efficientnet"
+CLASS_NAMES = ("Normal", "Benign", "Malignant")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint of a tiny EfficientNet (same ``bn2`` head as B0) at 64 px."""
+    import torch
+
+    from assurexray.model import build_model, save_checkpoint
+    from assurexray.preprocess import PreprocessConfig
+
+    torch.manual_seed(0)
+    model = build_model(TINY_ARCH, num_classes=len(CLASS_NAMES))
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(
+        path,
+        model,
+        arch=TINY_ARCH,
+        class_names=CLASS_NAMES,
+        preprocess=PreprocessConfig(image_size=64),
+    )
+    return path
+
+
+def write_gray_png(path: Path, height: int = 80, width: int = 50, seed: int = 0) -> Path:
+    """Write a random 8-bit grey PNG and return its path."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 256, size=(height, width), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), image)
+    return path

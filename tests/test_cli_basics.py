@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from assurexray import __version__
+from assurexray.cli import app
+
+runner = CliRunner()
+
+
+def test_import_does_not_import_torch() -> None:
+    code = "import sys, assurexray, assurexray.cli; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_help_lists_every_command() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("infer", "gallery", "compare", "train", "demo"):
+        assert command in result.output
+
+
+def test_version_and_python_dash_m() -> None:
+    assert __version__ in runner.invoke(app, ["--version"]).output
+    out = subprocess.run(
+        [sys.executable, "-m", "assurexray", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == f"assurexray {__version__}"
+
+
+def test_no_arguments_shows_help() -> None:
+    result = runner.invoke(app, [])
+    assert "Usage" in result.output and result.exit_code in (0, 2)
