@@ -53,7 +53,8 @@ class GallerySettings:
 
 @dataclass(frozen=True)
 class CompareSettings:
-    annotations: str = "data/demo/Annotations"
+    split: str = "test"
+    annotations: str = ""
     output: str = "results/gradcam"
     per_class: int = 5
     thresholds: list[float] = field(default_factory=lambda: [0.5])

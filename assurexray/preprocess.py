@@ -178,6 +178,23 @@ def resize_to_network(pixels: np.ndarray, geometry: Geometry) -> np.ndarray:
     return canvas
 
 
+def to_network_gray(pixels: np.ndarray, config: PreprocessConfig) -> tuple[np.ndarray, Geometry]:
+    """CLAHE (if on) and resize a grey ``H×W`` [0,1] image into the ``S×S`` frame."""
+    if pixels.ndim != 2:
+        raise ValueError(f"expected a grey H×W image, got shape {pixels.shape}")
+    geometry = compute_geometry(pixels.shape, config)
+    image = apply_clahe(pixels) if config.clahe else pixels
+    return resize_to_network(image, geometry), geometry
+
+
+def normalise(square: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    """Replicate a grey ``S×S`` [0,1] image to channels and apply mean/std."""
+    mean = np.asarray(config.mean, dtype=np.float32)[:, None, None]
+    std = np.asarray(config.std, dtype=np.float32)[:, None, None]
+    stacked = np.repeat(square[None].astype(np.float32), config.channels, axis=0)
+    return ((stacked - mean) / std).astype(np.float32)
+
+
 def preprocess(pixels: np.ndarray, config: PreprocessConfig) -> tuple[np.ndarray, Geometry]:
     """Turn a grey ``H×W`` image in [0,1] into a normalised ``C×S×S`` network input.
 
@@ -188,12 +205,5 @@ def preprocess(pixels: np.ndarray, config: PreprocessConfig) -> tuple[np.ndarray
     Returns:
         The float32 input array and the geometry that maps back to ``pixels``.
     """
-    if pixels.ndim != 2:
-        raise ValueError(f"expected a grey H×W image, got shape {pixels.shape}")
-    geometry = compute_geometry(pixels.shape, config)
-    image = apply_clahe(pixels) if config.clahe else pixels
-    square = resize_to_network(image, geometry)
-    mean = np.asarray(config.mean, dtype=np.float32)[:, None, None]
-    std = np.asarray(config.std, dtype=np.float32)[:, None, None]
-    stacked = np.repeat(square[None], config.channels, axis=0)
-    return ((stacked - mean) / std).astype(np.float32), geometry
+    square, geometry = to_network_gray(pixels, config)
+    return normalise(square, config), geometry

@@ -31,9 +31,9 @@ def select_examples(
     if not 1 <= k <= 5:
         raise ValueError(f"k must be between 1 and 5, got {k}")
     frame = predictions.copy()
-    frame["_confidence"] = [
-        row[f"p_{row['predicted_label']}"] for _, row in frame.iterrows()
-    ] if len(frame) else []
+    frame["_confidence"] = (
+        [row[f"p_{row['predicted_label']}"] for _, row in frame.iterrows()] if len(frame) else []
+    )
     chosen: dict[str, dict[str, pd.DataFrame]] = {}
     for name in class_names:
         true_c = frame["true_label"] == name

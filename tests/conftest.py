@@ -44,3 +44,16 @@ def write_gray_png(path: Path, height: int = 80, width: int = 50, seed: int = 0)
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), image)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 36-image synthetic BTXRD-layout data set with a stratified split."""
+    from assurexray.datasets import SPLIT_FILE, load_dataset, stratified_split, write_split
+    from assurexray.synthetic import generate_dataset
+
+    root = tmp_path_factory.mktemp("data") / "synthetic"
+    generate_dataset(root, num_images=36, seed=3, min_size=96, max_size=160)
+    index = stratified_split(load_dataset(root), fractions=(0.5, 0.2, 0.3), seed=0)
+    write_split(index, root / SPLIT_FILE)
+    return root

@@ -17,16 +17,18 @@ def _table(rows: list[tuple[str, str, str, float]]) -> pd.DataFrame:
     return pd.DataFrame(records)
 
 
-TABLE = _table([
-    ("a", "Benign", "Benign", 0.9),
-    ("b", "Benign", "Benign", 0.6),
-    ("c", "Benign", "Benign", 0.9),       # ties with a: a first by id
-    ("d", "Normal", "Benign", 0.8),       # FP for Benign, FN for Normal
-    ("e", "Malignant", "Benign", 0.95),   # FP for Benign, FN for Malignant
-    ("f", "Benign", "Malignant", 0.7),    # FN for Benign, FP for Malignant
-    ("g", "Normal", "Normal", 0.5),
-    ("h", "Benign", "Normal", 0.99),      # FN for Benign (more confident wrong)
-])
+TABLE = _table(
+    [
+        ("a", "Benign", "Benign", 0.9),
+        ("b", "Benign", "Benign", 0.6),
+        ("c", "Benign", "Benign", 0.9),  # ties with a: a first by id
+        ("d", "Normal", "Benign", 0.8),  # FP for Benign, FN for Normal
+        ("e", "Malignant", "Benign", 0.95),  # FP for Benign, FN for Malignant
+        ("f", "Benign", "Malignant", 0.7),  # FN for Benign, FP for Malignant
+        ("g", "Normal", "Normal", 0.5),
+        ("h", "Benign", "Normal", 0.99),  # FN for Benign (more confident wrong)
+    ]
+)
 
 
 def _ids(frame: pd.DataFrame) -> list[str]:
@@ -57,13 +59,18 @@ def test_k_out_of_range() -> None:
 
 
 def test_stratified_choice_takes_both_classes_when_file_order_favours_one() -> None:
-    frame = pd.DataFrame({
-        "image_id": [f"IMG{i:04d}" for i in range(30)],
-        "label": ["Malignant"] * 25 + ["Benign"] * 5,
-    })
+    frame = pd.DataFrame(
+        {
+            "image_id": [f"IMG{i:04d}" for i in range(30)],
+            "label": ["Malignant"] * 25 + ["Benign"] * 5,
+        }
+    )
     chosen, counts = stratified_choice(frame, "label", 4, seed=1)
     assert (chosen["label"] == "Benign").sum() == 4 and (chosen["label"] == "Malignant").sum() == 4
-    assert counts == {"Benign": {"available": 5, "used": 4}, "Malignant": {"available": 25, "used": 4}}
+    assert counts == {
+        "Benign": {"available": 5, "used": 4},
+        "Malignant": {"available": 25, "used": 4},
+    }
     again, _ = stratified_choice(frame, "label", 4, seed=1)
     assert _ids(again) == _ids(chosen)
     everything, _ = stratified_choice(frame, "label", None)

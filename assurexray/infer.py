@@ -1,0 +1,242 @@
+"""The ``infer`` job: explain image files and write one result set per image.
+
+Per image: ``<name>_overlay.png``, ``<name>_heatmap.png``, ``<name>.json`` (and
+``<name>_heatmap.npy`` on request). For a run: ``predictions.csv`` and
+``batch_results.json``, written even when the run is interrupted, so nothing
+already computed is lost.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assurexray import __version__
+from assurexray.errors import AssureXrayError
+from assurexray.imaging import IMAGE_EXTENSIONS, is_image_file
+from assurexray.inference import ExplainedImage, LoadFailure
+from assurexray.report import atomic_path, write_csv, write_json, write_png
+
+
+@dataclass(frozen=True)
+class InferInputs:
+    """Files to process, and inputs that were refused before starting."""
+
+    files: list[Path]
+    failures: list[LoadFailure] = field(default_factory=list)
+
+
+def collect_inputs(arguments: Sequence[str | Path], *, recursive: bool = False) -> InferInputs:
+    """Expand files and folders into the list of image files to process.
+
+    A file named directly is always tried (a bad one fails with a reason); in
+    folders only files with an image extension are taken, others are skipped.
+
+    Raises:
+        AssureXrayError: an argument does not exist, or nothing was found.
+    """
+    files: list[Path] = []
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            files.extend(sorted(p for p in path.glob(pattern) if p.is_file() and is_image_file(p)))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise AssureXrayError(f"{path}: no such file or folder")
+    unique = list(dict.fromkeys(files))
+    if not unique:
+        kinds = ", ".join(sorted(IMAGE_EXTENSIONS))
+        hint = "" if recursive else " (use --recursive for sub-folders)"
+        raise AssureXrayError(
+            f"no image files found in {', '.join(map(str, arguments))}; looked for {kinds}{hint}"
+        )
+    return InferInputs(unique)
+
+
+def output_names(files: Sequence[Path]) -> dict[Path, str]:
+    """A distinct output name per file: its stem, with parent folders where stems clash."""
+    names: dict[Path, str] = {}
+    depth = {f: 0 for f in files}
+    while True:
+        names = {
+            f: "__".join([*f.parent.parts[len(f.parent.parts) - depth[f] :], f.stem]) for f in files
+        }
+        clashes = Counter(names.values())
+        grow = [f for f in files if clashes[names[f]] > 1 and depth[f] < len(f.parent.parts)]
+        if not grow:
+            break
+        for f in grow:
+            depth[f] += 1
+    counts: Counter[str] = Counter()
+    for f in files:  # identical paths after all parents: number them
+        counts[names[f]] += 1
+        if counts[names[f]] > 1:
+            names[f] = f"{names[f]}_{counts[names[f]]}"
+    return {f: n.lstrip("_").replace(":", "") for f, n in names.items()}
+
+
+@dataclass
+class InferRun:
+    """Per-image results and failures of one run, and where its files went."""
+
+    output: Path
+    class_names: tuple[str, ...]
+    checkpoint: dict[str, Any]
+    results: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        counts = Counter(r["predicted_class"] for r in self.results)
+        return {
+            "package_version": __version__,
+            "checkpoint": self.checkpoint,
+            "num_processed": len(self.results),
+            "num_failed": len(self.failures),
+            "counts_per_class": {name: counts.get(name, 0) for name in self.class_names},
+            "results": self.results,
+            "errors": self.failures,
+        }
+
+    def write_batch_files(self) -> dict[str, Path]:
+        """Write ``predictions.csv`` and ``batch_results.json``."""
+        import pandas as pd
+
+        rows = [
+            {
+                "image": r["image_path"],
+                "predicted_class": r["predicted_class"],
+                "confidence": r["confidence"],
+                **{f"p_{k}": v for k, v in r["probabilities"].items()},
+                "error": "",
+            }
+            for r in self.results
+        ] + [{"image": f["image_path"], "error": f["error"]} for f in self.failures]
+        return {
+            "predictions": write_csv(self.output / "predictions.csv", pd.DataFrame(rows)),
+            "batch_results": write_json(self.output / "batch_results.json", self.summary()),
+        }
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How the per-image pictures are drawn."""
+
+    alpha: float = 0.4
+    colormap: str = "jet"
+    images: bool = True
+    save_raw: bool = False
+    max_side: int = 1024
+
+
+def write_image_result(
+    item: ExplainedImage,
+    name: str,
+    run: InferRun,
+    *,
+    method: str,
+    target_layers: Sequence[str],
+    render: RenderOptions,
+) -> dict[str, Any]:
+    """Write one image's files and return its JSON record (also added to ``run``)."""
+    from assurexray import render as draw
+
+    names = run.class_names
+    predicted = names[item.predicted]
+    confidence = float(item.probabilities[item.predicted])
+    files: dict[str, str] = {}
+    out = run.output
+    if render.images:
+        gray = draw.fit_display(item.image.radiograph.pixels, render.max_side)
+        heat = draw.fit_display(item.heatmap, render.max_side)
+        overlay = draw.overlay(gray, heat, alpha=render.alpha, colormap=render.colormap)
+        caption = f"{predicted} {confidence:.1%}"
+        if item.target != item.predicted:
+            caption += f" | heatmap: {names[item.target]}"
+        files["overlay"] = str(
+            write_png(out / f"{name}_overlay.png", draw.add_caption(overlay, caption))
+        )
+        files["heatmap"] = str(
+            write_png(out / f"{name}_heatmap.png", draw.colorize(heat, render.colormap))
+        )
+    if render.save_raw:
+        with atomic_path(out / f"{name}_heatmap.npy") as tmp:
+            with open(tmp, "wb") as handle:
+                np.save(handle, item.heatmap.astype(np.float32))
+        files["heatmap_raw"] = str(out / f"{name}_heatmap.npy")
+    record = {
+        "image_path": str(item.image.path),
+        "image_size": {
+            "height": item.image.radiograph.height,
+            "width": item.image.radiograph.width,
+        },
+        "predicted_class": predicted,
+        "predicted_index": item.predicted,
+        "confidence": confidence,
+        "probabilities": {n: float(p) for n, p in zip(names, item.probabilities, strict=True)},
+        "explained_class": names[item.target],
+        "explained_index": item.target,
+        "heatmap_empty": item.empty,
+        "method": method,
+        "target_layers": list(target_layers),
+        "checkpoint": run.checkpoint,
+        "outputs": files,
+        "package_version": __version__,
+    }
+    files["json"] = str(out / f"{name}.json")
+    write_json(out / f"{name}.json", record)
+    run.results.append(record)
+    return record
+
+
+def record_failure(run: InferRun, failure: LoadFailure) -> None:
+    run.failures.append({"image_path": str(failure.path), "error": failure.error})
+
+
+def process(
+    items: Iterator[ExplainedImage | LoadFailure],
+    names: dict[Path, str],
+    run: InferRun,
+    *,
+    method: str,
+    target_layers: Sequence[str],
+    render: RenderOptions,
+    on_item: Callable[[ExplainedImage | LoadFailure], None] | None = None,
+) -> InferRun:
+    """Consume explained images, writing each as it comes; batch files at the end.
+
+    The batch files are written in a ``finally`` block, so an interrupted or
+    failing run still records every image finished before it stopped.
+    """
+    try:
+        for item in items:
+            if isinstance(item, LoadFailure):
+                record_failure(run, item)
+            else:
+                try:
+                    write_image_result(
+                        item,
+                        names[item.image.path],
+                        run,
+                        method=method,
+                        target_layers=target_layers,
+                        render=render,
+                    )
+                except OSError as exc:
+                    record_failure(
+                        run,
+                        LoadFailure(
+                            item.image.path, f"{item.image.path}: cannot write results ({exc})"
+                        ),
+                    )
+            if on_item:
+                on_item(item)
+    finally:
+        run.write_batch_files()
+    return run

@@ -1,0 +1,204 @@
+"""Batched prediction and explanation over many image files.
+
+Images are decoded and preprocessed by a small thread pool while the model
+works on the previous batch; at most a few batches are in memory at once, so
+a folder of thousands of radiographs streams through. A file that cannot be
+read becomes a :class:`LoadFailure` and the run goes on.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+from assurexray.errors import AssureXrayError
+from assurexray.imaging import DEFAULT_MAX_PIXELS, Radiograph, read_image
+from assurexray.preprocess import Geometry, PreprocessConfig, preprocess
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """A decoded radiograph and its network input."""
+
+    path: Path
+    radiograph: Radiograph
+    tensor: np.ndarray
+    geometry: Geometry
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    """A file that could not be used, and why (one line naming the file)."""
+
+    path: Path
+    error: str
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The classifier's output for one image."""
+
+    path: Path
+    probabilities: np.ndarray
+    predicted: int
+
+
+@dataclass(frozen=True)
+class ExplainedImage:
+    """Prediction plus heatmap, mapped back to the original image frame."""
+
+    image: LoadedImage
+    probabilities: np.ndarray
+    predicted: int
+    target: int
+    heatmap: np.ndarray
+    empty: bool
+
+
+def _load_one(path: Path, config: PreprocessConfig, max_pixels: int) -> LoadedImage | LoadFailure:
+    try:
+        radiograph = read_image(path, max_pixels=max_pixels)
+        tensor, geometry = preprocess(radiograph.pixels, config)
+    except AssureXrayError as exc:
+        return LoadFailure(path, str(exc))
+    except (OSError, ValueError, MemoryError) as exc:
+        return LoadFailure(path, f"{path}: cannot read ({exc})")
+    return LoadedImage(path, radiograph, tensor, geometry)
+
+
+def load_images(
+    paths: Iterable[str | Path],
+    config: PreprocessConfig,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    workers: int = 2,
+    prefetch: int = 16,
+) -> Iterator[LoadedImage | LoadFailure]:
+    """Decode and preprocess images in background threads, in input order.
+
+    Args:
+        paths: Image files.
+        config: The checkpoint's preprocessing.
+        max_pixels: Decompression-bomb limit per image.
+        workers: Decoding threads.
+        prefetch: Images decoded ahead of the consumer at most.
+    """
+    pending: deque[Future[LoadedImage | LoadFailure]] = deque()
+    iterator = iter(paths)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for path in islice(iterator, prefetch):
+            pending.append(pool.submit(_load_one, Path(path), config, max_pixels))
+        while pending:
+            result = pending.popleft().result()
+            for path in islice(iterator, 1):
+                pending.append(pool.submit(_load_one, Path(path), config, max_pixels))
+            yield result
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Group ``items`` into lists of ``size`` (the last may be shorter)."""
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _loaded(chunk: Sequence[LoadedImage | LoadFailure]) -> list[LoadedImage]:
+    return [item for item in chunk if isinstance(item, LoadedImage)]
+
+
+def _in_input_order(
+    chunk: Sequence[LoadedImage | LoadFailure], outputs: Iterator[T]
+) -> Iterator[T | LoadFailure]:
+    """Yield failures where they stand and the next output for each loaded image."""
+    for item in chunk:
+        yield item if isinstance(item, LoadFailure) else next(outputs)
+
+
+def predict_paths(
+    paths: Iterable[str | Path],
+    model: torch.nn.Module,
+    config: PreprocessConfig,
+    *,
+    device: torch.device,
+    batch_size: int = 16,
+    workers: int = 2,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Iterator[Prediction | LoadFailure]:
+    """Softmax probabilities for every image, streamed in batches (no heatmaps)."""
+    model.eval()
+    images = load_images(paths, config, max_pixels=max_pixels, workers=workers)
+    for chunk in batched(images, batch_size):
+        loaded = _loaded(chunk)
+        if loaded:
+            batch = torch.from_numpy(np.stack([i.tensor for i in loaded])).to(device)
+            with torch.inference_mode():
+                probs = torch.softmax(model(batch).float(), dim=1).cpu().numpy()
+            outputs = iter(
+                [Prediction(i.path, p, int(p.argmax())) for i, p in zip(loaded, probs, strict=True)]
+            )
+        yield from _in_input_order(chunk, outputs if loaded else iter(()))
+
+
+def explain_paths(
+    paths: Iterable[str | Path],
+    explainer: object,
+    config: PreprocessConfig,
+    *,
+    device: torch.device,
+    targets: Sequence[int | None] | None = None,
+    batch_size: int = 8,
+    workers: int = 2,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Iterator[ExplainedImage | LoadFailure]:
+    """Predict and explain every image, heatmaps mapped back to each image's frame.
+
+    Args:
+        paths: Image files.
+        explainer: An :class:`assurexray.explain.Explainer`.
+        config: The checkpoint's preprocessing.
+        device: Where the batch goes.
+        targets: Class index to explain, one per path (None: the predicted
+            class); by default the predicted class of every image.
+        batch_size: Images per forward pass.
+        workers: Decoding threads.
+        max_pixels: Decompression-bomb limit per image.
+    """
+    paths = list(paths)
+    if targets is not None and len(targets) != len(paths):
+        raise ValueError(f"{len(targets)} targets for {len(paths)} images")
+    images = load_images(paths, config, max_pixels=max_pixels, workers=workers)
+    start = 0
+    for chunk in batched(images, batch_size):
+        wanted = [
+            targets[start + n] if targets is not None else None
+            for n, item in enumerate(chunk)
+            if isinstance(item, LoadedImage)
+        ]
+        start += len(chunk)
+        loaded = _loaded(chunk)
+        outputs: Iterator[ExplainedImage] = iter(())
+        if loaded:
+            batch = torch.from_numpy(np.stack([i.tensor for i in loaded])).to(device)
+            result = explainer.explain(batch, targets=wanted)
+            outputs = (
+                ExplainedImage(
+                    image=image,
+                    probabilities=result.probabilities[n],
+                    predicted=int(result.predicted[n]),
+                    target=int(result.targets[n]),
+                    heatmap=image.geometry.heatmap_to_original(result.heatmaps[n]),
+                    empty=bool(result.empty[n]),
+                )
+                for n, image in enumerate(loaded)
+            )
+        yield from _in_input_order(chunk, outputs)
