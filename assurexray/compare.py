@@ -251,10 +251,9 @@ def build_report(
     first = f"{options.thresholds[0]:g}"
     return {
         "num_images": len(per_image),
-        "iou_threshold": options.thresholds[0]
-        if len(options.thresholds) == 1
-        else list(options.thresholds),
+        "iou_threshold": options.thresholds[0],
         "mean_iou": overall["iou"][first],
+        "mean_iou_by_threshold": overall["iou"],
         "mean_otsu_iou": overall["otsu_iou"],
         "hit_rate": overall["hit_rate"],
         "mean_relevance_mass": overall["relevance_mass"],

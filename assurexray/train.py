@@ -327,6 +327,7 @@ def _train_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(model(batch.to(device)), target)
         loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), max_norm=2.0)
         optimizer.step()
         scheduler.step()
         total += loss.item() * len(chosen)
