@@ -92,7 +92,7 @@ def test_default_selection_is_true_positives_and_reports_counts(
     report = json.loads((out / "annotation_report.json").read_text())
     for entry in report["per_image"]:
         assert entry["class"] == entry["predicted_class"]
-    for name, row in report["per_class"].items():
+    for row in report["per_class"].values():
         assert row["num_images"] <= 2 and row.get("used", 0) == row["num_images"]
 
 
