@@ -1,6 +1,10 @@
-"""Automation: ``nox -s tests`` runs the test suite, ``nox -s lint`` runs ruff."""
+"""Automation: ``nox -s tests`` runs the test suite, ``nox -s lint`` runs ruff,
+``nox -s readme`` runs the README's first command (install + demo) as written."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import nox
 
@@ -19,4 +23,19 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """Check style and common bugs with ruff."""
     session.install("ruff>=0.5")
-    session.run("ruff", "check", "assurexray", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", "assurexray", "tests", "benchmarks", "docs", "noxfile.py")
+
+
+def readme_commands() -> list[str]:
+    """The commands of the README's first code block, comments removed."""
+    text = Path("README.md").read_text(encoding="utf-8")
+    block = re.search(r"```bash\n(.*?)```", text, re.S)
+    if block is None:
+        raise ValueError("README.md has no bash code block")
+    return [line.split("#")[0].strip() for line in block.group(1).splitlines() if line.strip()]
+
+
+@nox.session(python="3.11")
+def readme(session: nox.Session) -> None:
+    """Run the README's first command (install and demo) exactly as a new user would."""
+    session.run("bash", "-euo", "pipefail", "-c", readme_commands()[0], external=True)

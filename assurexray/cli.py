@@ -867,13 +867,13 @@ def demo(
         typer.Option("--images", min=12, help="Synthetic images to generate [default: 300]."),
     ] = None,
     epochs: Annotated[
-        int | None, typer.Option("--epochs", min=1, help="Training epochs [default: 12].")
+        int | None, typer.Option("--epochs", min=1, help="Training epochs [default: 30].")
     ] = None,
     arch: Annotated[
         str | None, typer.Option("--arch", help="timm architecture [default: efficientnet_b0].")
     ] = None,
     image_size: Annotated[
-        int | None, typer.Option("--image-size", min=16, help="Network input side [default: 224].")
+        int | None, typer.Option("--image-size", min=16, help="Network input side [default: 160].")
     ] = None,
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Retrain even if a checkpoint exists.")

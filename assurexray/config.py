@@ -66,11 +66,11 @@ class CompareSettings:
 @dataclass(frozen=True)
 class TrainSettings:
     output: str = "checkpoints/best.pt"
-    epochs: int = 15
-    batch_size: int = 16
+    epochs: int = 30
+    batch_size: int = 32
     lr: float = 0.002
     weight_decay: float = 0.0001
-    patience: int = 5
+    patience: int = 10
     split_fractions: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])
     workers: int = 2
 
@@ -80,8 +80,8 @@ class DemoSettings:
     output: str = "results/demo"
     data: str = "data/demo"
     images: int = 300
-    epochs: int = 12
-    image_size: int = 224
+    epochs: int = 30
+    image_size: int = 160
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,11 @@ class TrainOptions:
     class_names: tuple[str, ...] = ("Normal", "Benign", "Malignant")
     arch: str = "efficientnet_b0"
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
-    epochs: int = 15
-    batch_size: int = 16
+    epochs: int = 30
+    batch_size: int = 32
     lr: float = 0.002
     weight_decay: float = 1e-4
-    patience: int = 5
+    patience: int = 10
     seed: int = 0
     device: str = "cpu"
     workers: int = 2
@@ -101,6 +101,19 @@ def load_pretrained_backbone(model: nn.Module, path: Path) -> list[str]:
         raise CheckpointError(f"{path}: no weight in the file fits {type(model).__name__}")
     model.load_state_dict(usable, strict=False)
     return sorted(set(own) - set(usable))
+
+
+def _small_classifier_init(model: nn.Module) -> None:
+    """Start the final linear layer near zero.
+
+    timm's EfficientNet initialises it with a range of 1/sqrt(num_classes),
+    which for three classes gives initial logits above ten and a diverging
+    first epoch when training from scratch.
+    """
+    classifier = model.get_classifier() if hasattr(model, "get_classifier") else None
+    if isinstance(classifier, nn.Linear):
+        nn.init.normal_(classifier.weight, std=0.01)
+        nn.init.zeros_(classifier.bias)
 
 
 def cache_images(
@@ -230,6 +243,7 @@ def train_model(
         if not f.empty
     }
     model = build_model(options.arch, num_classes=len(options.class_names))
+    _small_classifier_init(model)
     if options.pretrained is not None:
         load_pretrained_backbone(model, options.pretrained)
     model.to(device)

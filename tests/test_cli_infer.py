@@ -139,3 +139,23 @@ def test_usage_errors_exit_2_with_one_line(
         assert message in result.output
         error_lines = [line for line in result.output.splitlines() if line.startswith("error:")]
         assert len(error_lines) == 1
+
+
+def test_too_large_image_fails_alone(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    folder = tmp_path / "imgs"
+    write_gray_png(folder / "small.png", height=40, width=40)
+    write_gray_png(folder / "large.png", height=200, width=200)
+    (tmp_path / "limit.yaml").write_text("max_pixels: 10000\n")
+    result = _infer(
+        folder,
+        "--checkpoint",
+        tiny_checkpoint,
+        "-o",
+        tmp_path / "out",
+        "--config",
+        tmp_path / "limit.yaml",
+    )
+    assert result.exit_code == 1, result.output
+    batch = json.loads((tmp_path / "out" / "batch_results.json").read_text())
+    assert batch["num_processed"] == 1
+    assert "too large" in batch["errors"][0]["error"] and "large.png" in batch["errors"][0]["error"]

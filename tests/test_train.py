@@ -107,3 +107,19 @@ def test_train_command_bad_data_is_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", "--data", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "no such file or folder" in result.output
     assert "Traceback" not in result.output
+
+
+def test_split_command_writes_a_stratified_split(tmp_path: Path, tiny_dataset: Path) -> None:
+    import pandas as pd
+
+    target = tmp_path / "split.csv"
+    result = runner.invoke(
+        app, ["split", "--data", str(tiny_dataset), "--output", str(target), "--seed", "5"]
+    )
+    assert result.exit_code == 0, result.output
+    split = pd.read_csv(target)
+    assert list(split.columns) == ["image_id", "split", "label"]
+    counts = split.groupby(["label", "split"]).size()
+    for label in ("Normal", "Benign", "Malignant"):
+        assert all(counts[(label, name)] >= 1 for name in ("train", "val", "test"))
+    assert "train" in result.output
