@@ -480,6 +480,7 @@ def run_training(
     output: Path,
     arch=None,
     image_size=None,
+    resize_mode=None,
     epochs=None,
     batch_size=None,
     lr=None,
@@ -500,7 +501,7 @@ def run_training(
         arch=arch or settings.model.arch,
         preprocess=PreprocessConfig(
             image_size=image_size or settings.model.image_size,
-            resize_mode=settings.model.resize_mode,
+            resize_mode=resize_mode or settings.model.resize_mode,
             clahe=settings.model.clahe,
         ),
         epochs=epochs or settings.train.epochs,
@@ -905,6 +906,7 @@ def demo(
                 output=ckpt,
                 arch=arch or settings.model.arch,
                 image_size=image_size or settings.demo.image_size,
+                resize_mode=settings.demo.resize_mode,
                 epochs=epochs or settings.demo.epochs,
                 device=device,
             )
@@ -930,7 +932,7 @@ def demo(
                 images=None,
                 data=data_dir,
                 split_name="test",
-                per_class=None,
+                per_class=settings.demo.per_class,
                 all_images=False,
                 threshold=None,
                 output=out_dir / "compare",
@@ -1001,9 +1003,9 @@ def _demo_summary(out_dir: Path, seconds: float) -> None:
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_column("chance", justify="right")
-    table.add_row(
-        "test accuracy", _fmt(metrics["accuracy"], pct=True), f"{1 / len(metrics['per_class']):.0%}"
-    )
+    supports = [row["support"] for row in metrics["per_class"].values()]
+    majority = max(supports) / sum(supports)  # always answering the commonest class
+    table.add_row("test accuracy", _fmt(metrics["accuracy"], pct=True), _fmt(majority, pct=True))
     table.add_row("test macro-F1", _fmt(metrics["macro_f1"]), "")
     table.add_row(f"mean IoU @{report['iou_threshold']}", _fmt(report["mean_iou"]), "")
     table.add_row(

@@ -82,6 +82,8 @@ class DemoSettings:
     images: int = 300
     epochs: int = 30
     image_size: int = 160
+    resize_mode: str = "stretch"
+    per_class: int = 20
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from assurexray.datasets import CLASS_NAMES
 from assurexray.errors import ConfigError, DatasetError
 from assurexray.report import write_json, write_with
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 MANIFEST_NAME = "synthetic.json"
 METADATA_NAME = "dataset.xlsx"
 
@@ -389,7 +389,7 @@ def _sample_bone(rng: np.random.Generator, case: PhantomCase) -> _Bone:
     h, w = case.height, case.width
     short, long_side = min(h, w), max(h, w)
     angle = rng.uniform(-0.22, 0.22) + (0.0 if h >= w else math.pi / 2)
-    radius = rng.uniform(0.09, 0.13) * short
+    radius = rng.uniform(0.10, 0.15) * short
     joint = None
     if rng.random() < 0.6:
         joint = float(rng.choice([-1, 1]) * rng.uniform(0.3, 0.45) * long_side)
@@ -506,13 +506,13 @@ def _lesion_polygon(rng: np.random.Generator, bone: _Bone, case: PhantomCase) ->
             continue
         radius = float(bone.outer_radius(np.float64(u0)))
         if malignant:
-            across = radius * rng.uniform(0.8, 1.1)
-            along = across * rng.uniform(1.1, 1.8)
+            across = radius * rng.uniform(0.9, 1.25)
+            along = across * rng.uniform(1.5, 2.6)
             v0 = rng.choice([-1, 1]) * radius * rng.uniform(0.6, 0.95)
             wobble, count = 0.22, 48
         else:
-            across = radius * rng.uniform(0.6, 0.85)
-            along = across * rng.uniform(1.0, 1.7)
+            across = radius * rng.uniform(0.65, 0.88)
+            along = across * rng.uniform(1.4, 2.4)
             v0 = rng.uniform(-1, 1) * max(0.0, 0.9 * radius - across)
             wobble, count = 0.05, 36
         angles = np.linspace(0, 2 * math.pi, count, endpoint=False)
