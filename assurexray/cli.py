@@ -83,6 +83,9 @@ def user_errors() -> Iterator[None]:
         yield
     except AssureXrayError as exc:
         fail(str(exc))
+    except OSError as exc:  # e.g. an output folder that cannot be written
+        where = exc.filename or "file system"
+        fail(f"{where}: {exc.strerror or exc}")
     except KeyboardInterrupt:
         fail("interrupted", EXIT_INTERRUPTED)
 
@@ -168,6 +171,8 @@ def make_explainer(checkpoint, settings, method: str | None, device):
     from assurexray.explain import Explainer
 
     layers = settings.explain.target_layer
+    if layers == "auto" and checkpoint.target_layer:
+        layers = checkpoint.target_layer  # the layer recorded when the checkpoint was saved
     spec = "auto" if layers == "auto" else [s.strip() for s in layers.split(",") if s.strip()]
     return Explainer(
         checkpoint.model,
@@ -395,7 +400,7 @@ def split(
         from assurexray.datasets import SPLIT_FILE, load_dataset, stratified_split, write_split
 
         root = data or Path(settings.data)
-        index = load_dataset(root, split_file=None) if output else load_dataset(root)
+        index = load_dataset(root)  # any existing split is replaced below
         center = (
             int(holdout_center) if holdout_center and holdout_center.isdigit() else holdout_center
         )
@@ -469,7 +474,12 @@ def train(
             device=device,
         )
     if result.interrupted:
-        warn(f"interrupted; best checkpoint so far: {result.checkpoint}")
+        kept = (
+            f"best checkpoint so far: {result.checkpoint}"
+            if result.best_epoch
+            else "no checkpoint saved"
+        )
+        warn(f"interrupted; {kept}")
         raise typer.Exit(EXIT_INTERRUPTED)
 
 
@@ -540,6 +550,11 @@ def run_training(
             )
 
         result = train_model(index, options, on_epoch=on_epoch, progress=on_progress)
+    if pretrained:
+        console.print(
+            f"--pretrained left {len(result.not_pretrained)} tensors at their fresh "
+            f"values: {escape(', '.join(result.not_pretrained[:4]))}"
+        )
     console.print(f"best epoch {result.best_epoch}; checkpoint: {escape(str(result.checkpoint))}")
     if result.test_metrics:
         table = Table(title="Test split (best checkpoint)")
@@ -745,6 +760,8 @@ def compare(
         if annotated.empty:
             from assurexray.errors import DatasetError
 
+            if images is not None and ann_dir is None:
+                raise DatasetError("--images needs --annotations (the folder of LabelMe files)")
             raise DatasetError(f"no image has an annotation in {ann_dir or 'the data set'}")
         options = CompareOptions(
             output=output or Path(settings.compare.output),
@@ -766,9 +783,9 @@ def compare(
         )
         with progress_bar() as bar:
             needs_predictions = not all_images or annotated["label"].isna().any()
-            predictions = None
+            predictions, unreadable = None, []
             if needs_predictions:
-                predictions, _ = predict_split(
+                predictions, unreadable = predict_split(
                     annotated, model, progress=_stage_progress(bar), **stream
                 )
             chosen, counts = choose_images(annotated, predictions, options)
@@ -780,6 +797,7 @@ def compare(
                 options,
                 progress=_stage_progress(bar),
                 warn=warn,
+                failures=[{"image_id": f.path.stem, "error": f.error} for f in unreadable],
                 **stream,
             )
     for failure in result.failures:
@@ -849,6 +867,8 @@ def _compare_records(images: Path | None, data: Path | None, split_name: str | N
         )
     index = load_split_index(data or Path(settings.data), settings, create=False)
     wanted = split_name or settings.compare.split
+    if wanted != "all" and index["split"].isna().all():
+        warn("the data set has no split: scoring every image, training images included")
     if wanted == "all" or index["split"].isna().all():
         return index
     return select_split(index, wanted)
@@ -900,16 +920,21 @@ def demo(
         _demo_data(data_dir, images or settings.demo.images, settings.seed)
         if fresh or not ckpt.is_file():
             console.rule("[bold]1/4 train")
-            run_training(
+            partial = ckpt.with_name("training.pt")  # becomes best.pt only if training completes
+            result = run_training(
                 data_dir,
                 settings,
-                output=ckpt,
+                output=partial,
                 arch=arch or settings.model.arch,
                 image_size=image_size or settings.demo.image_size,
                 resize_mode=settings.demo.resize_mode,
                 epochs=epochs or settings.demo.epochs,
                 device=device,
             )
+            if result.interrupted or not result.best_epoch:
+                fail("demo interrupted during training; run it again to retrain", EXIT_INTERRUPTED)
+            partial.replace(ckpt)
+            console.print(f"demo checkpoint: {escape(str(ckpt))}")
         else:
             console.print(f"reusing checkpoint {escape(str(ckpt))} (--fresh retrains)")
     common = dict(checkpoint=ckpt, method=None, batch_size=None, device=device, config=config)

@@ -108,12 +108,17 @@ def run_compare(
     max_pixels: int,
     progress: Progress | None = None,
     warn: Callable[[str], None] | None = None,
+    failures: Sequence[dict[str, str]] = (),
 ) -> CompareResult:
-    """Explain and score ``chosen`` images; write the report and the panels."""
+    """Explain and score ``chosen`` images; write the report and the panels.
+
+    Panels are written a page at a time as rows come, so a long run holds at
+    most one page in memory. ``failures`` from earlier steps join the report.
+    """
     names = tuple(checkpoint.class_names)
     lookup = {n: i for i, n in enumerate(names)}
-    result = CompareResult(report={})
-    per_image, panels = [], []
+    result = CompareResult(report={}, failures=list(failures))
+    per_image, page = [], []
     rows = list(chosen.itertuples())
     stream = explain_paths(
         [r.path for r in rows],
@@ -151,12 +156,16 @@ def run_compare(
             **scores,
         }
         per_image.append(entry)
-        panels.append(comparison_row(item, mask, entry, options))
+        page.append(comparison_row(item, mask, entry, options))
+        if len(page) == options.rows_per_page:
+            result.files.append(write_page(page, len(result.files) + 1, options))
+            page = []
+    if page:
+        result.files.append(write_page(page, len(result.files) + 1, options))
     result.report = build_report(
         per_image, counts, options, names=names, failures=result.failures, method=explainer.method
     )
     result.files.append(write_json(options.output / "annotation_report.json", result.report))
-    result.files.extend(write_panels(panels, options))
     return result
 
 
@@ -184,30 +193,17 @@ def comparison_row(
     return draw.grid(tiles, ncols=4, cell_size=(PANEL_SIDE + 40, PANEL_SIDE))
 
 
-def write_panels(rows: Sequence[np.ndarray], options: CompareOptions) -> list[Path]:
-    """Stack rows into pages of ``rows_per_page``: annotation_comparison.png, _2.png, …"""
-    if not rows:
-        return []
-    per_page = max(1, options.rows_per_page)
-    pages = [rows[i : i + per_page] for i in range(0, len(rows), per_page)]
-    written = []
-    for number, page in enumerate(pages, start=1):
-        body = np.vstack(page)
-        legend = draw.colorbar(min(body.shape[0], 480), options.colormap)
-        figure = draw.hstack_panels(
-            [body, draw.letterbox(legend, (body.shape[0], legend.shape[1]))]
-        )
-        title = "Original | Annotation (green) | Heatmap | Overlay"
-        if len(pages) > 1:
-            title += f"   (page {number} of {len(pages)})"
-        suffix = "" if number == 1 else f"_{number}"
-        written.append(
-            write_png(
-                options.output / f"annotation_comparison{suffix}.png",
-                draw.add_caption(figure, title),
-            )
-        )
-    return written
+def write_page(rows: Sequence[np.ndarray], number: int, options: CompareOptions) -> Path:
+    """Write one page of rows: annotation_comparison.png, then _2.png, _3.png, …"""
+    body = np.vstack(rows)
+    legend = draw.colorbar(min(body.shape[0], 480), options.colormap)
+    figure = draw.hstack_panels([body, draw.letterbox(legend, (body.shape[0], legend.shape[1]))])
+    title = "Original | Annotation (green) | Heatmap | Overlay"
+    if number > 1:
+        title += f"   (page {number})"
+    suffix = "" if number == 1 else f"_{number}"
+    path = options.output / f"annotation_comparison{suffix}.png"
+    return write_png(path, draw.add_caption(figure, title))
 
 
 def _mean(values: Sequence[Any]) -> float | None:

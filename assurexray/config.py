@@ -130,7 +130,61 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raise ConfigError(f"{path}: not valid YAML ({first})") from None
     if data is None:
         return Settings()
-    return _merge(Settings(), data, path, prefix="")
+    settings = _merge(Settings(), data, path, prefix="")
+    _check_ranges(settings, path)
+    return settings
+
+
+def _positive(value: Any) -> bool:
+    return value > 0
+
+
+def _fraction(value: Any) -> bool:
+    return 0.0 <= value <= 1.0
+
+
+# Dotted key, the check its value must pass, and what the check means.
+_RANGES: list[tuple[str, Any, str]] = [
+    ("seed", lambda v: v >= 0, "at least 0"),
+    ("max_pixels", _positive, "positive"),
+    ("class_names", lambda v: len(v) >= 2 and len(set(v)) == len(v), "two or more distinct names"),
+    ("model.image_size", lambda v: v >= 16, "at least 16"),
+    ("model.resize_mode", lambda v: v in ("letterbox", "stretch"), "letterbox or stretch"),
+    ("explain.alpha", _fraction, "between 0 and 1"),
+    ("infer.batch_size", _positive, "positive"),
+    ("infer.workers", _positive, "positive"),
+    ("gallery.k", lambda v: 1 <= v <= 5, "between 1 and 5"),
+    ("gallery.batch_size", _positive, "positive"),
+    ("compare.per_class", _positive, "positive"),
+    ("compare.thresholds", lambda v: v and all(map(_fraction, v)), "one or more values in [0, 1]"),
+    ("compare.annotation_mode", lambda v: v in ("btxrd", "boxes", "all"), "btxrd, boxes or all"),
+    ("compare.rows_per_page", _positive, "positive"),
+    ("train.epochs", _positive, "positive"),
+    ("train.batch_size", lambda v: v >= 2, "at least 2"),
+    ("train.lr", _positive, "positive"),
+    ("train.patience", _positive, "positive"),
+    ("train.workers", _positive, "positive"),
+    (
+        "train.split_fractions",
+        lambda v: len(v) == 3 and min(v) >= 0 and sum(v) > 0,
+        "three non-negative numbers (train, val, test)",
+    ),
+    ("demo.images", lambda v: v >= 12, "at least 12"),
+    ("demo.epochs", _positive, "positive"),
+    ("demo.image_size", lambda v: v >= 16, "at least 16"),
+    ("demo.resize_mode", lambda v: v in ("letterbox", "stretch"), "letterbox or stretch"),
+    ("demo.per_class", _positive, "positive"),
+]
+
+
+def _check_ranges(settings: Settings, path: Path) -> None:
+    """Values of the right type can still be out of range: name the first such key."""
+    for key, check, meaning in _RANGES:
+        value: Any = settings
+        for part in key.split("."):
+            value = getattr(value, part)
+        if not check(value):
+            raise ConfigError(f"{path}: key {key!r} must be {meaning}, got {value!r}")
 
 
 def _merge(defaults: Any, data: Any, path: Path, prefix: str) -> Any:

@@ -25,10 +25,9 @@ from assurexray.report import atomic_path, write_csv, write_json, write_png
 
 @dataclass(frozen=True)
 class InferInputs:
-    """Files to process, and inputs that were refused before starting."""
+    """Image files to process, in order."""
 
     files: list[Path]
-    failures: list[LoadFailure] = field(default_factory=list)
 
 
 def collect_inputs(arguments: Sequence[str | Path], *, recursive: bool = False) -> InferInputs:
@@ -61,25 +60,35 @@ def collect_inputs(arguments: Sequence[str | Path], *, recursive: bool = False) 
 
 
 def output_names(files: Sequence[Path]) -> dict[Path, str]:
-    """A distinct output name per file: its stem, with parent folders where stems clash."""
-    names: dict[Path, str] = {}
-    depth = {f: 0 for f in files}
+    """A distinct, relative output name per file.
+
+    The stem, then the suffix where stems clash in one folder (``case1_dcm``),
+    then parent folder names in front where they clash across folders
+    (``site_a__scan``), and a number as the last resort.
+    """
+
+    def name(path: Path, depth: int, with_suffix: bool) -> str:
+        parents = [p for p in path.parent.parts if p not in (path.anchor, "..", ".")]
+        stem = f"{path.stem}_{path.suffix.lstrip('.')}" if with_suffix else path.stem
+        return "__".join([*parents[len(parents) - depth :], stem]) if depth else stem
+
+    stems = Counter((f.parent, f.stem) for f in files)
+    suffixed = {f: stems[(f.parent, f.stem)] > 1 for f in files}
+    depth = dict.fromkeys(files, 0)
     while True:
-        names = {
-            f: "__".join([*f.parent.parts[len(f.parent.parts) - depth[f] :], f.stem]) for f in files
-        }
+        names = {f: name(f, depth[f], suffixed[f]) for f in files}
         clashes = Counter(names.values())
         grow = [f for f in files if clashes[names[f]] > 1 and depth[f] < len(f.parent.parts)]
         if not grow:
             break
         for f in grow:
             depth[f] += 1
-    counts: Counter[str] = Counter()
-    for f in files:  # identical paths after all parents: number them
-        counts[names[f]] += 1
-        if counts[names[f]] > 1:
-            names[f] = f"{names[f]}_{counts[names[f]]}"
-    return {f: n.lstrip("_").replace(":", "") for f, n in names.items()}
+    seen: Counter[str] = Counter()
+    for f in files:
+        seen[names[f]] += 1
+        if seen[names[f]] > 1:
+            names[f] = f"{names[f]}_{seen[names[f]]}"
+    return names
 
 
 @dataclass
@@ -91,6 +100,7 @@ class InferRun:
     checkpoint: dict[str, Any]
     results: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # predictions.csv, input order
 
     def summary(self) -> dict[str, Any]:
         counts = Counter(r["predicted_class"] for r in self.results)
@@ -108,18 +118,8 @@ class InferRun:
         """Write ``predictions.csv`` and ``batch_results.json``."""
         import pandas as pd
 
-        rows = [
-            {
-                "image": r["image_path"],
-                "predicted_class": r["predicted_class"],
-                "confidence": r["confidence"],
-                **{f"p_{k}": v for k, v in r["probabilities"].items()},
-                "error": "",
-            }
-            for r in self.results
-        ] + [{"image": f["image_path"], "error": f["error"]} for f in self.failures]
         return {
-            "predictions": write_csv(self.output / "predictions.csv", pd.DataFrame(rows)),
+            "predictions": write_csv(self.output / "predictions.csv", pd.DataFrame(self.rows)),
             "batch_results": write_json(self.output / "batch_results.json", self.summary()),
         }
 
@@ -192,11 +192,21 @@ def write_image_result(
     files["json"] = str(out / f"{name}.json")
     write_json(out / f"{name}.json", record)
     run.results.append(record)
+    run.rows.append(
+        {
+            "image": record["image_path"],
+            "predicted_class": predicted,
+            "confidence": confidence,
+            **{f"p_{k}": v for k, v in record["probabilities"].items()},
+            "error": "",
+        }
+    )
     return record
 
 
 def record_failure(run: InferRun, failure: LoadFailure) -> None:
     run.failures.append({"image_path": str(failure.path), "error": failure.error})
+    run.rows.append({"image": str(failure.path), "error": failure.error})
 
 
 def process(
@@ -214,11 +224,10 @@ def process(
     The batch files are written in a ``finally`` block, so an interrupted or
     failing run still records every image finished before it stopped.
     """
+    run.output.mkdir(parents=True, exist_ok=True)  # an unwritable folder fails before any work
     try:
         for item in items:
-            if isinstance(item, LoadFailure):
-                record_failure(run, item)
-            else:
+            if isinstance(item, ExplainedImage):
                 try:
                     write_image_result(
                         item,
@@ -229,12 +238,12 @@ def process(
                         render=render,
                     )
                 except OSError as exc:
-                    record_failure(
-                        run,
-                        LoadFailure(
-                            item.image.path, f"{item.image.path}: cannot write results ({exc})"
-                        ),
+                    path = item.image.path
+                    item = LoadFailure(
+                        path, f"{path}: cannot write results ({exc.strerror or exc})"
                     )
+            if isinstance(item, LoadFailure):
+                record_failure(run, item)
             if on_item:
                 on_item(item)
     finally:

@@ -90,8 +90,15 @@ def resolve_device(device: str = "auto") -> torch.device:
         resolved = torch.device(device)
     except RuntimeError as exc:
         raise ConfigError(f"device {device!r} is not a valid torch device") from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} was asked for, but CUDA is not available")
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r} was asked for, but CUDA is not available")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {device!r}: only {torch.cuda.device_count()} CUDA devices")
+    if resolved.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ConfigError(f"device {device!r} was asked for, but MPS is not available")
     return resolved
 
 

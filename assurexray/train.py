@@ -71,6 +71,7 @@ class TrainResult:
     test_metrics: dict[str, Any] | None = None
     interrupted: bool = False
     stopped_early: bool = False
+    not_pretrained: list[str] = field(default_factory=list)  # keys --pretrained did not fill
 
 
 ProgressHook = Callable[[str, int, int], None]
@@ -79,22 +80,15 @@ ProgressHook = Callable[[str, int, int], None]
 def load_pretrained_backbone(model: nn.Module, path: Path) -> list[str]:
     """Load user-supplied weights, skipping the classifier where shapes differ.
 
+    Accepts the same files as :func:`assurexray.model.load_checkpoint` (a
+    checkpoint, a bare or wrapped state dict, ``module.`` prefixes).
+
     Returns:
         Names of the model's keys that kept their fresh initialisation.
     """
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: pretrained weights file not found") from None
-    except Exception as exc:  # noqa: BLE001 - every failure becomes one line
-        raise CheckpointError(f"{path}: cannot load pretrained weights ({exc})") from None
-    if isinstance(state, dict):
-        for key in ("state_dict", "model_state_dict", "model"):
-            if isinstance(state.get(key), dict):
-                state = state[key]
-                break
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: pretrained weights are not a state dict")
+    from assurexray.model import _read_checkpoint_file, _split_payload
+
+    _, state = _split_payload(path, _read_checkpoint_file(path))
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not usable:
@@ -244,8 +238,7 @@ def train_model(
     }
     model = build_model(options.arch, num_classes=len(options.class_names))
     _small_classifier_init(model)
-    if options.pretrained is not None:
-        load_pretrained_backbone(model, options.pretrained)
+    fresh = load_pretrained_backbone(model, options.pretrained) if options.pretrained else []
     model.to(device)
     weights = class_weights(labels["train"], len(options.class_names)).to(device)
     loss_fn = nn.CrossEntropyLoss(weight=weights)
@@ -264,7 +257,9 @@ def train_model(
     history: list[EpochResult] = []
     best = (-1.0, math.inf)
     best_epoch = 0
-    result = TrainResult(checkpoint=options.output, best_epoch=0, history=history)
+    result = TrainResult(
+        checkpoint=options.output, best_epoch=0, history=history, not_pretrained=fresh
+    )
     try:
         for epoch in range(1, options.epochs + 1):
             started = time.perf_counter()

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from assurexray.cli import app
-from assurexray.compare import CompareOptions, build_report, choose_images, write_panels
+from assurexray.compare import CompareOptions, build_report, choose_images
 
 runner = CliRunner()
 PER_IMAGE_KEYS = {
@@ -211,11 +211,27 @@ def test_report_means_skip_undefined_iou() -> None:
     assert "50% of images" in report["summary"] and "chance level of 20%" in report["summary"]
 
 
-def test_long_lists_are_split_into_pages(tmp_path: Path) -> None:
-    rows = [np.full((40, 100, 3), i * 20, np.uint8) for i in range(5)]
-    written = write_panels(rows, CompareOptions(output=tmp_path, rows_per_page=2))
-    assert [p.name for p in written] == [
-        "annotation_comparison.png",
-        "annotation_comparison_2.png",
-        "annotation_comparison_3.png",
-    ]
+def test_long_lists_are_split_into_pages(
+    tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path
+) -> None:
+    (tmp_path / "pages.yaml").write_text("compare:\n  rows_per_page: 2\n")
+    result = _compare(
+        "--data",
+        tiny_dataset,
+        "--split",
+        "all",
+        "--checkpoint",
+        tiny_checkpoint,
+        "--all",
+        "-o",
+        tmp_path / "out",
+        "--config",
+        tmp_path / "pages.yaml",
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "annotation_report.json").read_text())
+    pages = sorted((tmp_path / "out").glob("annotation_comparison*.png"))
+    assert len(pages) == -(-report["num_images"] // 2)
+    names = {p.name for p in pages}
+    assert {"annotation_comparison.png", "annotation_comparison_2.png"} <= names
+    assert f"annotation_comparison_{len(pages)}.png" in names

@@ -43,6 +43,10 @@ def test_empty_file_gives_defaults(tmp_path: Path) -> None:
         ("model: efficientnet\n", r"model must be a mapping"),
         ("- a\n- b\n", r"the top level must be a mapping"),
         ("seed: [unclosed\n", r"not valid YAML"),
+        ("gallery:\n  k: 7\n", r"key 'gallery.k' must be between 1 and 5, got 7"),
+        ("explain:\n  alpha: 1.5\n", r"key 'explain.alpha' must be between 0 and 1"),
+        ("infer:\n  batch_size: 0\n", r"key 'infer.batch_size' must be positive"),
+        ("compare:\n  thresholds: []\n", r"key 'compare.thresholds' must be one or more"),
     ],
 )
 def test_bad_keys_and_values_name_the_key(tmp_path: Path, text: str, message: str) -> None:
