@@ -885,7 +885,7 @@ def demo(
     ] = None,
     images: Annotated[
         int | None,
-        typer.Option("--images", min=12, help="Synthetic images to generate [default: 300]."),
+        typer.Option("--images", min=12, help="Synthetic images to generate [default: 600]."),
     ] = None,
     epochs: Annotated[
         int | None, typer.Option("--epochs", min=1, help="Training epochs [default: 30].")
@@ -894,7 +894,7 @@ def demo(
         str | None, typer.Option("--arch", help="timm architecture [default: efficientnet_b0].")
     ] = None,
     image_size: Annotated[
-        int | None, typer.Option("--image-size", min=16, help="Network input side [default: 160].")
+        int | None, typer.Option("--image-size", min=16, help="Network input side [default: 128].")
     ] = None,
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Retrain even if a checkpoint exists.")

@@ -79,9 +79,9 @@ class TrainSettings:
 class DemoSettings:
     output: str = "results/demo"
     data: str = "data/demo"
-    images: int = 300
+    images: int = 600
     epochs: int = 30
-    image_size: int = 160
+    image_size: int = 128
     resize_mode: str = "stretch"
     per_class: int = 20
 

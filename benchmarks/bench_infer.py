@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"  peak resident memory: {report['peak_rss_mib']:.0f} MiB")
     if args.json:
         write_json(args.json, report)
+    shutil.rmtree(scratch, ignore_errors=True)
     return report
 
 
