@@ -9,7 +9,7 @@ read becomes a :class:`LoadFailure` and the run goes on.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
@@ -112,16 +112,34 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
-def _loaded(chunk: Sequence[LoadedImage | LoadFailure]) -> list[LoadedImage]:
-    return [item for item in chunk if isinstance(item, LoadedImage)]
-
-
-def _in_input_order(
-    chunk: Sequence[LoadedImage | LoadFailure], outputs: Iterator[T]
+def _stream(
+    paths: Iterable[str | Path],
+    config: PreprocessConfig,
+    run_batch: Callable[[list[LoadedImage], torch.Tensor, list[int]], list[T]],
+    *,
+    device: torch.device,
+    batch_size: int,
+    workers: int,
+    max_pixels: int,
 ) -> Iterator[T | LoadFailure]:
-    """Yield failures where they stand and the next output for each loaded image."""
-    for item in chunk:
-        yield item if isinstance(item, LoadFailure) else next(outputs)
+    """Load images in the background, batch them, and yield in input order.
+
+    ``run_batch(images, batch, positions)`` turns a batch of loaded images
+    (with their positions in ``paths``) into one output each; a file that
+    could not be loaded is yielded as its :class:`LoadFailure` where it stands.
+    """
+    images = load_images(paths, config, max_pixels=max_pixels, workers=workers)
+    start = 0
+    for chunk in batched(images, batch_size):
+        positions = [start + n for n, item in enumerate(chunk) if isinstance(item, LoadedImage)]
+        start += len(chunk)
+        loaded = [item for item in chunk if isinstance(item, LoadedImage)]
+        outputs: Iterator[T] = iter(())
+        if loaded:
+            batch = torch.from_numpy(np.stack([i.tensor for i in loaded])).to(device)
+            outputs = iter(run_batch(loaded, batch, positions))
+        for item in chunk:
+            yield item if isinstance(item, LoadFailure) else next(outputs)
 
 
 def predict_paths(
@@ -136,17 +154,21 @@ def predict_paths(
 ) -> Iterator[Prediction | LoadFailure]:
     """Softmax probabilities for every image, streamed in batches (no heatmaps)."""
     model.eval()
-    images = load_images(paths, config, max_pixels=max_pixels, workers=workers)
-    for chunk in batched(images, batch_size):
-        loaded = _loaded(chunk)
-        if loaded:
-            batch = torch.from_numpy(np.stack([i.tensor for i in loaded])).to(device)
-            with torch.inference_mode():
-                probs = torch.softmax(model(batch).float(), dim=1).cpu().numpy()
-            outputs = iter(
-                [Prediction(i.path, p, int(p.argmax())) for i, p in zip(loaded, probs, strict=True)]
-            )
-        yield from _in_input_order(chunk, outputs if loaded else iter(()))
+
+    def run_batch(loaded: list[LoadedImage], batch: torch.Tensor, _: list[int]) -> list[Prediction]:
+        with torch.inference_mode():
+            probs = torch.softmax(model(batch).float(), dim=1).cpu().numpy()
+        return [Prediction(i.path, p, int(p.argmax())) for i, p in zip(loaded, probs, strict=True)]
+
+    yield from _stream(
+        paths,
+        config,
+        run_batch,
+        device=device,
+        batch_size=batch_size,
+        workers=workers,
+        max_pixels=max_pixels,
+    )
 
 
 def explain_paths(
@@ -176,29 +198,30 @@ def explain_paths(
     paths = list(paths)
     if targets is not None and len(targets) != len(paths):
         raise ValueError(f"{len(targets)} targets for {len(paths)} images")
-    images = load_images(paths, config, max_pixels=max_pixels, workers=workers)
-    start = 0
-    for chunk in batched(images, batch_size):
-        wanted = [
-            targets[start + n] if targets is not None else None
-            for n, item in enumerate(chunk)
-            if isinstance(item, LoadedImage)
-        ]
-        start += len(chunk)
-        loaded = _loaded(chunk)
-        outputs: Iterator[ExplainedImage] = iter(())
-        if loaded:
-            batch = torch.from_numpy(np.stack([i.tensor for i in loaded])).to(device)
-            result = explainer.explain(batch, targets=wanted)
-            outputs = (
-                ExplainedImage(
-                    image=image,
-                    probabilities=result.probabilities[n],
-                    predicted=int(result.predicted[n]),
-                    target=int(result.targets[n]),
-                    heatmap=image.geometry.heatmap_to_original(result.heatmaps[n]),
-                    empty=bool(result.empty[n]),
-                )
-                for n, image in enumerate(loaded)
+
+    def run_batch(
+        loaded: list[LoadedImage], batch: torch.Tensor, positions: list[int]
+    ) -> list[ExplainedImage]:
+        wanted = [targets[p] for p in positions] if targets is not None else None
+        result = explainer.explain(batch, targets=wanted)
+        return [
+            ExplainedImage(
+                image=image,
+                probabilities=result.probabilities[n],
+                predicted=int(result.predicted[n]),
+                target=int(result.targets[n]),
+                heatmap=image.geometry.heatmap_to_original(result.heatmaps[n]),
+                empty=bool(result.empty[n]),
             )
-        yield from _in_input_order(chunk, outputs)
+            for n, image in enumerate(loaded)
+        ]
+
+    yield from _stream(
+        paths,
+        config,
+        run_batch,
+        device=device,
+        batch_size=batch_size,
+        workers=workers,
+        max_pixels=max_pixels,
+    )
