@@ -44,24 +44,24 @@ err_console = Console(stderr=True)
 ConfigOption = Annotated[
     Path | None,
     typer.Option(
-        "--config", "-c", help="YAML settings file [default: configs/default.yaml if present]."
+        "--config", "-c", help="YAML settings file (default: configs/default.yaml if present)."
     ),
 ]
 CheckpointOption = Annotated[
     Path | None,
-    typer.Option("--checkpoint", help="Model checkpoint (.pt) [default: from the config]."),
+    typer.Option("--checkpoint", help="Model checkpoint (.pt) (default: from the config)."),
 ]
 MethodOption = Annotated[
     str | None,
     typer.Option(
         "--method",
         help="Heatmap method: gradcam, gradcam++, hirescam, xgradcam, layercam, "
-        "eigencam, scorecam, rollout (ViT) [default: from the config].",
+        "eigencam, scorecam, rollout (ViT) (default: from the config).",
     ),
 ]
 DeviceOption = Annotated[
     str | None,
-    typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps [default: from the config]."),
+    typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps (default: from the config)."),
 ]
 
 
@@ -211,12 +211,12 @@ def infer(
         str | None,
         typer.Option(
             "--target-class",
-            help="Class to explain, by name or index [default: the predicted class].",
+            help="Class to explain, by name or index (default: the predicted class).",
         ),
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Output folder [default: results/inference]."),
+        typer.Option("--output", "-o", help="Output folder (default: results/inference)."),
     ] = None,
     recursive: Annotated[
         bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")
@@ -355,7 +355,7 @@ def _print_infer_summary(run) -> None:
 
 DataOption = Annotated[
     Path | None,
-    typer.Option("--data", "-d", help="Data set folder or split CSV [default: from the config]."),
+    typer.Option("--data", "-d", help="Data set folder or split CSV (default: from the config)."),
 ]
 
 
@@ -378,14 +378,14 @@ def load_split_index(data: Path, settings, *, create: bool):
 def split(
     data: DataOption = None,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Split CSV [default: DATA/splits.csv].")
+        Path | None, typer.Option("--output", "-o", help="Split CSV (default: DATA/splits.csv).")
     ] = None,
     holdout_center: Annotated[
         str | None,
         typer.Option("--holdout-center", help="Put every image of this center in the test split."),
     ] = None,
     seed: Annotated[
-        int | None, typer.Option("--seed", help="Random seed [default: from the config].")
+        int | None, typer.Option("--seed", help="Random seed (default: from the config).")
     ] = None,
     config: ConfigOption = None,
 ) -> None:
@@ -427,10 +427,10 @@ def train(
     data: DataOption = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Checkpoint to write [default: checkpoints/best.pt]."),
+        typer.Option("--output", "-o", help="Checkpoint to write (default: checkpoints/best.pt)."),
     ] = None,
     arch: Annotated[
-        str | None, typer.Option("--arch", help="timm architecture [default: efficientnet_b0].")
+        str | None, typer.Option("--arch", help="timm architecture (default: efficientnet_b0).")
     ] = None,
     image_size: Annotated[
         int | None, typer.Option("--image-size", min=16, help="Network input side in pixels.")
@@ -598,16 +598,16 @@ def _check_classes(checkpoint, index) -> None:
 def gallery(
     data: DataOption = None,
     split_name: Annotated[
-        str | None, typer.Option("--split", help="Split to run on [default: test].")
+        str | None, typer.Option("--split", help="Split to run on (default: test).")
     ] = None,
     checkpoint: CheckpointOption = None,
     k: Annotated[
-        int | None, typer.Option("--k", min=1, max=5, help="Examples per row (1-5) [default: 3].")
+        int | None, typer.Option("--k", min=1, max=5, help="Examples per row (1-5) (default: 3).")
     ] = None,
     method: MethodOption = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Output folder [default: results/gradcam]."),
+        typer.Option("--output", "-o", help="Output folder (default: results/gradcam)."),
     ] = None,
     fn_true_class: Annotated[
         bool,
@@ -687,7 +687,7 @@ def compare(
     annotations: Annotated[
         Path | None,
         typer.Option(
-            "--annotations", "-a", help="Folder of LabelMe JSON files [default: the data set's]."
+            "--annotations", "-a", help="Folder of LabelMe JSON files (default: the data set's)."
         ),
     ] = None,
     images: Annotated[
@@ -696,12 +696,12 @@ def compare(
     data: DataOption = None,
     split_name: Annotated[
         str | None,
-        typer.Option("--split", help="Split of --data to use, or 'all' [default: test]."),
+        typer.Option("--split", help="Split of --data to use, or 'all' (default: test)."),
     ] = None,
     checkpoint: CheckpointOption = None,
     per_class: Annotated[
         int | None,
-        typer.Option("--per-class", min=1, help="True positives scored per class [default: 5]."),
+        typer.Option("--per-class", min=1, help="True positives scored per class (default: 5)."),
     ] = None,
     all_images: Annotated[
         bool, typer.Option("--all", help="Score every annotated image, right or wrong.")
@@ -715,7 +715,7 @@ def compare(
     method: MethodOption = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Output folder [default: results/gradcam]."),
+        typer.Option("--output", "-o", help="Output folder (default: results/gradcam)."),
     ] = None,
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", min=1, help="Images per forward pass.")
@@ -877,24 +877,24 @@ def _compare_records(images: Path | None, data: Path | None, split_name: str | N
 @app.command()
 def demo(
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Output folder [default: results/demo].")
+        Path | None, typer.Option("--output", "-o", help="Output folder (default: results/demo).")
     ] = None,
     data: Annotated[
         Path | None,
-        typer.Option("--data", help="Where the synthetic data set goes [default: data/demo]."),
+        typer.Option("--data", help="Where the synthetic data set goes (default: data/demo)."),
     ] = None,
     images: Annotated[
         int | None,
-        typer.Option("--images", min=12, help="Synthetic images to generate [default: 600]."),
+        typer.Option("--images", min=12, help="Synthetic images to generate (default: 600)."),
     ] = None,
     epochs: Annotated[
-        int | None, typer.Option("--epochs", min=1, help="Training epochs [default: 30].")
+        int | None, typer.Option("--epochs", min=1, help="Training epochs (default: 30).")
     ] = None,
     arch: Annotated[
-        str | None, typer.Option("--arch", help="timm architecture [default: efficientnet_b0].")
+        str | None, typer.Option("--arch", help="timm architecture (default: efficientnet_b0).")
     ] = None,
     image_size: Annotated[
-        int | None, typer.Option("--image-size", min=16, help="Network input side [default: 128].")
+        int | None, typer.Option("--image-size", min=16, help="Network input side (default: 128).")
     ] = None,
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Retrain even if a checkpoint exists.")
