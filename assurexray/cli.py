@@ -147,6 +147,13 @@ def open_checkpoint(path: Path, settings, device):
     from assurexray.model import load_checkpoint
     from assurexray.preprocess import PreprocessConfig
 
+    if not path.exists():
+        from assurexray.errors import CheckpointError
+
+        raise CheckpointError(
+            f"{path}: checkpoint file not found (pass --checkpoint, or run "
+            "'assurexray demo' to train one)"
+        )
     fallback = PreprocessConfig(
         image_size=settings.model.image_size,
         resize_mode=settings.model.resize_mode,
@@ -182,21 +189,6 @@ def make_explainer(checkpoint, settings, method: str | None, device):
         fast_path=settings.explain.fast_path,
         class_names=checkpoint.class_names,
         device=device,
-    )
-
-
-def class_index(value: str, class_names) -> int:
-    """A class given by name (any case) or index."""
-    from assurexray.errors import ExplainError
-
-    lowered = [n.lower() for n in class_names]
-    if value.lower() in lowered:
-        return lowered.index(value.lower())
-    if value.isdigit() and int(value) < len(class_names):
-        return int(value)
-    raise ExplainError(
-        f"unknown class {value!r}; the checkpoint's classes are "
-        f"{', '.join(class_names)} (or 0-{len(class_names) - 1})"
     )
 
 
@@ -271,7 +263,7 @@ def infer(
         ckpt_path = checkpoint or Path(settings.checkpoint)
         model = open_checkpoint(ckpt_path, settings, torch_device)
         explainer = make_explainer(model, settings, method, torch_device)
-        target = class_index(target_class, model.class_names) if target_class else None
+        target = explainer.class_index(target_class) if target_class else None
         out_dir = output or Path(settings.infer.output)
         run = InferRun(
             output=out_dir,
@@ -362,7 +354,13 @@ DataOption = Annotated[
 def load_split_index(data: Path, settings, *, create: bool):
     """Index a data set; with ``create``, write ``splits.csv`` if it has no split yet."""
     from assurexray.datasets import SPLIT_FILE, load_dataset, stratified_split, write_split
+    from assurexray.errors import DatasetError
 
+    if not data.exists():
+        raise DatasetError(
+            f"{data}: no such data set (pass --data, or run 'assurexray demo' "
+            "to make the synthetic one)"
+        )
     index = load_dataset(data)
     if index["split"].isna().all() and create:
         index = stratified_split(
@@ -745,7 +743,7 @@ def compare(
             choose_images,
             run_compare,
         )
-        from assurexray.gallery import predict_split
+        from assurexray.inference import predict_records
         from assurexray.model import resolve_device
 
         torch_device = resolve_device(device or settings.device)
@@ -785,7 +783,7 @@ def compare(
             needs_predictions = not all_images or annotated["label"].isna().any()
             predictions, unreadable = None, []
             if needs_predictions:
-                predictions, unreadable = predict_split(
+                predictions, unreadable = predict_records(
                     annotated, model, progress=_stage_progress(bar), **stream
                 )
             chosen, counts = choose_images(annotated, predictions, options)

@@ -19,14 +19,13 @@ import pandas as pd
 from assurexray import render as draw
 from assurexray.annotations import annotation_mask, find_annotation, load_labelme
 from assurexray.errors import AnnotationError, DatasetError
-from assurexray.inference import LoadFailure, explain_paths
+from assurexray.inference import LoadFailure, Progress, explain_paths
 from assurexray.metrics import localisation_scores
 from assurexray.report import write_json, write_png
 from assurexray.selection import stratified_choice
 
 PANEL_SIDE = 320
 SCORE_KEYS = ("otsu_iou", "hit", "relevance_mass", "mask_fraction")
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)

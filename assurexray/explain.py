@@ -501,14 +501,15 @@ class Explainer:
         if isinstance(targets, (torch.Tensor, np.ndarray)):
             targets = targets.tolist()
         if targets is None or isinstance(targets, (str, int, np.integer)):
-            single = None if targets is None else self._class_index(targets)
+            single = None if targets is None else self.class_index(targets)
             return [single] * n
         items = list(targets)
         if len(items) != n:
             raise ExplainError(f"{len(items)} targets given for a batch of {n} images")
-        return [None if t is None else self._class_index(t) for t in items]
+        return [None if t is None else self.class_index(t) for t in items]
 
-    def _class_index(self, target: int | str) -> int:
+    def class_index(self, target: int | str) -> int:
+        """A class given by name (any case) or index, checked against the model."""
         names = self.class_names or ()
         if isinstance(target, str):
             text = target.strip()

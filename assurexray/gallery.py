@@ -7,7 +7,6 @@ with the split), the second explains only the selected examples.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,13 @@ import numpy as np
 import pandas as pd
 
 from assurexray import render as draw
-from assurexray.inference import ExplainedImage, LoadFailure, explain_paths, predict_paths
+from assurexray.inference import (
+    ExplainedImage,
+    LoadFailure,
+    Progress,
+    explain_paths,
+    predict_records,
+)
 from assurexray.metrics import classification_metrics
 from assurexray.report import write_csv, write_json, write_png
 from assurexray.selection import CATEGORIES, select_examples
@@ -29,8 +34,6 @@ _ROW_TITLES = {
     "FN_true": "False negatives\nheatmap of {c}",
 }
 
-Progress = Callable[[str, int, int], None]
-
 
 @dataclass
 class GalleryResult:
@@ -40,59 +43,6 @@ class GalleryResult:
     metrics: dict[str, Any]
     files: dict[str, Path] = field(default_factory=dict)
     failures: list[LoadFailure] = field(default_factory=list)
-
-
-def predict_split(
-    records: pd.DataFrame,
-    checkpoint: Any,
-    *,
-    device: Any,
-    batch_size: int,
-    workers: int,
-    max_pixels: int,
-    progress: Progress | None = None,
-) -> tuple[pd.DataFrame, list[LoadFailure]]:
-    """Predict every image of ``records`` (``image_id``, ``path``, ``label``)."""
-    names = checkpoint.class_names
-    by_path = {
-        str(Path(p)): row for p, row in zip(records["path"], records.itertuples(), strict=True)
-    }
-    rows, failures = [], []
-    stream = predict_paths(
-        records["path"],
-        checkpoint.model,
-        checkpoint.preprocess,
-        device=device,
-        batch_size=batch_size,
-        workers=workers,
-        max_pixels=max_pixels,
-    )
-    for done, item in enumerate(stream, start=1):
-        if isinstance(item, LoadFailure):
-            failures.append(item)
-        else:
-            record = by_path[str(item.path)]
-            rows.append(
-                {
-                    "image_id": record.image_id,
-                    "path": str(item.path),
-                    "true_label": record.label,
-                    "predicted_label": names[item.predicted],
-                    **{f"p_{n}": float(p) for n, p in zip(names, item.probabilities, strict=True)},
-                    "correct": record.label == names[item.predicted],
-                }
-            )
-        if progress:
-            progress("predict", done, len(records))
-    columns = [
-        "image_id",
-        "path",
-        "true_label",
-        "predicted_label",
-        *(f"p_{n}" for n in names),
-        "correct",
-    ]
-    return pd.DataFrame(rows, columns=columns), failures
 
 
 def split_metrics(predictions: pd.DataFrame, class_names: tuple[str, ...]) -> dict[str, Any]:
@@ -169,7 +119,7 @@ def run_gallery(
 ) -> GalleryResult:
     """Predict a split, write predictions/metrics, and draw one gallery per class."""
     names = tuple(checkpoint.class_names)
-    predictions, failures = predict_split(
+    predictions, failures = predict_records(
         records,
         checkpoint,
         device=device,

@@ -14,9 +14,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
+import pandas as pd
 import torch
 
 from assurexray.errors import AssureXrayError
@@ -24,6 +25,7 @@ from assurexray.imaging import DEFAULT_MAX_PIXELS, Radiograph, read_image
 from assurexray.preprocess import Geometry, PreprocessConfig, preprocess
 
 T = TypeVar("T")
+Progress = Callable[[str, int, int], None]  # progress(stage, done, total)
 
 
 @dataclass(frozen=True)
@@ -225,3 +227,56 @@ def explain_paths(
         workers=workers,
         max_pixels=max_pixels,
     )
+
+
+def predict_records(
+    records: pd.DataFrame,
+    checkpoint: Any,
+    *,
+    device: Any,
+    batch_size: int,
+    workers: int,
+    max_pixels: int,
+    progress: Progress | None = None,
+) -> tuple[pd.DataFrame, list[LoadFailure]]:
+    """Predict every image of ``records`` (``image_id``, ``path``, ``label``)."""
+    names = checkpoint.class_names
+    by_path = {
+        str(Path(p)): row for p, row in zip(records["path"], records.itertuples(), strict=True)
+    }
+    rows, failures = [], []
+    stream = predict_paths(
+        records["path"],
+        checkpoint.model,
+        checkpoint.preprocess,
+        device=device,
+        batch_size=batch_size,
+        workers=workers,
+        max_pixels=max_pixels,
+    )
+    for done, item in enumerate(stream, start=1):
+        if isinstance(item, LoadFailure):
+            failures.append(item)
+        else:
+            record = by_path[str(item.path)]
+            rows.append(
+                {
+                    "image_id": record.image_id,
+                    "path": str(item.path),
+                    "true_label": record.label,
+                    "predicted_label": names[item.predicted],
+                    **{f"p_{n}": float(p) for n, p in zip(names, item.probabilities, strict=True)},
+                    "correct": record.label == names[item.predicted],
+                }
+            )
+        if progress:
+            progress("predict", done, len(records))
+    columns = [
+        "image_id",
+        "path",
+        "true_label",
+        "predicted_label",
+        *(f"p_{n}" for n in names),
+        "correct",
+    ]
+    return pd.DataFrame(rows, columns=columns), failures

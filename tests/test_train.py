@@ -105,7 +105,7 @@ def test_train_command_writes_split_and_checkpoint(tmp_path: Path, tiny_dataset:
 
 def test_train_command_bad_data_is_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", "--data", str(tmp_path / "nothing")])
-    assert result.exit_code == 2 and "no such file or folder" in result.output
+    assert result.exit_code == 2 and "no such data set (pass --data" in result.output
     assert "Traceback" not in result.output
 
 
