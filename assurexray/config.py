@@ -219,10 +219,3 @@ def _check_value(default: Any, value: Any, path: Path, key: str) -> Any:
     if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
         return value
     raise ConfigError(f"{path}: key {key!r} must be of type {expected.__name__}, got {value!r}")
-
-
-def settings_as_dict(settings: Settings) -> dict[str, Any]:
-    """The settings as nested plain dicts (for writing a YAML file or a report)."""
-    from dataclasses import asdict
-
-    return asdict(settings)
