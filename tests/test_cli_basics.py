@@ -42,4 +42,4 @@ def test_no_arguments_shows_help() -> None:
 def test_option_defaults_show_in_help() -> None:
     # Square brackets would be eaten as rich markup; the defaults must survive.
     result = runner.invoke(app, ["infer", "--help"], env={"COLUMNS": "200"})
-    assert "(default: results/inference)" in result.output
+    assert "[default: (from the config)]" in result.output

@@ -66,7 +66,7 @@ def test_gallery_predictions_match_an_independent_forward(
 ) -> None:
     from assurexray.imaging import read_image
     from assurexray.model import load_checkpoint
-    from assurexray.preprocess import preprocess
+    from assurexray.preprocess import preprocess_image
 
     out = tmp_path / "g"
     assert (
@@ -86,7 +86,7 @@ def test_gallery_predictions_match_an_independent_forward(
     )
     row = pd.read_csv(out / "predictions.csv").iloc[0]
     checkpoint = load_checkpoint(tiny_checkpoint)
-    tensor, _ = preprocess(read_image(row["path"]).pixels, checkpoint.preprocess)
+    tensor, _ = preprocess_image(read_image(row["path"]).pixels, checkpoint.preprocess)
     with torch.inference_mode():
         probs = torch.softmax(checkpoint.model(torch.from_numpy(tensor)[None]), 1)[0].numpy()
     np.testing.assert_allclose(
