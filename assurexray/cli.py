@@ -123,11 +123,23 @@ def _settings(config: Path | None) -> Any:
         return load_settings(config)
 
 
-def _open_model(settings: Any, checkpoint: Path | None, method: str | None, device: str) -> Any:
+def _run_with_model(
+    job: Any,
+    options: Any,
+    settings: Any,
+    checkpoint: Path | None,
+    method: str | None,
+    *,
+    transient: bool = False,
+    **callbacks: Any,
+) -> Any:
+    """Open the checkpoint with ``open_model``, then ``job.run`` it under progress bars."""
     from assurexray.jobs import ModelOptions, open_model
 
-    options = ModelOptions.from_settings(settings, checkpoint=checkpoint, method=method)
-    return open_model(options, device, warn=warn)
+    model_options = ModelOptions.from_settings(settings, checkpoint=checkpoint, method=method)
+    model = open_model(model_options, options.stream.device, warn=warn)
+    with progress_bars(transient=transient) as progress:
+        return job.run(model, options, progress=progress, **callbacks)
 
 
 @app.command()
@@ -197,9 +209,8 @@ def infer(
             batch_size=batch_size,
             device=device,
         )
-        model = _open_model(settings, checkpoint, method, options.stream.device)
-        with progress_bars(transient=len(options.inputs) == 1) as progress:
-            result = job.run(model, options, progress=progress)
+        single = len(options.inputs) == 1
+        result = _run_with_model(job, options, settings, checkpoint, method, transient=single)
     print_infer(result)
     if result.failures:
         raise typer.Exit(EXIT_PARTIAL)
@@ -294,12 +305,6 @@ def train(
             result = job.run(options, progress=progress, on_epoch=print_epoch, warn=warn)
     print_training(result, pretrained=pretrained is not None)
     if result.interrupted:
-        kept = (
-            f"best checkpoint so far: {result.checkpoint}"
-            if result.best_epoch
-            else "no checkpoint saved"
-        )
-        warn(f"interrupted; {kept}")
         raise typer.Exit(EXIT_INTERRUPTED)
 
 
@@ -343,9 +348,7 @@ def gallery(
             batch_size=batch_size,
             device=device,
         )
-        model = _open_model(settings, checkpoint, method, options.stream.device)
-        with progress_bars() as progress:
-            result = job.run(model, options, progress=progress)
+        result = _run_with_model(job, options, settings, checkpoint, method)
     print_gallery(result)
     if result.failures:
         raise typer.Exit(EXIT_PARTIAL)
@@ -417,9 +420,7 @@ def compare(
             batch_size=batch_size,
             device=device,
         )
-        model = _open_model(settings, checkpoint, method, options.stream.device)
-        with progress_bars() as progress:
-            result = job.run(model, options, progress=progress, warn=warn)
+        result = _run_with_model(job, options, settings, checkpoint, method, warn=warn)
     print_compare(result)
     if result.failures:
         raise typer.Exit(EXIT_PARTIAL)

@@ -142,6 +142,9 @@ def print_training(result: Any, *, pretrained: bool = False) -> None:
     """The best epoch, the checkpoint and the test split's scores."""
     from rich.table import Table
 
+    if result.interrupted:
+        kept = f"best checkpoint so far: {result.checkpoint}"
+        warn(f"interrupted; {kept if result.best_epoch else 'no checkpoint saved'}")
     if pretrained:
         console.print(
             f"--pretrained left {len(result.not_pretrained)} tensors at their fresh "
