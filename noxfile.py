@@ -1,4 +1,5 @@
 """Automation: ``nox -s tests`` runs the test suite, ``nox -s lint`` runs ruff,
+``nox -s typecheck`` runs mypy,
 ``nox -s readme`` runs the README's first command (install + demo) as written."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 
@@ -24,6 +25,13 @@ def lint(session: nox.Session) -> None:
     """Check style and common bugs with ruff."""
     session.install("ruff>=0.5")
     session.run("ruff", "check", "assurexray", "tests", "benchmarks", "docs", "noxfile.py")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """Type-check the package with mypy (settings in pyproject.toml)."""
+    session.install("-e", ".[typecheck]")
+    session.run("mypy")
 
 
 def readme_commands() -> list[str]:
