@@ -306,6 +306,7 @@ def _draw(canvas: np.ndarray, shape: Shape, line_width: int, point_radius: int) 
     elif kind == "rectangle":
         cv2.rectangle(canvas, _xy(pixels.min(0)), _xy(pixels.max(0)), 1, thickness=-1)
     elif kind == "mask":
+        assert shape.mask is not None  # a mask shape always carries its patch
         _paste(canvas, shape.mask, pixels.min(0), pixels.max(0))
     elif kind in ("circle", "point"):
         radius = point_radius if kind == "point" else np.hypot(*(shape.points[1] - shape.points[0]))

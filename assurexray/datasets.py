@@ -449,7 +449,7 @@ def _read_table(path: Path, nrows: int | None = None) -> pd.DataFrame:
     """Read a CSV or Excel table with stripped, lower-case column names."""
     if not path.is_file():
         raise DatasetError(f"{path}: table not found")
-    readers = {
+    readers: dict[str, Callable[..., Any]] = {  # pandas readers, overloaded return types
         ".xlsx": pd.read_excel,
         ".xls": pd.read_excel,
         ".csv": partial(pd.read_csv, encoding="utf-8-sig"),

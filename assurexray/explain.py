@@ -51,7 +51,7 @@ _CAM_METHODS: dict[str, type[BaseCAM]] = {
 _ALIASES = {"gradcampp": "gradcam++", "gradcamplusplus": "gradcam++"}
 # Modules that only pass their input on: never chosen as an automatic target.
 _PASS_THROUGH = (nn.Identity, nn.Dropout, nn.Dropout2d)
-_TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
+_TOLERANCE: dict[str, Any] = {"rtol": 1e-4, "atol": 1e-5}
 
 LayerSpec = str | nn.Module | Sequence[str | nn.Module] | None
 TargetSpec = int | str | Sequence[int | str | None] | np.ndarray | torch.Tensor | None
@@ -342,10 +342,11 @@ class Explainer:
 
     def _fast_maps(self, x: torch.Tensor, wanted: list[int | None], all_classes: bool) -> _Maps:
         """Grad-CAM of a GAP + linear head at the final map, from the forward pass alone."""
-        weight = self.model.get_classifier().weight
+        timm_model: Any = self.model  # timm's own methods are untyped
+        weight = timm_model.get_classifier().weight
         with torch.inference_mode():
-            features = self.model.forward_features(x)
-            logits = self.model.forward_head(features)
+            features = timm_model.forward_features(x)
+            logits = timm_model.forward_head(features)
             features = _to_channels_first(features) if self._layout == "nhwc" else features
             targets = _fill(wanted, logits)
             # The gradient of logit c w.r.t. A_k(i, j) is w_ck / (h·w): the same
@@ -357,11 +358,11 @@ class Explainer:
                 chosen = weight[torch.as_tensor(targets, device=weight.device)]
                 cams = torch.einsum("nk,nkhw->nhw", chosen, features) * scale
         size = (x.shape[-1], x.shape[-2])
-        cams = cams.float().cpu().numpy()
+        raw = cams.float().cpu().numpy()
         if not all_classes:
-            return _finalise(cams, size), None, logits, targets
-        n, c, h, w = cams.shape
-        class_maps = _finalise(cams.reshape(n * c, h, w), size).reshape(n, c, *size[::-1])
+            return _finalise(raw, size), None, logits, targets
+        n, c, h, w = raw.shape
+        class_maps = _finalise(raw.reshape(n * c, h, w), size).reshape(n, c, *size[::-1])
         return class_maps[np.arange(n), targets], class_maps, logits, targets
 
     def _cam_maps(self, x: torch.Tensor, wanted: list[int | None], all_classes: bool) -> _Maps:
@@ -381,22 +382,23 @@ class Explainer:
         cam.aggregate_multi_layers = self._aggregate
         with _released(cam, self.model, self.target_layers):
             if all_classes:
-                class_maps = [cam(x, _class_targets([0] * len(x)))]
+                per_class = [cam(x, _class_targets([0] * len(x)))]
                 logits = cam.outputs.detach()
                 for c in range(1, logits.shape[1]):
-                    class_maps.append(cam(x, _class_targets([c] * len(x))))
-                class_maps = np.stack(class_maps, axis=1)
+                    per_class.append(cam(x, _class_targets([c] * len(x))))
+                class_maps = np.stack(per_class, axis=1)
                 targets = _fill(wanted, logits)
                 return class_maps[np.arange(len(x)), targets], class_maps, logits, targets
             if all(t is None for t in wanted):
                 maps = cam(x, None)  # pytorch-grad-cam explains the argmax of this pass
                 logits = cam.outputs.detach()
                 return maps, None, logits, _fill(wanted, logits)
-            if any(t is None for t in wanted):
+            classes = [t for t in wanted if t is not None]
+            if len(classes) < len(wanted):
                 with torch.no_grad():
-                    wanted = _fill(wanted, self.model(x))
-            maps = cam(x, _class_targets(wanted))
-            return maps, None, cam.outputs.detach(), list(wanted)
+                    classes = _fill(wanted, self.model(x))
+            maps = cam(x, _class_targets(classes))
+            return maps, None, cam.outputs.detach(), classes
 
     # -- set-up helpers ------------------------------------------------------
 
@@ -412,9 +414,10 @@ class Explainer:
         features = None
         try:
             with torch.no_grad():
-                if _has_timm_head(self.model):
-                    features = self.model.forward_features(sample)
-                    logits = self.model.forward_head(features)
+                timm_model: Any = self.model  # timm's own methods are untyped
+                if _has_timm_head(timm_model):
+                    features = timm_model.forward_features(sample)
+                    logits = timm_model.forward_head(features)
                 else:
                     logits = self.model(sample)
         finally:
@@ -466,12 +469,13 @@ class Explainer:
         name = self.target_layers[0][0]
         if self._layout not in ("nchw", "nhwc") or outputs[name] is not features:
             return False, f"target layer {name!r} is not the final feature map"
-        classifier = self.model.get_classifier()
+        timm_model: Any = self.model  # timm's own methods are untyped
+        classifier = timm_model.get_classifier()
         if not isinstance(classifier, nn.Linear):
             return False, f"the classifier is a {type(classifier).__name__}, not one nn.Linear"
         with torch.no_grad():
             try:
-                pooled = self.model.forward_head(features, pre_logits=True)
+                pooled = timm_model.forward_head(features, pre_logits=True)
             except TypeError:
                 return False, "forward_head has no pre_logits option"
             spatial = _to_channels_first(features) if self._layout == "nhwc" else features
@@ -589,7 +593,7 @@ def _fill(wanted: list[int | None], logits: torch.Tensor) -> list[int]:
 
 
 def _concatenate(parts: list[Explanation]) -> Explanation:
-    joined = {}
+    joined: dict[str, Any] = {}
     for field in fields(Explanation):
         values = [getattr(part, field.name) for part in parts]
         if isinstance(values[0], np.ndarray):
@@ -661,7 +665,8 @@ def _num_classes(model: nn.Module, class_names: tuple[str, ...] | None) -> int |
         return count
     if class_names:
         return len(class_names)
-    classifier = model.get_classifier() if _has_timm_head(model) else None
+    timm_model: Any = model  # timm's own methods are untyped
+    classifier = timm_model.get_classifier() if _has_timm_head(model) else None
     return getattr(classifier, "out_features", None)
 
 
@@ -752,7 +757,8 @@ def _last_spatial_layer(
     try:
         with torch.no_grad(), _eval_mode(model):
             x = torch.zeros(1, *input_size, device=_model_device(model))
-            final = model.forward_features(x) if timm_like else model(x)
+            timm_model: Any = model  # timm's own methods are untyped
+            final = timm_model.forward_features(x) if timm_like else model(x)
     finally:
         for handle in handles:
             handle.remove()

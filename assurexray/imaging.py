@@ -31,7 +31,12 @@ from pydicom.pixels import (
     get_decoder,
     pixel_array,
 )
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
 from assurexray.errors import ImageReadError
 
@@ -48,7 +53,10 @@ _MAGIC = {
     b"MM\0*": "TIFF",
     b"BM": "BMP",
 }
-_NATIVE_SYNTAX = {(True, True): ImplicitVRLittleEndian, (False, True): ExplicitVRLittleEndian}
+_NATIVE_SYNTAX: dict[tuple[bool | None, bool | None], UID] = {
+    (True, True): ImplicitVRLittleEndian,
+    (False, True): ExplicitVRLittleEndian,
+}
 _PIL_FORMATS = ("JPEG", "PNG", "TIFF", "BMP")  # Pillow opens a multi-picture JPEG as "MPO"
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError)
@@ -192,8 +200,9 @@ def _read_pillow(path: Path, max_pixels: int, kind: str | None) -> Radiograph:
             _check_size(path, img.height, img.width, max_pixels)
             fmt, mode = "JPEG" if img.format == "MPO" else str(img.format), img.mode
             try:
-                if getattr(img, "n_frames", 1) > 1:
-                    notes.append(f"{img.n_frames} frames/pages: only the first is used")
+                frames: int = getattr(img, "n_frames", 1)
+                if frames > 1:
+                    notes.append(f"{frames} frames/pages: only the first is used")
                 img.load()  # decode everything now, so truncation is an error here
                 oriented = ImageOps.exif_transpose(img)
             except Image.DecompressionBombError as exc:

@@ -40,9 +40,10 @@ Warn = Callable[[str], None]
 """``warn(message)``: a one-line note for the user; the job goes on."""
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
-def pick(override: T | None, configured: T) -> T:
+def pick(override: T | None, configured: U) -> T | U:
     """The command-line ``override`` if given, else the ``configured`` value."""
     return configured if override is None else override
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
@@ -182,7 +183,7 @@ def captured_attention(model: nn.Module) -> Iterator[list[torch.Tensor]]:
     Raises:
         ExplainError: The model has no timm attention modules.
     """
-    modules = [module for _, module in attention_modules(model)]
+    modules: list[Any] = [module for _, module in attention_modules(model)]  # timm: untyped
     if not modules:
         raise ExplainError(
             f"{type(model).__name__} has no timm attention modules: rollout needs a ViT"
