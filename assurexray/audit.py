@@ -206,7 +206,7 @@ def score_candidates(
     excluded: list[dict[str, str]] = []
     failures: list[dict[str, str]] = []
     images = load_images(
-        [r.path for r in rows], config, max_pixels=stream.max_pixels, workers=stream.workers
+        [str(r.path) for r in rows], config, max_pixels=stream.max_pixels, workers=stream.workers
     )
     done = 0
     for chunk in batched(zip(rows, images, strict=True), batch_size):

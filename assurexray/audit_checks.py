@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -117,7 +118,7 @@ def run_checks(
             s.name: np.stack([i.maps[s.name] for i in part]) for s in scores if not s.is_baseline
         }
         stable, dropped = stability_ssim(
-            lambda b, t=targets: engine(b, t),
+            partial(engine, targets=targets),
             x,
             candidate_maps,
             predicted,

@@ -146,6 +146,7 @@ def methods_figure(result: AuditResult, options: AuditOptions) -> np.ndarray:
     order = [e["name"] for e in report["candidates"]] + [b["name"] for b in report["baselines"]]
     tiles = []
     for image in result.shown:
+        assert image.gray is not None and image.mask is not None  # set for every shown image
         gray = draw.fit_display(image.gray, TILE)
         mask = cv2.resize(
             image.mask.astype(np.uint8), gray.shape[::-1][:2], interpolation=cv2.INTER_NEAREST

@@ -121,7 +121,8 @@ def default_layers(
         if stride < deepest:
             larger[stride] = name  # the last stage at each stride
     picked = [larger[s] for s in sorted(larger, reverse=True)[:2]]
-    singles = [(final_layer,), *[(name,) for name in picked if name != final_layer]]
+    singles: list[tuple[str, ...]] = [(final_layer,)]
+    singles += [(name,) for name in picked if name != final_layer]
     if len(singles) > 1:
         combined = tuple(name for (name,) in reversed(singles))
         return [*singles, combined]

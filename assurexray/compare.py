@@ -124,7 +124,8 @@ def attach_annotations(records: pd.DataFrame, annotation_dir: Path | None) -> pd
     if annotation_dir is not None:
         if not annotation_dir.is_dir():
             raise DatasetError(f"{annotation_dir}: annotation folder not found")
-        frame["annotation"] = [find_annotation(annotation_dir, Path(p).stem) for p in frame["path"]]
+        found = [find_annotation(annotation_dir, Path(p).stem) for p in frame["path"]]
+        frame["annotation"] = pd.Series(found, index=frame.index, dtype=object)
     return frame[frame["annotation"].notna()].reset_index(drop=True)
 
 
@@ -194,7 +195,8 @@ def choose_annotated(
         if options.images is not None and options.annotations is None:
             raise DatasetError("--images needs --annotations (the folder of LabelMe files)")
         raise DatasetError(f"no image has an annotation in {options.annotations or 'the data set'}")
-    predictions, unreadable = None, []
+    predictions: pd.DataFrame | None = None
+    unreadable: list[LoadFailure] = []
     if options.per_class is not None or annotated["label"].isna().any():
         predictions, unreadable = predict_records(
             annotated, model, options.stream, progress=progress
@@ -253,23 +255,23 @@ def score_images(
     per_image, page = [], []
     rows = list(chosen.itertuples())
     stream = explain_paths(
-        [r.path for r in rows],
+        [str(r.path) for r in rows],
         explainer,
         model.preprocess,
         options.stream,
-        targets=[lookup[r.label] for r in rows],
+        targets=[lookup[str(r.label)] for r in rows],
     )
     for done, (row, item) in enumerate(zip(rows, stream, strict=True), start=1):
         progress("compare", done, len(rows))
         if isinstance(item, LoadFailure):
-            result.failures.append({"image_id": row.image_id, "error": item.error})
+            result.failures.append({"image_id": str(row.image_id), "error": item.error})
             continue
         try:
             mask, scores, notes = score_image(
-                item.heatmap, Path(row.annotation), item.image.radiograph.size, options
+                item.heatmap, Path(str(row.annotation)), item.image.radiograph.size, options
             )
         except AnnotationError as exc:
-            result.failures.append({"image_id": row.image_id, "error": str(exc)})
+            result.failures.append({"image_id": str(row.image_id), "error": str(exc)})
             continue
         for note in notes:
             warn(note)

@@ -225,7 +225,7 @@ def write_image_result(
             with open(tmp, "wb") as handle:
                 np.save(handle, item.heatmap.astype(np.float32))
         files["heatmap_raw"] = str(out / f"{name}_heatmap.npy")
-    record = {
+    record: dict[str, Any] = {
         "image_path": str(item.image.path),
         "image_size": {
             "height": item.image.radiograph.height,

@@ -103,8 +103,8 @@ def localisation_scores(
 
 
 def classification_metrics(
-    y_true: Sequence[int],
-    y_pred: Sequence[int],
+    y_true: Sequence[int] | np.ndarray,
+    y_pred: Sequence[int] | np.ndarray,
     probabilities: np.ndarray,
     class_names: Sequence[str],
 ) -> dict[str, Any]:
@@ -198,7 +198,10 @@ def _roc_auc(positive: np.ndarray, scores: np.ndarray) -> float | None:
 
 
 def _check_classification(
-    y_true: Sequence[int], y_pred: Sequence[int], probabilities: np.ndarray, names: list[str]
+    y_true: Sequence[int] | np.ndarray,
+    y_pred: Sequence[int] | np.ndarray,
+    probabilities: np.ndarray,
+    names: list[str],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validate the inputs of :func:`classification_metrics` and return arrays."""
     truth, predicted = np.asarray(y_true), np.asarray(y_pred)

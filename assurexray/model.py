@@ -256,7 +256,7 @@ def load_checkpoint(
         class_names=names,
         preprocess=pre,
         path=path,
-        target_layer=facts.get("target_layer") or model.gradcam_target_layer_name,
+        target_layer=facts.get("target_layer") or getattr(model, "gradcam_target_layer_name", None),
         train_metrics=dict(facts.get("train_metrics") or {}),
         created=facts.get("created"),
         warnings=tuple(notes),

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,9 @@ from assurexray.errors import AssureXrayError
 from assurexray.imaging import DEFAULT_MAX_PIXELS, Radiograph, read_image
 from assurexray.jobs import OpenedModel, Progress, StreamOptions, no_progress
 from assurexray.preprocess import Geometry, PreprocessConfig, preprocess_image
+
+if TYPE_CHECKING:
+    from assurexray.explain import Explainer
 
 T = TypeVar("T")
 
@@ -163,7 +166,7 @@ def predict_paths(
 
 def explain_paths(
     paths: Iterable[str | Path],
-    explainer: object,
+    explainer: Explainer,
     config: PreprocessConfig,
     stream: StreamOptions,
     *,

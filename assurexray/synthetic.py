@@ -630,7 +630,8 @@ def _add_noise(rng: np.random.Generator, image: np.ndarray, center: int) -> np.n
     image, so the lesion stays inside its polygon.
     """
     _, sigma, gamma = _CENTER_LOOK[center]
-    noise = cv2.GaussianBlur(rng.standard_normal(image.shape, dtype=np.float32), (0, 0), 0.7)
+    white = rng.standard_normal(image.shape, dtype=np.float32)
+    noise: np.ndarray = cv2.GaussianBlur(white, (0, 0), 0.7)
     noise *= sigma * rng.uniform(0.8, 1.2) * 2.5  # the blur lowers the spread to about 0.4
     noisy = np.clip(image + noise * np.sqrt(image + 0.05), 0, 1)
     return (noisy ** (gamma * rng.uniform(0.95, 1.05))).astype(np.float32)
@@ -641,7 +642,7 @@ def _write_image(path: Path, image: np.ndarray, case: PhantomCase) -> None:
     if path.suffix == ".png":
         ok, data = cv2.imencode(".png", np.round(image * 65535).astype(np.uint16))
     else:
-        pixels = np.round(image * 255).astype(np.uint8)
+        pixels: np.ndarray = np.round(image * 255).astype(np.uint8)
         if case.rgb:
             pixels = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
         quality = _CENTER_LOOK[case.center][0]

@@ -150,7 +150,8 @@ def _small_classifier_init(model: nn.Module) -> None:
     which for three classes gives initial logits above ten and a diverging
     first epoch when training from scratch.
     """
-    classifier = model.get_classifier() if hasattr(model, "get_classifier") else None
+    get_classifier = getattr(model, "get_classifier", None)
+    classifier = get_classifier() if get_classifier is not None else None
     if isinstance(classifier, nn.Linear):
         nn.init.normal_(classifier.weight, std=0.01)
         nn.init.zeros_(classifier.bias)
@@ -195,7 +196,7 @@ def augment(square: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip((warped - 0.5) * contrast + 0.5 + brightness, 0.0, 1.0)
 
 
-def _to_batch(squares: Sequence[np.ndarray], config: PreprocessConfig) -> torch.Tensor:
+def _to_batch(squares: Sequence[np.ndarray] | np.ndarray, config: PreprocessConfig) -> torch.Tensor:
     return torch.from_numpy(np.stack([normalise(s.astype(np.float32), config) for s in squares]))
 
 
