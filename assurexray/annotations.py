@@ -12,7 +12,6 @@ matched by file stem (:func:`find_annotation`).
 
 from __future__ import annotations
 
-import glob
 import json
 import warnings
 from collections.abc import Iterable
@@ -256,8 +255,19 @@ def find_annotation(annotation_dir: str | Path, image_stem: str) -> Path | None:
         raise AnnotationError(f"{folder}: annotation folder not found")
     if not image_stem or Path(image_stem).name != image_stem:
         raise ValueError(f"image stem must be a plain file name, got {image_stem!r}")
-    matches = folder.glob(f"{glob.escape(image_stem)}.[jJ][sS][oO][nN]")
-    return min((p for p in matches if p.is_file()), default=None)
+    return annotation_files(folder).get(image_stem)
+
+
+def annotation_files(folder: Path) -> dict[str, Path]:
+    """Every ``<stem>.json`` file in ``folder`` (suffix in any case), by stem.
+
+    Of two files that differ only in the suffix's case, the first in name order wins.
+    """
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() == ".json" and path.is_file():
+            found.setdefault(path.stem, path)
+    return found
 
 
 def _empty_reason(annotation: Annotation, chosen: list[Shape], mode: str) -> str:
