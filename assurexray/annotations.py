@@ -1,7 +1,7 @@
-"""LabelMe annotations: parse a JSON file into shapes and draw a boolean mask.
+"""LabelMe annotations: parse and validate a JSON file into shapes; find the file.
 
-Masks are drawn exactly as labelme's own converter draws them (Pillow's
-``ImageDraw``, see :mod:`assurexray.labelme_shapes`). A file that cannot be
+Masks are drawn by :mod:`assurexray.annotation_masks` (re-exported here),
+exactly as labelme's own converter draws them. A file that cannot be
 trusted (malformed JSON, nesting too deep, absurd numbers, a declared size or
 mask patch beyond the pixel limit) raises :class:`AnnotationError` naming the
 file, so a caller can skip that one image.
@@ -13,25 +13,36 @@ matched by file stem (:func:`find_annotation`).
 from __future__ import annotations
 
 import json
-import warnings
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from assurexray.annotation_masks import (
+    MODES,
+    AnnotationMask,
+    AnnotationWarning,
+    annotation_mask,
+    draw_annotation,
+)
 from assurexray.errors import AnnotationError
 from assurexray.imaging import DEFAULT_MAX_PIXELS
-from assurexray.labelme_shapes import (
-    COORD_LIMIT,
-    LINE_WIDTH,
-    POINT_SIZE,
-    decode_patch,
-    draw_shapes,
-)
+from assurexray.labelme_shapes import COORD_LIMIT, decode_patch
 
-MODES = ("btxrd", "boxes", "all")
+__all__ = [
+    "MODES",
+    "Annotation",
+    "AnnotationMask",
+    "AnnotationWarning",
+    "Shape",
+    "annotation_files",
+    "annotation_mask",
+    "draw_annotation",
+    "find_annotation",
+    "load_labelme",
+]
+
 # Number of points each shape type accepts: (minimum, maximum or None for no limit).
 # A rectangle with more than two points (some converters store four corners) is
 # drawn as their bounding box.
@@ -46,10 +57,6 @@ _POINT_COUNTS: dict[str, tuple[int, int | None]] = {
     "mask": (2, 2),
 }
 _ASPECT_TOLERANCE = 0.01
-
-
-class AnnotationWarning(UserWarning):
-    """An annotation was usable but had to be adjusted (for example rescaled)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,19 +138,6 @@ class Annotation:
         )
 
 
-@dataclass(frozen=True)
-class AnnotationMask:
-    """A drawn boolean ``H×W`` mask and, if it has no pixel, why (one line).
-
-    ``empty_reason`` is ``None`` for a mask with pixels, else e.g. ``no shapes``,
-    ``only unknown shape types ('ellipse')``, ``no shape left after the label
-    filter and mode 'boxes'`` or ``shapes cover no pixel of the image``.
-    """
-
-    mask: np.ndarray
-    empty_reason: str | None = None
-
-
 def load_labelme(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Annotation:
     """Read and validate a LabelMe JSON file.
 
@@ -187,63 +181,6 @@ def load_labelme(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> A
     return Annotation(path, height, width, tuple(shapes), tuple(notes), tuple(skipped))
 
 
-def draw_annotation(
-    annotation: Annotation,
-    size: tuple[int, int] | None = None,
-    *,
-    labels: Iterable[str] | None = None,
-    mode: str = "btxrd",
-    line_width: int = LINE_WIDTH,
-    point_radius: int = POINT_SIZE,
-) -> AnnotationMask:
-    """Draw the annotation as a boolean mask and say why it is empty, if it is.
-
-    Args:
-        annotation: A loaded annotation.
-        size: ``(height, width)`` of the real image; ``None`` uses the declared
-            size. A different size rescales the shapes (see
-            :meth:`Annotation.resized`) and emits an :class:`AnnotationWarning`.
-        labels: Labels to keep, compared case-insensitively; ``None`` keeps all.
-        mode: ``btxrd`` (polygons, rectangles only when no polygon is left after
-            label filtering, every other shape type too), ``boxes`` (rectangles
-            only) or ``all`` (every shape).
-        line_width: Width in pixels of ``line``/``linestrip`` shapes (labelme: 10).
-        point_radius: Radius in pixels of the disc drawn for a ``point`` (labelme: 5).
-
-    Returns:
-        The :class:`AnnotationMask`.
-
-    Raises:
-        AnnotationError: If ``size`` has a different aspect ratio, or a shape
-            lies absurdly far outside the image after rescaling.
-    """
-    if mode not in MODES:
-        raise ValueError(f"unknown annotation mode {mode!r}; choose one of {', '.join(MODES)}")
-    if line_width < 1 or point_radius < 0:
-        raise ValueError("line_width must be at least 1 and point_radius non-negative")
-    if size is not None and tuple(size) != (annotation.image_height, annotation.image_width):
-        annotation = annotation.resized(size)
-        warnings.warn(annotation.warnings[-1], AnnotationWarning, stacklevel=2)
-    chosen = _select(annotation.shapes, labels, mode)
-    try:
-        mask = draw_shapes(
-            chosen,
-            (annotation.image_height, annotation.image_width),
-            line_width=line_width,
-            point_size=point_radius,
-        )
-    except ValueError as exc:
-        raise AnnotationError(f"{annotation.path}: {exc}") from exc
-    return AnnotationMask(mask, None if mask.any() else _empty_reason(annotation, chosen, mode))
-
-
-def annotation_mask(
-    annotation: Annotation, size: tuple[int, int] | None = None, **options: Any
-) -> np.ndarray:
-    """The boolean mask of :func:`draw_annotation` (same arguments), without the reason."""
-    return draw_annotation(annotation, size, **options).mask
-
-
 def find_annotation(annotation_dir: str | Path, image_stem: str) -> Path | None:
     """Return ``<annotation_dir>/<image_stem>.json`` (suffix in any case), or ``None``.
 
@@ -268,18 +205,6 @@ def annotation_files(folder: Path) -> dict[str, Path]:
         if path.suffix.lower() == ".json" and path.is_file():
             found.setdefault(path.stem, path)
     return found
-
-
-def _empty_reason(annotation: Annotation, chosen: list[Shape], mode: str) -> str:
-    """Why nothing was drawn."""
-    if not annotation.shapes and annotation.skipped_types:
-        kinds = ", ".join(dict.fromkeys(annotation.skipped_types))
-        return f"only unknown shape types ({kinds})"
-    if not annotation.shapes:
-        return "no shapes"
-    if not chosen:
-        return f"no shape left after the label filter and mode {mode!r}"
-    return "shapes cover no pixel of the image"
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -364,14 +289,3 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _select(shapes: Iterable[Shape], labels: Iterable[str] | None, mode: str) -> list[Shape]:
-    """Apply the label filter and the drawing mode."""
-    if isinstance(labels, str):
-        labels = [labels]
-    wanted = None if labels is None else {label.strip().casefold() for label in labels}
-    kept = [s for s in shapes if wanted is None or s.label.strip().casefold() in wanted]
-    if mode == "boxes":
-        return [s for s in kept if s.shape_type == "rectangle"]
-    if mode == "btxrd" and any(s.shape_type == "polygon" for s in kept):
-        return [s for s in kept if s.shape_type != "rectangle"]
-    return kept
