@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from assurexray.config import CLASS_NAMES
 from assurexray.errors import DatasetError
+from assurexray.imaging import IMAGE_EXTENSIONS
 
-CLASS_NAMES = ("Normal", "Benign", "Malignant")
 INDEX_COLUMNS = ["image_id", "path", "label", "split", "annotation"]
 SPLIT_NAMES = ("train", "val", "test")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm")
 _SHOWN = 3  # how many offending entries an error message names
 
 
@@ -135,7 +135,7 @@ def clean_name(value: Any, where: Path, row: int) -> str:
 def strip_suffix(name: str) -> str:
     """Drop an image suffix (``.jpeg``, ``.png``, ...) from a name; keep other dots."""
     suffix = PurePosixPath(name).suffix
-    return name[: -len(suffix)] if suffix.lower() in IMAGE_SUFFIXES else name
+    return name[: -len(suffix)] if suffix.lower() in IMAGE_EXTENSIONS else name
 
 
 def canonical_label(value: Any) -> str:

@@ -33,7 +33,6 @@ import pandas as pd
 from assurexray.annotations import annotation_files
 from assurexray.dataset_index import (
     CLASS_NAMES,
-    IMAGE_SUFFIXES,
     INDEX_COLUMNS,
     SPLIT_NAMES,
     canonical_label,
@@ -55,10 +54,10 @@ from assurexray.dataset_splits import (
     write_split,
 )
 from assurexray.errors import DatasetError
+from assurexray.imaging import IMAGE_EXTENSIONS
 
 __all__ = [
     "CLASS_NAMES",
-    "IMAGE_SUFFIXES",
     "INDEX_COLUMNS",
     "METADATA_NAMES",
     "SPLIT_FILE",
@@ -299,7 +298,7 @@ def _image_id(path: Path, root: Path) -> str:
 
 def _is_image(path: Path) -> bool:
     return (
-        path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
+        path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".") and path.is_file()
     )
 
 
