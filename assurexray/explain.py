@@ -281,7 +281,7 @@ class Explainer:
                     features = self.model.forward_features(sample)
                     logits = self.model.forward_head(features)
                 else:
-                    self.model(sample)
+                    logits = self.model(sample)
         finally:
             for handle in handles:
                 handle.remove()
@@ -292,28 +292,18 @@ class Explainer:
                 f"({', '.join(sorted(layouts))}); choose layers of one kind"
             )
         self._layout = layouts.pop()
-        self._fast, self.fast_path_reason = self._fast_path_allowed(sample, features, outputs)
-        if self._fast:
-            self._fast, self.fast_path_reason = check_fast_path(
-                self.model, sample, features, logits, _FORMATS[self._layout]
-            )
-
-    def _fast_path_allowed(
-        self, sample: torch.Tensor, features: torch.Tensor | None, outputs: dict[str, Any]
-    ) -> tuple[bool, str]:
-        """The conditions on the request; :func:`check_fast_path` then checks the head."""
         if not self.fast_path:
-            return False, "disabled (fast_path=False)"
-        if self.method != "gradcam":
-            return False, f"method {self.method} has no forward-only form"
-        if len(self.target_layers) != 1:
-            return False, "several target layers"
-        if features is None:
-            return False, "the model has no timm forward_features/forward_head"
-        name = self.target_layers[0][0]
-        if self._layout not in _FORMATS or outputs[name] is not features:
-            return False, f"target layer {name!r} is not the final feature map"
-        return True, ""
+            self._fast, self.fast_path_reason = False, "disabled (fast_path=False)"
+        elif self.method != "gradcam":
+            self._fast, self.fast_path_reason = False, f"{self.method} has no forward-only form"
+        elif len(self.target_layers) != 1:
+            self._fast, self.fast_path_reason = False, "several target layers"
+        else:
+            name = self.target_layers[0][0]
+            self._fast, self.fast_path_reason = check_fast_path(
+                self.model, sample, features, logits, _FORMATS.get(self._layout),
+                target=(name, outputs[name]),
+            )  # fmt: skip
 
     def _layout_of(self, name: str, outputs: dict[str, Any]) -> str:
         if name not in outputs:

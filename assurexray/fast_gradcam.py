@@ -16,6 +16,7 @@ the architecture's name; everything else falls back to pytorch-grad-cam.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,22 +30,32 @@ _TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
 def check_fast_path(
     model: nn.Module,
     sample: torch.Tensor,
-    features: torch.Tensor,
+    features: torch.Tensor | None,
     logits: torch.Tensor,
-    fmt: Format,
+    fmt: Format | None,
+    *,
+    target: tuple[str, Any],
 ) -> tuple[bool, str]:
-    """Whether Grad-CAM at ``features`` is exactly ``ReLU(Σ w_ck A_k)``: checked, not assumed.
+    """Whether Grad-CAM at the target layer is exactly ``ReLU(Σ w_ck A_k)``: checked, not assumed.
 
     Args:
-        model: A timm model (``forward_head``, ``get_classifier``).
+        model: The classifier.
         sample: One input image, ``1×C×H×W``.
-        features: ``model.forward_features(sample)``.
-        logits: ``model.forward_head(features)``.
-        fmt: Layout of ``features`` (NCHW, or NHWC for Swin-style models).
+        features: ``model.forward_features(sample)``, or ``None`` for a model
+            without timm's ``forward_features``/``forward_head``.
+        logits: The logits of ``sample``.
+        fmt: Layout of the target layer's output (NCHW, or NHWC for Swin-style
+            models); ``None`` for anything else (e.g. ViT tokens).
+        target: ``(name, output)`` of the one target layer for ``sample``.
 
     Returns:
         ``(exact, reason)``, the reason in words for a log line.
     """
+    name, output = target
+    if features is None:
+        return False, "the model has no timm forward_features/forward_head"
+    if fmt is None or output is not features:
+        return False, f"target layer {name!r} is not the final feature map"
     classifier = model.get_classifier()
     if not isinstance(classifier, nn.Linear):
         return False, f"the classifier is a {type(classifier).__name__}, not one nn.Linear"
@@ -60,7 +71,7 @@ def check_fast_path(
             return False, "the head is more than one linear layer after the pooling"
         if not torch.allclose(model(sample), logits, **_TOLERANCE):
             return False, "model(x) differs from forward_head(forward_features(x))"
-    return True, "global average pooling and one linear layer after the final feature map"
+    return True, f"global average pooling and one linear layer after {name!r}"
 
 
 def fast_gradcam(
