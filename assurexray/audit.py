@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from assurexray.annotations import annotation_mask, load_labelme
+from assurexray.annotations import draw_annotation, load_labelme
 from assurexray.audit_checks import AuditImage, all_maps, run_checks
 from assurexray.audit_summary import RANK_SCORES, Scores, summarise
 from assurexray.baselines import BASELINES
@@ -283,14 +283,19 @@ def _usable(
             failures.append({"image_id": str(row.image_id), "error": item.error})
             continue
         try:
-            mask = _mask(
-                Path(row.annotation), item.radiograph.size, options.compare.annotation_mode
+            mask, empty = _mask(
+                Path(row.annotation),
+                item.radiograph.size,
+                options.compare.annotation_mode,
+                options.compare.stream.max_pixels,
             )
         except AnnotationError as exc:
             failures.append({"image_id": str(row.image_id), "error": str(exc)})
             continue
-        if not mask.any():
-            excluded.append({"image_id": str(row.image_id), "reason": "empty tumour mask"})
+        if empty is not None:
+            excluded.append(
+                {"image_id": str(row.image_id), "reason": f"empty tumour mask: {empty}"}
+            )
             continue
         good.append((row, item, mask))
     return good
@@ -319,9 +324,13 @@ def _check_order(chosen: pd.DataFrame) -> list[int]:
     return list(rank.sort_values(kind="stable").index)
 
 
-def _mask(path: Path, size: tuple[int, int], mode: str) -> np.ndarray:
-    annotation = load_labelme(path).resized(size)
-    return annotation_mask(annotation, size, mode=mode)
+def _mask(
+    path: Path, size: tuple[int, int], mode: str, max_pixels: int
+) -> tuple[np.ndarray, str | None]:
+    """The tumour mask in the image's frame, and why it is empty if it is."""
+    annotation = load_labelme(path, max_pixels=max_pixels).resized(size)
+    drawn = draw_annotation(annotation, size, mode=mode)
+    return drawn.mask, drawn.empty_reason
 
 
 def _compact(scores: dict[str, Any]) -> dict[str, Any]:
