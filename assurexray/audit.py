@@ -169,6 +169,7 @@ def run(
             "errors": result.failures,
             "checkpoint": model.describe(),
             "settings": _settings_record(options),
+            "versions": _versions(),
         }
     )
     result.files = write_outputs(result, options)
@@ -299,6 +300,19 @@ def _usable(
             continue
         good.append((row, item, mask))
     return good
+
+
+def _versions() -> dict[str, str]:
+    """Versions of the packages whose code produced the numbers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("assurexray", "torch", "timm", "grad-cam", "numpy", "scipy", "scikit-image"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
 
 
 def _settings_record(options: AuditOptions) -> dict[str, Any]:
