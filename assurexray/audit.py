@@ -136,7 +136,7 @@ def run(
         DatasetError: no annotated image to audit.
         ExplainError: an unknown method or layer.
     """
-    from assurexray.audit_report import write_outputs
+    from assurexray.audit_report import settings_record, versions, write_outputs
 
     checkpoint = model.checkpoint
     final_layer = resolve_target_layers(checkpoint.model, checkpoint.target_layer or "auto")[0][0]
@@ -168,8 +168,8 @@ def run(
             else f"true positives, up to {options.compare.per_class} per class",
             "errors": result.failures,
             "checkpoint": model.describe(),
-            "settings": _settings_record(options),
-            "versions": _versions(),
+            "settings": settings_record(options),
+            "versions": versions(),
         }
     )
     result.files = write_outputs(result, options)
@@ -300,36 +300,6 @@ def _usable(
             continue
         good.append((row, item, mask))
     return good
-
-
-def _versions() -> dict[str, str]:
-    """Versions of the packages whose code produced the numbers."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for package in ("assurexray", "torch", "timm", "grad-cam", "numpy", "scipy", "scikit-image"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            found[package] = "not installed"
-    return found
-
-
-def _settings_record(options: AuditOptions) -> dict[str, Any]:
-    """The settings that shaped the numbers, for the report."""
-    return {
-        "methods": list(options.methods),
-        "layers": list(options.layers) or "auto",
-        "rank_by": options.rank_by,
-        "check_images": options.check_images,
-        "sanity_depth": options.sanity_depth,
-        "sanity_threshold": options.sanity_threshold,
-        "road_percentiles": list(options.road_percentiles),
-        "thresholds": list(options.compare.thresholds),
-        "annotation_mode": options.compare.annotation_mode,
-        "per_class": options.compare.per_class,
-        "seed": options.seed,
-    }
 
 
 def _check_order(chosen: pd.DataFrame) -> list[int]:
