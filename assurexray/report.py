@@ -9,11 +9,16 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from assurexray.naming import printable
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
 
 
 @contextmanager
@@ -28,8 +33,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    # A short prefix keeps the temporary name within the 255-byte limit of a
+    # file name however long the target's name is.
     fd, tmp_name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix
+        dir=target.parent, prefix=f".{target.stem[:32]}.", suffix=target.suffix[:16]
     )
     os.close(fd)
     tmp = Path(tmp_name)
@@ -61,9 +68,12 @@ def _json_default(value: Any) -> Any:
 
 
 def _finite(value: Any) -> Any:
-    """Replace NaN and infinities by None so the JSON stays standard."""
+    """Replace NaN and infinities by None so the JSON stays standard; show the
+    undecodable bytes of non-UTF-8 file names as escapes."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, str):
+        return printable(value) if _SURROGATE.search(value) else value
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -89,7 +99,8 @@ def write_text(path: str | Path, text: str) -> Path:
 def write_csv(path: str | Path, frame: Any) -> Path:
     """Write a pandas DataFrame as CSV without its index, atomically."""
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
+        # Undecodable bytes of non-UTF-8 file names would stop the writer.
+        frame.to_csv(tmp, index=False, errors="backslashreplace")
     return Path(path)
 
 
