@@ -547,7 +547,7 @@ def run_training(
                 f"{entry.val_macro_f1:.3f}  ({entry.seconds:.0f}s){mark}"
             )
 
-        result = train_model(index, options, on_epoch=on_epoch, progress=on_progress)
+        result = train_model(index, options, on_epoch=on_epoch, progress=on_progress, warn=warn)
     if pretrained:
         console.print(
             f"--pretrained left {len(result.not_pretrained)} tensors at their fresh "
