@@ -23,6 +23,7 @@ from assurexray.inference import (
     predict_records,
 )
 from assurexray.metrics import classification_metrics
+from assurexray.naming import distinct_slugs
 from assurexray.report import write_csv, write_json, write_png
 from assurexray.selection import CATEGORIES, select_examples
 
@@ -154,11 +155,11 @@ def run_gallery(
         show_fn_true=show_fn_true,
         progress=progress,
     )
-    for name in names:
+    for name, file_stem in zip(names, distinct_slugs(names), strict=True):
         figure = render_class_gallery(
             name, chosen[name], cells[name], k, show_fn_true=show_fn_true, colormap=colormap
         )
-        result.files[f"gallery_{name}"] = write_png(output / f"gallery_{name}.png", figure)
+        result.files[f"gallery_{name}"] = write_png(output / f"gallery_{file_stem}.png", figure)
     return result
 
 
