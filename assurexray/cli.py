@@ -303,7 +303,7 @@ def infer(
 
             process(
                 items,
-                output_names(found.files),
+                output_names(found.files, out_dir),
                 run,
                 method=explainer.method,
                 target_layers=explainer.target_layer_names,
