@@ -426,8 +426,11 @@ def test_nan_weights_are_refused_at_load(tmp_path: Path, images: Path, tiny_chec
 
 def test_non_finite_output_fails_each_image(tmp_path: Path, images: Path, tiny_checkpoint: Path):
     raw = torch.load(tiny_checkpoint, weights_only=True)
-    raw["state_dict"]["classifier.weight"] = raw["state_dict"]["classifier.weight"] * 3e38
-    torch.save(raw, tmp_path / "huge.pt")  # finite weights whose logits overflow
+    state = raw["state_dict"]
+    state["bn2.bias"] = torch.full_like(state["bn2.bias"], 1e30)
+    state["classifier.weight"] = torch.full_like(state["classifier.weight"], 1e10)
+    state["classifier.weight"][0] = -1e10
+    torch.save(raw, tmp_path / "huge.pt")  # finite weights whose logits overflow to ±inf
     out = tmp_path / "out"
     result = invoke("infer", images, "--checkpoint", tmp_path / "huge.pt", "-o", out)
     assert_clean(result, 1)
