@@ -833,6 +833,9 @@ def compare(
     console.print(escape(report["summary"]))
     for path in result.files:
         console.print(f"  {escape(str(path))}")
+    if result.interrupted:
+        warn(f"interrupted: the report holds the {report['num_images']} images scored so far")
+        raise typer.Exit(EXIT_INTERRUPTED)
     if result.failures:
         raise typer.Exit(EXIT_PARTIAL)
 

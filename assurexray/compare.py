@@ -50,6 +50,8 @@ class CompareResult:
     report: dict[str, Any]
     files: list[Path] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
+    excluded: list[dict[str, str]] = field(default_factory=list)  # empty tumour masks
+    interrupted: bool = False
 
 
 def attach_annotations(records: pd.DataFrame, annotation_dir: Path | None) -> pd.DataFrame:
@@ -87,10 +89,16 @@ def choose_images(
 
 def score_image(
     heatmap: np.ndarray, annotation_path: Path, size: tuple[int, int], options: CompareOptions
-) -> tuple[np.ndarray, dict[str, Any], list[str]]:
-    """The tumour mask at the image's size and the heatmap's scores against it."""
+) -> tuple[np.ndarray, dict[str, Any] | None, list[str]]:
+    """The tumour mask at the image's size and the heatmap's scores against it.
+
+    The scores are None when the mask is empty: there is nothing to score
+    against, and a zero would pull down the means and the chance level.
+    """
     annotation = load_labelme(annotation_path).resized(size)
     mask = annotation_mask(annotation, size, mode=options.annotation_mode)
+    if not mask.any():
+        return mask, None, list(annotation.warnings)
     return mask, localisation_scores(heatmap, mask, options.thresholds), list(annotation.warnings)
 
 
@@ -129,40 +137,56 @@ def run_compare(
         workers=workers,
         max_pixels=max_pixels,
     )
-    for done, (row, item) in enumerate(zip(rows, stream, strict=True), start=1):
-        if progress:
-            progress("compare", done, len(rows))
-        if isinstance(item, LoadFailure):
-            result.failures.append({"image_id": row.image_id, "error": item.error})
-            continue
-        try:
-            mask, scores, notes = score_image(
-                item.heatmap, Path(row.annotation), item.image.radiograph.size, options
-            )
-        except AnnotationError as exc:
-            result.failures.append({"image_id": row.image_id, "error": str(exc)})
-            continue
-        for note in notes:
-            if warn:
-                warn(note)
-        entry = {
-            "image_id": row.image_id,
-            "class": row.label,
-            "predicted_class": names[item.predicted],
-            "confidence": float(item.probabilities[item.predicted]),
-            "explained_class": names[item.target],
-            "heatmap_empty": item.empty,
-            **scores,
-        }
-        per_image.append(entry)
-        page.append(comparison_row(item, mask, entry, options))
-        if len(page) == options.rows_per_page:
-            result.files.append(write_page(page, len(result.files) + 1, options))
-            page = []
+    try:
+        for done, (row, item) in enumerate(zip(rows, stream, strict=True), start=1):
+            if progress:
+                progress("compare", done, len(rows))
+            if isinstance(item, LoadFailure):
+                result.failures.append({"image_id": row.image_id, "error": item.error})
+                continue
+            try:
+                mask, scores, notes = score_image(
+                    item.heatmap, Path(row.annotation), item.image.radiograph.size, options
+                )
+            except AnnotationError as exc:
+                result.failures.append({"image_id": row.image_id, "error": str(exc)})
+                continue
+            for note in notes:
+                if warn:
+                    warn(note)
+            if scores is None:
+                reason = f"{row.annotation}: the tumour mask is empty (no outline to score)"
+                result.excluded.append({"image_id": row.image_id, "reason": reason})
+                if warn:
+                    warn(f"{row.image_id} left out of the scores: {reason}")
+                continue
+            entry = {
+                "image_id": row.image_id,
+                "class": row.label,
+                "predicted_class": names[item.predicted],
+                "confidence": float(item.probabilities[item.predicted]),
+                "explained_class": names[item.target],
+                "heatmap_empty": item.empty,
+                **scores,
+            }
+            per_image.append(entry)
+            page.append(comparison_row(item, mask, entry, options))
+            if len(page) == options.rows_per_page:
+                result.files.append(write_page(page, len(result.files) + 1, options))
+                page = []
+    except KeyboardInterrupt:  # keep what was scored: the report says it is partial
+        result.interrupted = True
     if page:
         result.files.append(write_page(page, len(result.files) + 1, options))
     result.report = build_report(
-        per_image, counts, options, names=names, failures=result.failures, method=explainer.method
+        per_image,
+        counts,
+        options,
+        names=names,
+        failures=result.failures,
+        method=explainer.method,
+        excluded=result.excluded,
+        interrupted=result.interrupted,
     )
     result.files.append(write_json(options.output / "annotation_report.json", result.report))
     return result
@@ -233,8 +257,14 @@ def build_report(
     names: tuple[str, ...],
     failures: list[dict[str, str]],
     method: str,
+    excluded: Sequence[dict[str, str]] = (),
+    interrupted: bool = False,
 ) -> dict[str, Any]:
-    """The JSON report: per-image scores, means overall and per class, and a summary."""
+    """The JSON report: per-image scores, means overall and per class, and a summary.
+
+    ``excluded`` lists images left out of every mean (an empty tumour mask);
+    ``interrupted`` marks a report of the images scored before a Ctrl-C.
+    """
     overall = mean_scores(per_image, options.thresholds)
     per_class = {
         c: {
@@ -261,7 +291,10 @@ def build_report(
         "class_names": list(names),
         "per_image": per_image,
         "errors": failures,
-        "summary": summary_sentence(overall, first),
+        "excluded": list(excluded),
+        "interrupted": interrupted,
+        "summary": summary_sentence(overall, first)
+        + (" Interrupted: only the images scored before Ctrl-C." if interrupted else ""),
     }
 
 
