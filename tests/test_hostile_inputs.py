@@ -563,3 +563,14 @@ def test_option_errors_are_one_red_line(args: list[str]) -> None:
     assert_clean(result, 2)
     one_error(result, args[-2] if args[-1] != "--no-such-option" else args[-1])
     assert "╭" not in result.output and "Usage:" not in result.output
+
+
+def test_readme_exit_codes_match_the_cli() -> None:
+    from assurexray import cli
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Exit codes and bad input")[1].split("\n## ")[0]
+    rows = [line.split("|") for line in section.splitlines() if line.startswith("| ")]
+    codes = {int(cells[1]) for cells in rows if cells[1].strip().isdigit()}
+    assert codes == {0, cli.EXIT_PARTIAL, cli.EXIT_USAGE, cli.EXIT_INTERRUPTED}
+    assert "**Bad input.**" in section
