@@ -22,7 +22,13 @@ from assurexray.errors import AssureXrayError
 from assurexray.imaging import IMAGE_EXTENSIONS, is_image_file
 from assurexray.inference import ExplainedImage, LoadFailure
 from assurexray.naming import printable, slug
-from assurexray.report import atomic_path, write_csv, write_json, write_png
+from assurexray.report import (
+    atomic_path,
+    check_output_folder,
+    write_csv,
+    write_json,
+    write_png,
+)
 
 
 @dataclass(frozen=True)
@@ -260,9 +266,10 @@ def process(
     """Consume explained images, writing each as it comes; batch files at the end.
 
     The batch files are written in a ``finally`` block, so an interrupted or
-    failing run still records every image finished before it stopped.
+    failing run still records every image finished before it stopped; a run
+    stopped before its first image writes none.
     """
-    run.output.mkdir(parents=True, exist_ok=True)  # an unwritable folder fails before any work
+    check_output_folder(run.output)  # an unwritable folder fails before any work
     try:
         for item in items:
             if isinstance(item, ExplainedImage):
@@ -285,5 +292,6 @@ def process(
             if on_item:
                 on_item(item)
     finally:
-        run.write_batch_files()
+        if run.results or run.failures:
+            run.write_batch_files()
     return run

@@ -16,9 +16,50 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from assurexray.errors import OutputError
 from assurexray.naming import printable
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def check_output_folder(folder: str | Path) -> Path:
+    """Create ``folder`` if needed and make sure files can be written in it.
+
+    Called before any work, so an unusable output folder fails at once rather
+    than after every image.
+
+    Raises:
+        OutputError: the folder cannot be created (a file is in the way, no
+            permission) or written (read-only folder or file system).
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder}: is a file, not an output folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".assurexray-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(
+            f"{folder}: output folder cannot be created or written ({exc.strerror or exc})"
+        ) from None
+    return folder
+
+
+def check_output_file(path: str | Path) -> Path:
+    """Make sure ``path`` can be written as a file, before any work.
+
+    Raises:
+        OutputError: ``path`` is an existing folder, or its folder is unusable.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(
+            f"{path}: is a folder; give the file to write (e.g. {path / 'best.pt'})"
+        )
+    check_output_folder(path.parent)
+    return path
 
 
 @contextmanager

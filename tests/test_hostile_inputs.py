@@ -385,7 +385,7 @@ def test_read_only_output_folder_fails_before_any_image(
     finally:
         locked.chmod(0o700)
     assert_clean(result, 2)
-    one_error(result, "locked", "not writable")
+    one_error(result, "locked", "cannot be created or written")
 
 
 # --- 10. every setting is checked before any work; nothing is written -------
