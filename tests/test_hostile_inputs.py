@@ -181,6 +181,8 @@ def test_non_utf8_file_name_in_a_folder(tmp_path: Path, images: Path, tiny_check
     odd = os.path.join(os.fsencode(images), b"scan\xff\xfe.png")
     with open(odd, "wb") as handle:
         handle.write((images / "good1.png").read_bytes())
+    with open(os.path.join(os.fsencode(images), b"bad\xff.png"), "wb") as handle:
+        handle.write(b"not an image")
     out = tmp_path / "out"
     before = snapshot(tmp_path)
     env = {**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "COLUMNS": "200"}
@@ -189,14 +191,16 @@ def test_non_utf8_file_name_in_a_folder(tmp_path: Path, images: Path, tiny_check
          str(tiny_checkpoint), "-o", str(out), "--no-images"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
+    failed = [line for line in done.stderr.splitlines() if line.startswith("failed:")]
+    assert len(failed) == 1 and "bad\\xff.png" in failed[0], done.stderr
     batch = json.loads((out / "batch_results.json").read_text(encoding="utf-8"))
-    assert batch["num_processed"] == 3 and batch["num_failed"] == 0
+    assert batch["num_processed"] == 3 and batch["num_failed"] == 1
     shown = [r["image_path"] for r in batch["results"]]
     assert any(p.endswith("scan\\xff\\xfe.png") for p in shown)
     table = pd.read_csv(out / "predictions.csv")
-    assert len(table) == 3
+    assert len(table) == 4 and table["image"].str.endswith("bad\\xff.png").sum() == 1
     assert sorted(p.name for p in out.glob("*.json")) == [
         "batch_results.json", "good1.json", "good2.json", "scan__.json",
     ]  # fmt: skip
