@@ -238,7 +238,7 @@ def test_checkpoint_fields_of_the_wrong_type(
 def test_class_names_with_rich_markup_are_printed_as_text(
     tmp_path: Path, images: Path, tiny_checkpoint: Path
 ) -> None:
-    names = ["[/oops]", "[bold]Benign", "Malig[nant"]
+    names = ["[oops]x", "[bold]Benign", "Malig[nant"]
     odd = edited_checkpoint(tiny_checkpoint, tmp_path / "markup.pt", class_names=names)
     single = invoke("infer", images / "good1.png", "--checkpoint", odd, "-o", tmp_path / "one")
     assert_clean(single, 0)
@@ -246,7 +246,14 @@ def test_class_names_with_rich_markup_are_printed_as_text(
         assert name in single.output
     many = invoke("infer", images, "--checkpoint", odd, "-o", tmp_path / "many")
     assert_clean(many, 0)
-    assert "[/oops]" in many.output
+    assert "[oops]x" in many.output and "[bold]Benign" in many.output
+    # A closing tag holds a "/", which no class name may: refused in one plain line.
+    closing = edited_checkpoint(
+        tiny_checkpoint, tmp_path / "closing.pt", class_names=["[/oops]", "Benign", "Malignant"]
+    )
+    refused = invoke("infer", images, "--checkpoint", closing, "-o", tmp_path / "none")
+    assert_clean(refused, 2)
+    one_error(refused, "closing.pt", "'[/oops]'", "path separator")
     record = json.loads((tmp_path / "one" / "good1.json").read_text())
     assert set(record["probabilities"]) == set(names)
 
@@ -570,7 +577,7 @@ def test_option_errors_are_one_red_line(args: list[str]) -> None:
 
 
 def test_readme_exit_codes_match_the_cli() -> None:
-    from assurexray import cli
+    from assurexray import terminal as cli
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text.split("## Exit codes and bad input")[1].split("\n## ")[0]
