@@ -32,6 +32,7 @@ from assurexray.terminal import (
     EXIT_PARTIAL,
     console,
     fail,
+    print_audit,
     print_compare,
     print_demo,
     print_demo_step,
@@ -116,6 +117,30 @@ BatchOption = Annotated[
     from_config("--batch-size", min=1, help="Images per forward pass."),
 ]
 SplitOption = Annotated[str | None, from_config("--split", help="Split to run on.")]
+AnnotationsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--annotations", "-a", help="Folder of LabelMe JSON files.", show_default="the data set's"
+    ),
+]
+ImagesOption = Annotated[
+    Path | None, typer.Option("--images", help="Folder of images (instead of --data).")
+]
+AnnotatedSplitOption = Annotated[
+    str | None, from_config("--split", help="Split of --data to use, or 'all'.")
+]
+PerClassOption = Annotated[
+    int | None, from_config("--per-class", min=1, help="True positives scored per class.")
+]
+AllImagesOption = Annotated[
+    bool, typer.Option("--all", help="Score every annotated image, right or wrong.")
+]
+ThresholdOption = Annotated[
+    list[float] | None,
+    from_config(
+        "--threshold", min=0.0, max=1.0, help="Heatmap threshold for IoU; repeat for several."
+    ),
+]
 
 
 def _version_callback(value: bool) -> None:
@@ -379,35 +404,14 @@ def gallery(
 
 @app.command()
 def compare(
-    annotations: Annotated[
-        Path | None,
-        typer.Option(
-            "--annotations",
-            "-a",
-            help="Folder of LabelMe JSON files.",
-            show_default="the data set's",
-        ),
-    ] = None,
-    images: Annotated[
-        Path | None, typer.Option("--images", help="Folder of images (instead of --data).")
-    ] = None,
+    annotations: AnnotationsOption = None,
+    images: ImagesOption = None,
     data: DataOption = None,
-    split_name: Annotated[
-        str | None, from_config("--split", help="Split of --data to use, or 'all'.")
-    ] = None,
+    split_name: AnnotatedSplitOption = None,
     checkpoint: CheckpointOption = None,
-    per_class: Annotated[
-        int | None, from_config("--per-class", min=1, help="True positives scored per class.")
-    ] = None,
-    all_images: Annotated[
-        bool, typer.Option("--all", help="Score every annotated image, right or wrong.")
-    ] = False,
-    threshold: Annotated[
-        list[float] | None,
-        from_config(
-            "--threshold", min=0.0, max=1.0, help="Heatmap threshold for IoU; repeat for several."
-        ),
-    ] = None,
+    per_class: PerClassOption = None,
+    all_images: AllImagesOption = False,
+    threshold: ThresholdOption = None,
     method: MethodOption = None,
     output: OutputOption = None,
     batch_size: BatchOption = None,
@@ -449,6 +453,97 @@ def compare(
         num = result.report["num_images"]
         warn(f"interrupted: the report holds the {num} images scored so far")
         raise typer.Exit(EXIT_INTERRUPTED)
+    if result.failures:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command()
+def audit(
+    annotations: AnnotationsOption = None,
+    images: ImagesOption = None,
+    data: DataOption = None,
+    split_name: AnnotatedSplitOption = None,
+    checkpoint: CheckpointOption = None,
+    per_class: PerClassOption = None,
+    all_images: AllImagesOption = False,
+    threshold: ThresholdOption = None,
+    method: Annotated[
+        list[str] | None,
+        from_config(
+            "--method",
+            help="Candidate method; repeat for several (gradcam, gradcam++, hirescam, xgradcam, "
+            "layercam, eigencam, eigengradcam, gradcamelementwise, scorecam, ablationcam).",
+        ),
+    ] = None,
+    layer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--layer",
+            help="Candidate target layer (dotted name, 'auto', or several joined by '+'); "
+            "repeat for several.",
+            show_default="the last feature map, the two larger stages before it, and all three",
+        ),
+    ] = None,
+    rank_by: Annotated[
+        str | None,
+        from_config(
+            "--rank-by", help="Score that ranks the candidates: relevance_mass, hit_rate, "
+            "mean_iou or mean_otsu_iou."
+        ),
+    ] = None,
+    check_images: Annotated[
+        int | None,
+        from_config(
+            "--check-images",
+            min=2,
+            help="Images for the sanity, faithfulness and stability checks.",
+        ),
+    ] = None,
+    output: OutputOption = None,
+    batch_size: BatchOption = None,
+    device: DeviceOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Find which heatmap (method x layer) can be trusted, measured against the annotations.
+
+    Every candidate and three baselines (centre, random, edges) are scored against
+    the tumour outlines with 95 % bootstrap intervals beside the chance level, then
+    checked on a subset of images: does the map change when the model's weights are
+    randomised (sanity), does it mark what the model uses (ROAD faithfulness), and
+    does it stay put under small perturbations (stability). Writes audit_report.json,
+    audit.csv, audit_leaderboard.png and audit_methods.png, and recommends a candidate.
+
+    Examples:
+
+      assurexray audit --data data/demo --checkpoint best.pt
+
+      assurexray audit --images scans/ --annotations labelme/ --all --method layercam
+
+      assurexray audit --data data/BTXRD --layer bn2 --layer blocks.4 --layer blocks.4+bn2
+    """
+    settings = _settings(config)
+    with user_errors():
+        from assurexray import audit as job
+
+        options = job.AuditOptions.from_settings(
+            settings,
+            methods=method,
+            layers=layer,
+            rank_by=rank_by,
+            check_images=check_images,
+            output=output,
+            annotations=annotations,
+            images=images,
+            data=data,
+            split=split_name,
+            per_class=per_class,
+            all_images=all_images,
+            thresholds=threshold,
+            batch_size=batch_size,
+            device=device,
+        )
+        result = _run_with_model(job, options, settings, checkpoint, None, warn=warn)
+    print_audit(result)
     if result.failures:
         raise typer.Exit(EXIT_PARTIAL)
 
