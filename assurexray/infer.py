@@ -59,7 +59,9 @@ def collect_inputs(arguments: Sequence[str | Path], *, recursive: bool = False) 
         path = Path(argument)
         if path.is_dir():
             pattern = "**/*" if recursive else "*"
-            files.extend(sorted(p for p in path.glob(pattern) if p.is_file() and is_image_file(p)))
+            # A broken link or link loop named like an image is tried, so it is reported.
+            found = (p for p in path.glob(pattern) if p.is_file() or p.is_symlink())
+            files.extend(sorted(p for p in found if is_image_file(p)))
         elif path.is_file() or os.path.lexists(path):
             files.append(path)  # present but unreadable (a link loop): reading says why
         else:

@@ -278,6 +278,12 @@ def test_symlink_loop_named_directly_is_one_failed_file(
     batch = json.loads((out / "batch_results.json").read_text())
     assert batch["num_processed"] == 2 and batch["num_failed"] == 1
     assert (out / "good1.json").is_file() and (out / "good2.json").is_file()
+    # Moved into the folder, the link dangles: reported too, not skipped in silence.
+    loop_a.rename(images / "loop_a.png")
+    in_folder = invoke("infer", images, "--checkpoint", tiny_checkpoint, "-o", tmp_path / "o2",
+                       "--no-images")  # fmt: skip
+    assert_clean(in_folder, 1)
+    assert "loop_a.png" in in_folder.stderr
 
 
 @pytest.mark.skipif(IS_ROOT, reason="root reads files whatever their permissions")
