@@ -31,9 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assurexray import audit  # noqa: E402
 from assurexray.cam_engine import CandidateMaps  # noqa: E402
+from assurexray.cam_methods import CAM_METHODS  # noqa: E402
 from assurexray.compare import choose_annotated  # noqa: E402
 from assurexray.config import load_settings  # noqa: E402
-from assurexray.explain import _CAM_METHODS, resolve_target_layers  # noqa: E402
+from assurexray.explain import resolve_target_layers  # noqa: E402
 from assurexray.jobs import ModelOptions, open_model  # noqa: E402
 from assurexray.streaming import LoadedImage, batched, load_images  # noqa: E402
 
@@ -90,7 +91,7 @@ def main() -> None:
     started = time.perf_counter()
     for candidate in candidates:
         layers = [network.get_submodule(n) for n in candidate.layers]
-        cam = _CAM_METHODS[candidate.method](network, layers)
+        cam = CAM_METHODS[candidate.method](network, layers)
         for x, wanted in batches:
             cam(x, [ClassifierOutputTarget(t) for t in wanted])
         cam.activations_and_grads.release()

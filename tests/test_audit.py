@@ -165,6 +165,7 @@ def test_audit_command_writes_the_report(audited, tiny_dataset):
         assert baseline["sanity"]["passed"] is False
     assert report["recommended"] in [*names, None]
     assert 0 < report["chance_level"] < 0.5
+    assert report["versions"]["grad-cam"] and report["versions"]["torch"]
     assert report["checkpoint"]["sha256"] and report["settings"]["methods"] == [
         "gradcam",
         "eigencam",

@@ -15,6 +15,7 @@ runner = CliRunner()
 TINY = ["--images", "24", "--epochs", "1", "--arch", "test_efficientnet", "--image-size", "64"]
 
 
+@pytest.mark.slow
 def test_demo_end_to_end_then_reuses_outputs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -75,6 +76,7 @@ def test_demo_end_to_end_then_reuses_outputs(
     assert json.loads((out / "gallery" / "metrics.json").read_text()) == metrics
 
 
+@pytest.mark.slow
 def test_demo_run_returns_every_step_result(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
