@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from assurexray import render as draw
-from assurexray.annotations import annotation_mask, find_annotation, load_labelme
+from assurexray.annotation_masks import draw_annotation
+from assurexray.annotations import find_annotation, load_labelme
 from assurexray.compare_report import build_report
 from assurexray.errors import AnnotationError, DatasetError
 from assurexray.jobs import (
@@ -155,17 +156,20 @@ def choose_images(
 
 def score_image(
     heatmap: np.ndarray, annotation_path: Path, size: tuple[int, int], options: CompareOptions
-) -> tuple[np.ndarray, dict[str, Any] | None, list[str]]:
+) -> tuple[np.ndarray, dict[str, Any] | str, list[str]]:
     """The tumour mask at the image's size and the heatmap's scores against it.
 
-    The scores are None when the mask is empty: there is nothing to score
-    against, and a zero would pull down the means and the chance level.
+    Instead of scores, an empty mask gives the reason it is empty (``no
+    shapes``, ...): there is nothing to score against, and a zero would pull
+    down the means and the chance level.
     """
-    annotation = load_labelme(annotation_path).resized(size)
-    mask = annotation_mask(annotation, size, mode=options.annotation_mode)
-    if not mask.any():
-        return mask, None, list(annotation.warnings)
-    return mask, localisation_scores(heatmap, mask, options.thresholds), list(annotation.warnings)
+    annotation = load_labelme(annotation_path, max_pixels=options.stream.max_pixels)
+    annotation = annotation.resized(size)
+    drawn = draw_annotation(annotation, size, mode=options.annotation_mode)
+    notes = list(annotation.warnings)
+    if drawn.empty_reason is not None:
+        return drawn.mask, drawn.empty_reason, notes
+    return drawn.mask, localisation_scores(heatmap, drawn.mask, options.thresholds), notes
 
 
 def run(
@@ -283,8 +287,8 @@ def score_images(
                 continue
             for note in notes:
                 warn(note)
-            if scores is None:
-                reason = f"{row.annotation}: the tumour mask is empty (no outline to score)"
+            if isinstance(scores, str):
+                reason = f"{row.annotation}: empty tumour mask: {scores}"
                 result.excluded.append({"image_id": row.image_id, "reason": reason})
                 warn(f"{row.image_id} left out of the scores: {reason}")
                 continue
