@@ -274,6 +274,12 @@ def infer(
                 "arch": model.arch,
             },
         )
+        if len(found.files) > 1:  # report.html for a run of several images
+            from assurexray.report_pages import job_facts
+
+            run.report_facts = job_facts(
+                model, explainer, **{"explained class": target_class or "the predicted one"}
+            )
         items = explain_paths(
             found.files,
             explainer,
@@ -343,6 +349,8 @@ def _print_infer_summary(run) -> None:
         f"written: {escape(str(run.output / 'predictions.csv'))}, "
         f"{escape(str(run.output / 'batch_results.json'))}"
     )
+    if run.report_facts is not None:
+        console.print(f"report: {escape(str(run.output / 'report.html'))}")
 
 
 DataOption = Annotated[

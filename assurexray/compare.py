@@ -19,9 +19,11 @@ import pandas as pd
 from assurexray import render as draw
 from assurexray.annotations import annotation_mask, find_annotation, load_labelme
 from assurexray.errors import AnnotationError, DatasetError
+from assurexray.html_report import Pictures, write_pictures, write_report
 from assurexray.inference import LoadFailure, Progress, explain_paths
 from assurexray.metrics import localisation_scores
 from assurexray.report import write_json, write_png
+from assurexray.report_pages import compare_page, job_facts
 from assurexray.selection import stratified_choice
 
 PANEL_SIDE = 320
@@ -50,6 +52,7 @@ class CompareResult:
     report: dict[str, Any]
     files: list[Path] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
+    pictures: dict[str, Pictures] = field(default_factory=dict)  # report.html's, by image id
 
 
 def attach_annotations(records: pd.DataFrame, annotation_dir: Path | None) -> pd.DataFrame:
@@ -156,6 +159,15 @@ def run_compare(
         }
         per_image.append(entry)
         page.append(comparison_row(item, mask, entry, options))
+        result.pictures[row.image_id] = write_pictures(
+            options.output,
+            row.image_id,
+            item.image.radiograph.pixels,
+            item.heatmap,
+            mask,
+            alpha=options.alpha,
+            colormap=options.colormap,
+        )
         if len(page) == options.rows_per_page:
             result.files.append(write_page(page, len(result.files) + 1, options))
             page = []
@@ -165,6 +177,19 @@ def run_compare(
         per_image, counts, options, names=names, failures=result.failures, method=explainer.method
     )
     result.files.append(write_json(options.output / "annotation_report.json", result.report))
+    facts = {
+        "selection": result.report["selection"],
+        "IoU thresholds": options.thresholds,
+        "annotations": options.annotation_mode,
+        "heatmap opacity": options.alpha,
+    }
+    html = compare_page(
+        result.report,
+        pictures=result.pictures,
+        footer=job_facts(checkpoint, explainer, **facts),
+        colormap=options.colormap,
+    )
+    result.files.append(write_report(html, options.output))
     return result
 
 

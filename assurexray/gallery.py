@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from assurexray import render as draw
+from assurexray.html_report import Pictures, write_pictures, write_report
 from assurexray.inference import (
     ExplainedImage,
     LoadFailure,
@@ -24,6 +25,7 @@ from assurexray.inference import (
 )
 from assurexray.metrics import classification_metrics
 from assurexray.report import write_csv, write_json, write_png
+from assurexray.report_pages import gallery_page, job_facts
 from assurexray.selection import CATEGORIES, select_examples
 
 CELL = (360, 360)  # (height, width) of one gallery cell, caption included
@@ -43,6 +45,7 @@ class GalleryResult:
     metrics: dict[str, Any]
     files: dict[str, Path] = field(default_factory=dict)
     failures: list[LoadFailure] = field(default_factory=list)
+    pictures: dict[str, Pictures] = field(default_factory=dict)  # report.html's, by image id
 
 
 def split_metrics(predictions: pd.DataFrame, class_names: tuple[str, ...]) -> dict[str, Any]:
@@ -153,12 +156,24 @@ def run_gallery(
         colormap=colormap,
         show_fn_true=show_fn_true,
         progress=progress,
+        pictures=(output, result.pictures),
     )
     for name in names:
         figure = render_class_gallery(
             name, chosen[name], cells[name], k, show_fn_true=show_fn_true, colormap=colormap
         )
         result.files[f"gallery_{name}"] = write_png(output / f"gallery_{name}.png", figure)
+    page = gallery_page(
+        predictions,
+        result.metrics,
+        pictures=result.pictures,
+        footer=job_facts(
+            checkpoint, explainer, **{"examples per category": k, "heatmap opacity": alpha}
+        ),
+        failures=[f.error for f in failures],
+        colormap=colormap,
+    )
+    result.files["report"] = write_report(page, output)
     return result
 
 
@@ -172,9 +187,14 @@ def _explain_selected(
     alpha: float,
     colormap: str,
     progress: Progress | None,
+    pictures: tuple[Path, dict[str, Pictures]] | None = None,
     **stream: Any,
 ) -> dict[str, dict[tuple[str, str], np.ndarray]]:
-    """Explain each selected image once per needed class and draw its cell."""
+    """Explain each selected image once per needed class and draw its cell.
+
+    ``pictures``: (page folder, dict) to write each image's report.html pictures
+    (heatmap of the predicted class) into, by image id.
+    """
     lookup = {n: i for i, n in enumerate(names)}
     wanted: dict[tuple[str, int], list[tuple[str, str, pd.Series]]] = {}
     for name, groups in chosen.items():
@@ -197,6 +217,17 @@ def _explain_selected(
         **stream,
     )
     for done, (job, item) in enumerate(zip(jobs, stream_items, strict=True), start=1):
+        first_row = wanted[job][0][2]
+        if pictures and isinstance(item, ExplainedImage) and item.target == item.predicted:
+            folder, written = pictures
+            written[first_row["image_id"]] = write_pictures(
+                folder,
+                first_row["image_id"],
+                item.image.radiograph.pixels,
+                item.heatmap,
+                alpha=alpha,
+                colormap=colormap,
+            )
         for name, category, row in wanted[job]:
             if isinstance(item, LoadFailure):
                 cells[name][(category, row["image_id"])] = draw.text_cell(

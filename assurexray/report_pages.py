@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from assurexray.html_report import ImageRow, Pictures, ReportPage, Section, Table
+from assurexray.html_report import ImageRow, Pictures, ReportPage, Section, Table, run_facts
 
 SCORE_NAMES = {
     "hit_rate": "hit rate (pointing game)",
@@ -376,4 +376,20 @@ def demo_page(
     sections = [summary, pages, *classification_sections(metrics)]
     return ReportPage(
         title="assurexray demo", kind="demo", sections=sections, footer=dict(footer or {})
+    )
+
+
+def job_facts(checkpoint: Any, explainer: Any, **settings: Any) -> dict[str, str]:
+    """The footer of a job that holds a loaded checkpoint and an explainer."""
+    preprocess = checkpoint.preprocess
+    network = {
+        "architecture": checkpoint.arch,
+        "input": f"{preprocess.image_size} px, {preprocess.resize_mode}"
+        + (", CLAHE" if preprocess.clahe else ""),
+    }
+    return run_facts(
+        checkpoint=checkpoint.path,
+        method=explainer.method,
+        target_layers=list(explainer.target_layer_names),
+        settings={**network, **settings},
     )
