@@ -275,7 +275,7 @@ def infer(
             },
         )
         if len(found.files) > 1:  # report.html for a run of several images
-            from assurexray.report_pages import job_facts
+            from assurexray.html_report import job_facts
 
             run.report_facts = job_facts(
                 model, explainer, **{"explained class": target_class or "the predicted one"}

@@ -19,11 +19,11 @@ import pandas as pd
 from assurexray import render as draw
 from assurexray.annotations import annotation_mask, find_annotation, load_labelme
 from assurexray.errors import AnnotationError, DatasetError
-from assurexray.html_report import Pictures, write_pictures, write_report
+from assurexray.html_report import Pictures, job_facts, write_pictures, write_report
 from assurexray.inference import LoadFailure, Progress, explain_paths
 from assurexray.metrics import localisation_scores
 from assurexray.report import write_json, write_png
-from assurexray.report_pages import compare_page, job_facts
+from assurexray.report_pages import compare_page
 from assurexray.selection import stratified_choice
 
 PANEL_SIDE = 320

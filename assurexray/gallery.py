@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from assurexray import render as draw
-from assurexray.html_report import Pictures, write_pictures, write_report
+from assurexray.html_report import Pictures, job_facts, write_pictures, write_report
 from assurexray.inference import (
     ExplainedImage,
     LoadFailure,
@@ -25,7 +25,7 @@ from assurexray.inference import (
 )
 from assurexray.metrics import classification_metrics
 from assurexray.report import write_csv, write_json, write_png
-from assurexray.report_pages import gallery_page, job_facts
+from assurexray.report_pages import gallery_page
 from assurexray.selection import CATEGORIES, select_examples
 
 CELL = (360, 360)  # (height, width) of one gallery cell, caption included

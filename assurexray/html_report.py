@@ -133,6 +133,22 @@ def run_facts(
     return {key: value for key, value in facts.items() if value not in (None, "")}
 
 
+def job_facts(checkpoint: Any, explainer: Any, **settings: Any) -> dict[str, str]:
+    """The footer of a job that holds a loaded checkpoint and an explainer."""
+    preprocess = checkpoint.preprocess
+    network = {
+        "architecture": checkpoint.arch,
+        "input": f"{preprocess.image_size} px, {preprocess.resize_mode}"
+        + (", CLAHE" if preprocess.clahe else ""),
+    }
+    return run_facts(
+        checkpoint=checkpoint.path,
+        method=explainer.method,
+        target_layers=list(explainer.target_layer_names),
+        settings={**network, **settings},
+    )
+
+
 def _plain(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(_plain(v) for v in value)

@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from assurexray.html_report import ImageRow, Pictures, ReportPage, Section, Table, run_facts
+from assurexray.html_report import ImageRow, Pictures, ReportPage, Section, Table
 
+CLASS_SCORES = ("precision", "recall", "f1", "roc_auc")
 SCORE_NAMES = {
     "hit_rate": "hit rate (pointing game)",
     "relevance_mass": "relevance mass",
@@ -58,14 +59,7 @@ def classification_sections(metrics: Mapping[str, Any]) -> list[Section]:
     scores = Table(
         ["class", "images", "precision", "recall", "F1", "ROC AUC"],
         [
-            [
-                n,
-                str(per_class[n]["support"]),
-                num(per_class[n]["precision"]),
-                num(per_class[n]["recall"]),
-                num(per_class[n]["f1"]),
-                num(per_class[n].get("roc_auc")),
-            ]
+            [n, str(per_class[n]["support"]), *(num(per_class[n].get(k)) for k in CLASS_SCORES)]
             for n in names
         ],
     )
@@ -361,10 +355,20 @@ def demo_page(
     report: Mapping[str, Any],
     *,
     links: Sequence[tuple[str, str]],
+    pictures: Sequence[str] = (),
     footer: Mapping[str, str] | None = None,
     minutes: float | None = None,
 ) -> ReportPage:
-    """The demo's index page: the terminal summary and links to each job's page."""
+    """The demo's index page: the terminal summary, links to each job's page and pictures.
+
+    Args:
+        metrics: The gallery's ``metrics.json``.
+        report: Compare's ``annotation_report.json``.
+        links: (label, relative href) of each job's report page.
+        pictures: Relative paths of the PNGs the terminal lists.
+        footer: Facts of the run.
+        minutes: How long the demo took.
+    """
     took = f" in {minutes:.1f} min" if minutes is not None else ""
     summary = Section(
         f"assurexray demo finished{took}",
@@ -372,24 +376,10 @@ def demo_page(
         "heatmaps scored against the phantoms' lesion outlines.",
         tables=[Table(["measure", "value", "chance level"], demo_summary_rows(metrics, report))],
     )
-    pages = Section("Reports", text="Open each job's page:", links=list(links))
+    pages = Section("Reports", text="Each job's page, with every image:", links=list(links))
     sections = [summary, pages, *classification_sections(metrics)]
+    if pictures:
+        sections.append(Section("Pictures", links=[(Path(p).name, p) for p in pictures]))
     return ReportPage(
         title="assurexray demo", kind="demo", sections=sections, footer=dict(footer or {})
-    )
-
-
-def job_facts(checkpoint: Any, explainer: Any, **settings: Any) -> dict[str, str]:
-    """The footer of a job that holds a loaded checkpoint and an explainer."""
-    preprocess = checkpoint.preprocess
-    network = {
-        "architecture": checkpoint.arch,
-        "input": f"{preprocess.image_size} px, {preprocess.resize_mode}"
-        + (", CLAHE" if preprocess.clahe else ""),
-    }
-    return run_facts(
-        checkpoint=checkpoint.path,
-        method=explainer.method,
-        target_layers=list(explainer.target_layer_names),
-        settings={**network, **settings},
     )
