@@ -74,6 +74,7 @@ def choose_images(
     stands in for it and every annotated image is a candidate.
     """
     frame = annotated.copy()
+    frame["label_known"] = frame["label"].notna()
     if predictions is not None:
         predicted = dict(
             zip(predictions["path"].astype(str), predictions["predicted_label"], strict=True)
@@ -154,6 +155,7 @@ def run_compare(
             "predicted_class": names[item.predicted],
             "confidence": float(item.probabilities[item.predicted]),
             "explained_class": names[item.target],
+            "class_known": bool(getattr(row, "label_known", True)),
             "heatmap_empty": item.empty,
             **scores,
         }

@@ -97,7 +97,7 @@ def scored_rows(
         rows.append(
             ImageRow(
                 image_id=str(entry["image_id"]),
-                true_class=entry.get("class"),
+                true_class=entry.get("class") if entry.get("class_known", True) else None,
                 predicted_class=entry.get("predicted_class"),
                 confidence=_float(entry.get("confidence")),
                 iou=_float(iou),

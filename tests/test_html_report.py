@@ -346,9 +346,17 @@ def test_compare_page_from_a_real_compare_run(
     )
     assert result.exit_code == 0, result.output
     report = json.loads((out / "annotation_report.json").read_text())
-    page = compare_page(report, footer=run_facts(checkpoint=tiny_checkpoint, method="gradcam"))
-    rows = _Page(render_html(page)).rows()
+    written = _Page((out / "report.html").read_text())  # the page the job wrote
+    rows = written.rows()
     assert len(rows) == report["num_images"] > 0
+    assert (
+        hashlib.sha256(tiny_checkpoint.read_bytes()).hexdigest()
+        in written.text_by_id["facts-footer"]
+    )
+    for row in rows:
+        assert all(
+            (out / row["pictures"][k]).is_file() for k in ("radiograph", "overlay", "outline")
+        )
     by_id = {r["image_id"]: r for r in rows}
     for entry in report["per_image"]:
         row = by_id[entry["image_id"]]
@@ -363,3 +371,71 @@ def test_compare_page_from_a_real_compare_run(
 def test_picture_keys_stay_inside_the_folder(image_id: str) -> None:
     key = picture_key(image_id)
     assert key and "/" not in key and "\\" not in key and not key.startswith(".")
+
+
+def test_compare_page_of_unlabelled_images_claims_no_outcome(
+    tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from assurexray.cli import app
+
+    out = tmp_path / "cmp"
+    arguments = ["--images", tiny_dataset / "images", "--annotations", tiny_dataset / "Annotations"]
+    result = CliRunner().invoke(
+        app, ["compare", *map(str, arguments), "--checkpoint", str(tiny_checkpoint), "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "annotation_report.json").read_text())
+    assert report["per_image"] and not any(e["class_known"] for e in report["per_image"])
+    rows = compare_page(report).rows
+    assert all(r.true_class is None and r.outcome == "" for r in rows)
+    assert (out / "report.html").is_file()
+
+
+def test_infer_writes_a_page_for_several_images_only(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    from typer.testing import CliRunner
+
+    from assurexray.cli import app
+    from tests.conftest import write_gray_png
+
+    folder = tmp_path / "scans"
+    for n in range(3):
+        write_gray_png(folder / f"scan{n}.png", seed=n)
+    (folder / "broken.png").write_bytes(b"not a png")
+    runner = CliRunner()
+    common = ["--checkpoint", str(tiny_checkpoint)]
+    several = runner.invoke(app, ["infer", str(folder), *common, "-o", str(tmp_path / "many")])
+    assert several.exit_code == 1, several.output  # one file failed, the others are written
+    assert str(tmp_path / "many" / "report.html") in several.output.replace("\n", "")
+    page = _Page((tmp_path / "many" / "report.html").read_text())
+    rows = page.rows()
+    assert sorted(r["image_id"] for r in rows) == ["scan0.png", "scan1.png", "scan2.png"]
+    assert all((tmp_path / "many" / r["pictures"]["overlay"]).is_file() for r in rows)
+    assert "broken.png" in page.text_by_id["notes"]
+    one = runner.invoke(
+        app, ["infer", str(folder / "scan0.png"), *common, "-o", str(tmp_path / "one")]
+    )
+    assert one.exit_code == 0, one.output
+    assert not (tmp_path / "one" / "report.html").exists()
+    assert not (tmp_path / "one" / "report_images").exists()
+
+
+def test_gallery_writes_its_page(tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path) -> None:
+    from typer.testing import CliRunner
+
+    from assurexray.cli import app
+
+    out = tmp_path / "g"
+    arguments = ["--data", str(tiny_dataset), "--checkpoint", str(tiny_checkpoint), "-o", str(out)]
+    result = CliRunner().invoke(app, ["gallery", *arguments, "--k", "1"])
+    assert result.exit_code == 0, result.output
+    predictions = pd.read_csv(out / "predictions.csv")
+    page = _Page((out / "report.html").read_text())
+    rows = page.rows()
+    assert sorted(r["image_id"] for r in rows) == sorted(predictions["image_id"])
+    with_pictures = [r for r in rows if r["pictures"]["overlay"]]
+    assert 0 < len(with_pictures) <= 3 * 3  # at most k per category and class
+    assert all((out / r["pictures"]["overlay"]).is_file() for r in with_pictures)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert f"{metrics['accuracy']:.1%}" in page.text_by_id["verdict"]
