@@ -70,7 +70,10 @@ def classification_sections(metrics: Mapping[str, Any]) -> list[Section]:
         [[n, *(str(c) for c in matrix[i])] for i, n in enumerate(names)],
         caption="rows: true class; columns: predicted class; green: right, red: wrong",
         shades=[
-            [None, *((1 if i == j else -1) * c / totals[i] for j, c in enumerate(matrix[i]))]
+            [
+                None,
+                *(((1 if i == j else -1) * c / totals[i]) or None for j, c in enumerate(matrix[i])),
+            ]
             for i in range(len(names))
         ],
     )
@@ -383,3 +386,32 @@ def demo_page(
     return ReportPage(
         title="assurexray demo", kind="demo", sections=sections, footer=dict(footer or {})
     )
+
+
+def write_demo_report(output: Path, *, minutes: float | None = None) -> Path:
+    """Write the demo's index page ``output/report.html`` from what its jobs wrote there."""
+    import json
+
+    from assurexray.html_report import REPORT_FILE, run_facts, write_report
+
+    metrics = json.loads((output / "gallery" / "metrics.json").read_text(encoding="utf-8"))
+    report = json.loads((output / "compare" / "annotation_report.json").read_text(encoding="utf-8"))
+    jobs = {"gallery": "Hits and misses per class", "compare": "Heatmaps against expert outlines"}
+    jobs["inference"] = "One test image per class"
+    links = [
+        (f"{label} ({job}/{REPORT_FILE})", f"{job}/{REPORT_FILE}")
+        for job, label in jobs.items()
+        if (output / job / REPORT_FILE).is_file()
+    ]
+    pictures = sorted((output / "gallery").glob("gallery_*.png"))
+    pictures += sorted((output / "compare").glob("annotation_comparison*.png"))
+    footer = run_facts(checkpoint=output / "checkpoints" / "best.pt", method=report.get("method"))
+    page = demo_page(
+        metrics,
+        report,
+        links=links,
+        pictures=[p.relative_to(output).as_posix() for p in pictures],
+        footer=footer,
+        minutes=minutes,
+    )
+    return write_report(page, output)

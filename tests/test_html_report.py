@@ -228,7 +228,7 @@ def test_classification_sections_state_chance_and_the_matrix() -> None:
     assert summary.tables[0].rows[0] == ["accuracy", "70.0%", "50.0% (commonest class)"]
     matrix = confusion.tables[0]
     assert matrix.rows[2] == ["Malignant", "0", "1", "1"]
-    assert matrix.shades[2][1:] == [0.0, -0.5, 0.5]  # row shares; wrong cells negative
+    assert matrix.shades[2][1:] == [None, -0.5, 0.5]  # row shares; wrong cells negative, 0 plain
 
 
 def test_gallery_page_has_every_prediction() -> None:
