@@ -133,18 +133,18 @@ def run_facts(
     return {key: value for key, value in facts.items() if value not in (None, "")}
 
 
-def job_facts(checkpoint: Any, explainer: Any, **settings: Any) -> dict[str, str]:
-    """The footer of a job that holds a loaded checkpoint and an explainer."""
-    preprocess = checkpoint.preprocess
+def job_facts(model: Any, **settings: Any) -> dict[str, str]:
+    """The footer of a job run with an :class:`~assurexray.jobs.OpenedModel`."""
+    preprocess = model.preprocess
     network = {
-        "architecture": checkpoint.arch,
+        "architecture": model.checkpoint.arch,
         "input": f"{preprocess.image_size} px, {preprocess.resize_mode}"
         + (", CLAHE" if preprocess.clahe else ""),
     }
     return run_facts(
-        checkpoint=checkpoint.path,
-        method=explainer.method,
-        target_layers=list(explainer.target_layer_names),
+        checkpoint=model.path,
+        method=model.explainer.method,
+        target_layers=list(model.explainer.target_layer_names),
         settings={**network, **settings},
     )
 
@@ -257,6 +257,8 @@ def render_html(page: ReportPage) -> str:
     rows = [plain_json({**asdict(row), "outcome": row.outcome}) for row in ordered]
     present = {
         "truth": any(r.true_class is not None for r in page.rows),
+        "predicted": any(r.predicted_class is not None for r in page.rows),
+        "outcome": any(r.outcome for r in page.rows),
         "confidence": any(r.confidence is not None for r in page.rows),
         "iou": any(r.iou is not None for r in page.rows),
         "hit": any(r.hit is not None for r in page.rows),

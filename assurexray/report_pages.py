@@ -20,7 +20,10 @@ SCORE_NAMES = {
     "relevance_mass": "relevance mass",
     "mean_iou": "mean IoU",
     "mean_otsu_iou": "mean Otsu IoU",
+    "faithfulness": "ROAD faithfulness",
+    "stability_ssim": "stability (SSIM)",
 }
+PERCENT = {"hit_rate", "relevance_mass"}
 
 
 def pct(value: float | None, digits: int = 0) -> str:
@@ -286,23 +289,22 @@ def audit_page(
 
     Reads ``candidates`` and ``baselines`` (lists of objects with ``name``,
     ``method``, ``layers`` and the scores ``hit_rate``, ``relevance_mass``,
-    ``mean_iou``, ``mean_otsu_iou``, each with an optional ``<score>_ci`` pair),
-    ``recommended`` (a name or an object with ``name``), ``verdict`` and, when
-    present, ``chance_level`` and ``per_image`` (entries as in compare's report).
+    ``mean_iou``, ``mean_otsu_iou``, ..., each with an optional ``<score>_ci``
+    pair), ``recommended`` (a name), ``verdict`` (a line or a list of lines),
+    ``chance_level``, ``iou_thresholds`` and ``per_image`` (``image_id``,
+    ``class`` and ``scores`` per candidate name); the rows show the recommended
+    candidate's scores (else the first candidate's).
     """
-    candidates, baselines = (
-        _candidate_list(report.get("candidates")),
-        _candidate_list(report.get("baselines")),
-    )
+    candidates = _candidate_list(report.get("candidates"))
+    baselines = _candidate_list(report.get("baselines"))
     scores = [k for k in SCORE_NAMES if any(k in c for c in candidates + baselines)]
-    percent = {"hit_rate", "relevance_mass"}
 
     def line(entry: dict[str, Any], kind: str) -> list[str]:
         layers = entry.get("layers") or ""
         layers = ", ".join(layers) if isinstance(layers, (list, tuple)) else str(layers)
         cells = [entry.get("name", "?"), kind, entry.get("method", ""), layers]
         return cells + [
-            with_ci(entry.get(k), entry.get(f"{k}_ci"), percent=k in percent) for k in scores
+            with_ci(entry.get(k), entry.get(f"{k}_ci"), percent=k in PERCENT) for k in scores
         ]
 
     recommended = report.get("recommended")
@@ -313,39 +315,37 @@ def audit_page(
         [line(c, "candidate") for c in candidates] + [line(b, "baseline") for b in baselines],
         caption="baselines use no model: a heatmap should beat them to count as evidence",
     )
-    chance = report.get("chance_level")
-    verdict = Section(
-        "Verdict",
-        highlight=f"Recommended heatmap: {recommended}"
-        if recommended
-        else "No heatmap is recommended",
-        text=str(report.get("verdict", "")),
-        tables=[table],
-    )
-    if chance is not None:
-        verdict.text += (
-            f" Chance level of hit rate and relevance mass: {pct(chance)} (tumour area)."
-        )
-    threshold = f"{report.get('iou_threshold', 0.5):g}"
+    verdict = report.get("verdict", "")
+    text = " ".join(verdict) if isinstance(verdict, (list, tuple)) else str(verdict)
+    if report.get("chance_level") is not None:
+        text += f" Chance level of hit rate and relevance mass: {pct(report['chance_level'])}."
+    shown = recommended or (candidates[0]["name"] if candidates else None)
+    thresholds = report.get("iou_thresholds") or [report.get("iou_threshold", 0.5)]
+    threshold = f"{thresholds[0]:g}"
+    per_image = [
+        {**entry, **entry.get("scores", {}).get(shown, {}), "shown_heatmap": shown}
+        for entry in report.get("per_image", [])
+    ]
+    highlight = f"Recommended heatmap: {recommended}" if recommended else "No heatmap recommended"
     return ReportPage(
         title=title,
         kind="audit",
-        sections=[verdict],
-        rows=scored_rows(report.get("per_image", []), threshold, pictures or {}),
+        sections=[Section("Verdict", highlight=highlight, text=text.strip(), tables=[table])],
+        rows=scored_rows(per_image, threshold, pictures or {}),
         footer=dict(footer or {}),
-        class_names=list(report.get("class_names", [])),
-        iou_label=f"IoU @{threshold}",
+        class_names=sorted({str(e["class"]) for e in per_image if e.get("class")}),
+        iou_label=f"IoU @{threshold} ({shown})" if shown else f"IoU @{threshold}",
         colormap=colormap,
     )
 
 
 def demo_summary_rows(metrics: Mapping[str, Any], report: Mapping[str, Any]) -> list[list[str]]:
     """The demo's summary: (measure, value, chance level), as the terminal prints it."""
-    supports = [row["support"] for row in metrics["per_class"].values()]
-    majority = max(supports) / sum(supports)  # always answering the commonest class
+    from assurexray.demo import chance_accuracy
+
     chance = pct(report.get("chance_level"))
     return [
-        ["test accuracy", pct(metrics["accuracy"]), pct(majority)],
+        ["test accuracy", pct(metrics["accuracy"]), pct(chance_accuracy(metrics))],
         ["test macro-F1", num(metrics["macro_f1"]), ""],
         [f"mean IoU @{report['iou_threshold']}", num(report.get("mean_iou")), ""],
         ["hit rate (pointing game)", pct(report.get("hit_rate")), chance],
@@ -388,14 +388,23 @@ def demo_page(
     )
 
 
-def write_demo_report(output: Path, *, minutes: float | None = None) -> Path:
-    """Write the demo's index page ``output/report.html`` from what its jobs wrote there."""
-    import json
+def write_demo_report(
+    output: Path,
+    metrics: Mapping[str, Any],
+    report: Mapping[str, Any],
+    *,
+    minutes: float | None = None,
+) -> Path:
+    """Write the demo's index page ``output/report.html`` beside its jobs' folders.
 
+    Args:
+        output: The demo's output folder (``gallery/``, ``compare/``, ``inference/``).
+        metrics: The gallery's metrics.
+        report: Compare's report.
+        minutes: How long the demo took.
+    """
     from assurexray.html_report import REPORT_FILE, run_facts, write_report
 
-    metrics = json.loads((output / "gallery" / "metrics.json").read_text(encoding="utf-8"))
-    report = json.loads((output / "compare" / "annotation_report.json").read_text(encoding="utf-8"))
     jobs = {"gallery": "Hits and misses per class", "compare": "Heatmaps against expert outlines"}
     jobs["inference"] = "One test image per class"
     links = [

@@ -46,21 +46,29 @@ class _Page(HTMLParser):
         super().__init__()
         self.tags: list[tuple[str, dict[str, str | None]]] = []
         self.text_by_id: dict[str, str] = {}
+        self.row_headers: list[str] = []  # the image table's column headers
         self._open: list[str | None] = []
+        self._in_header = False
         self.feed(text)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append((tag, dict(attrs)))
+        self._in_header = tag == "th" and "rows" in self._open
+        if self._in_header:
+            self.row_headers.append("")
         if tag not in ("img", "meta", "link", "input", "br"):
             self._open.append(dict(attrs).get("id"))
             if self._open[-1]:
                 self.text_by_id[self._open[-1]] = ""
 
     def handle_endtag(self, tag: str) -> None:
+        self._in_header = False
         if self._open:
             self._open.pop()
 
     def handle_data(self, data: str) -> None:
+        if self._in_header:
+            self.row_headers[-1] += data.strip()
         for element_id in filter(None, self._open):
             self.text_by_id[element_id] += data
 
@@ -174,11 +182,24 @@ def test_page_is_self_contained_and_links_relative(tmp_path: Path) -> None:
 def test_columns_follow_the_data() -> None:
     no_truth = [ImageRow("a", None, "Benign", 0.5), ImageRow("b", None, "Normal", 0.6)]
     parsed = _Page(render_html(ReportPage("t", "infer", rows=no_truth, class_names=["Benign"])))
-    headers = [h.strip() for h in parsed.text_by_id["rows"].split("\n") if h.strip()][:3]
-    assert headers == ["Image", "Predicted", "Confidence"]
+    assert parsed.row_headers == ["", "Image", "Predicted", "Confidence"]
     assert "outcome-filter" not in parsed.text_by_id and "class-filter" in parsed.text_by_id
     full = _Page(render_html(ReportPage("t", "compare", rows=_rows(), iou_label="IoU @0.5")))
-    assert "IoU @0.5" in full.text_by_id["rows"] and "outcome-filter" in full.text_by_id
+    assert full.row_headers[1:] == [
+        "Image",
+        "True class",
+        "Predicted",
+        "Confidence",
+        "IoU @0.5",
+        "Hit",
+        "Relevance mass",
+        "Outcome",
+    ]
+    assert "outcome-filter" in full.text_by_id
+    audit_like = [ImageRow("a", "Benign", None, iou=0.2), ImageRow("b", "Normal", None, iou=0.1)]
+    scored = _Page(render_html(ReportPage("t", "audit", rows=audit_like)))
+    assert scored.row_headers == ["", "Image", "True class", "IoU"]
+    assert "outcome-filter" not in scored.text_by_id
 
 
 def test_verdict_tables_and_footer_are_shown() -> None:
@@ -268,7 +289,7 @@ def test_infer_page_from_batch_results() -> None:
 
 
 def test_audit_page_shows_cis_baselines_and_recommendation() -> None:
-    report = {
+    report = {  # the layout of audit_report.json
         "candidates": [
             {
                 "name": "gradcam@bn2",
@@ -281,23 +302,41 @@ def test_audit_page_shows_cis_baselines_and_recommendation() -> None:
                 "mean_iou": 0.21,
                 "mean_iou_ci": [0.15, 0.27],
                 "mean_otsu_iou": 0.2,
+            },
+            {"name": "layercam@bn2", "method": "layercam", "layers": ["bn2"], "hit_rate": 0.4},
+        ],
+        "baselines": [{"name": "centre", "method": "centre", "layers": [], "hit_rate": 0.2}],
+        "recommended": "gradcam@bn2",
+        "verdict": ["Grad-CAM at bn2 beats every baseline.", "It passes the sanity check."],
+        "chance_level": 0.08,
+        "iou_thresholds": [0.3, 0.5],
+        "per_image": [
+            {
+                "image_id": "a",
+                "class": "Benign",
+                "mask_fraction": 0.1,
+                "scores": {
+                    "gradcam@bn2": {"iou": {"0.3": 0.4}, "hit": True, "relevance_mass": 0.5},
+                    "layercam@bn2": {"iou": {"0.3": 0.1}, "hit": False, "relevance_mass": 0.2},
+                },
             }
         ],
-        "baselines": {"centre": {"hit_rate": 0.2, "relevance_mass": 0.1}},
-        "recommended": {"name": "gradcam@bn2"},
-        "verdict": "Grad-CAM at bn2 beats every baseline.",
-        "chance_level": 0.08,
-        "per_image": [{"image_id": "a", "class": "Benign", "iou": 0.3, "hit": True}],
     }
     page = audit_page(report)
     verdict = page.sections[0]
     assert verdict.highlight == "Recommended heatmap: gradcam@bn2"
-    table = verdict.tables[0]
     assert (
-        table.rows[0][4] == "60% (95% CI 45%–74%)" and table.rows[0][6] == "0.21 (95% CI 0.15–0.27)"
+        verdict.text.startswith("Grad-CAM at bn2 beats every baseline. It passes")
+        and "8%" in verdict.text
     )
-    assert table.rows[1][:2] == ["centre", "baseline"] and table.rows[1][6] == "n/a"
-    assert "8%" in verdict.text and page.rows[0].iou == 0.3 and page.kind == "audit"
+    table = verdict.tables[0]
+    assert table.rows[0][4] == "60% (95% CI 45%–74%)"
+    assert table.rows[0][6] == "0.21 (95% CI 0.15–0.27)"
+    assert table.rows[2][:2] == ["centre", "baseline"] and table.rows[2][6] == "n/a"
+    row = page.rows[0]  # the recommended candidate's scores at the first threshold
+    assert (row.iou, row.hit, row.relevance_mass, row.true_class) == (0.4, True, 0.5, "Benign")
+    assert page.iou_label == "IoU @0.3 (gradcam@bn2)" and page.class_names == ["Benign"]
+    assert row.facts["scores"]["layercam@bn2"]["hit"] is False  # every candidate in the facts
 
 
 def test_with_ci_leaves_out_missing_intervals() -> None:
