@@ -64,20 +64,11 @@ def leaderboard_table(report: dict[str, Any]) -> pd.DataFrame:
                     }
                 )
             sanity = entry.get("sanity") or {}
-            decision = next(
-                (
-                    s
-                    for s in sanity.get("steps", [])
-                    if s["randomised"] == sanity.get("decision_step")
-                ),
-                {},
-            )
             row.update(
                 {
                     "stability_ssim_worst": entry.get("stability_ssim_worst"),
                     "sanity_passed": sanity.get("passed"),
-                    "sanity_spearman": decision.get("spearman"),
-                    "sanity_ssim": decision.get("ssim"),
+                    "sanity_spearman": sanity.get("spearman"),
                     "beats_random_faithfulness": entry.get("faithfulness_vs_random", {}).get(
                         "beats_random"
                     ),

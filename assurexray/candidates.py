@@ -53,8 +53,8 @@ def feature_stages(model: nn.Module, input_size: tuple[int, int, int]) -> list[t
     """``(module name, stride)`` of each stage's output, shallow to deep.
 
     Uses timm's ``feature_info`` where the model has it; otherwise records the
-    spatial size of every module's output in one forward pass of zeros and
-    keeps, per size, the last module to produce it.
+    spatial size of the output of every unit (see :func:`network_units`) in
+    one forward pass of zeros and keeps, per size, the last unit to produce it.
     """
     info = getattr(model, "feature_info", None)
     if info:
@@ -71,8 +71,7 @@ def feature_stages(model: nn.Module, input_size: tuple[int, int, int]) -> list[t
                 else None
             )
         )
-        for name, module in model.named_modules()
-        if name
+        for name, module, _ in network_units(model)
     ]
     try:
         with torch.no_grad():
@@ -88,6 +87,22 @@ def feature_stages(model: nn.Module, input_size: tuple[int, int, int]) -> list[t
         last_of_size.pop(width, None)
         last_of_size[width] = name
     return [(name, max(1, input_size[-1] // width)) for width, name in last_of_size.items()]
+
+
+def network_units(model: nn.Module) -> list[tuple[str, nn.Module, bool]]:
+    """The model's top-level modules in definition order, ``(name, module, is_block)``.
+
+    The children of a top-level ``Sequential`` or ``ModuleList`` (timm's
+    ``blocks`` and ``stages``, ResNet's ``layerN``) stand in for it and are the
+    *blocks*.
+    """
+    units: list[tuple[str, nn.Module, bool]] = []
+    for name, child in model.named_children():
+        if isinstance(child, (nn.Sequential, nn.ModuleList)) and len(child):
+            units += [(f"{name}.{i}", sub, True) for i, sub in enumerate(child)]
+        else:
+            units.append((name, child, False))
+    return units
 
 
 def default_layers(

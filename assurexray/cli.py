@@ -467,7 +467,9 @@ def audit(
     check_images: Annotated[
         int | None,
         from_config(
-            "--check-images", min=2, help="Images for the sanity, faithfulness and stability checks."
+            "--check-images",
+            min=2,
+            help="Images for the sanity, faithfulness and stability checks.",
         ),
     ] = None,
     output: OutputOption = None,
@@ -488,7 +490,7 @@ def audit(
 
       assurexray audit --data data/demo --checkpoint best.pt
 
-      assurexray audit --images scans/ --annotations labelme/ --all --method gradcam --method layercam
+      assurexray audit --images scans/ --annotations labelme/ --all --method layercam
 
       assurexray audit --data data/BTXRD --layer bn2 --layer blocks.4 --layer blocks.4+bn2
     """

@@ -1,14 +1,15 @@
 """Model-parameter randomisation test (Adebayo et al. 2018, "Sanity Checks for Saliency Maps").
 
 On a copy of the model, re-initialise the head, then cascade down through the
-last blocks, and recompute every heatmap at each step. A heatmap that still
-looks the same once the head and the last block are random does not depend on
-what the model learnt: it shows the image, not the model, and fails.
+last blocks, and recompute every heatmap at each step. A heatmap that stays
+similar (mean Spearman rank correlation with the original at or above the
+threshold) both when the head is random and when the last block is random too
+does not depend on what the model learnt: it shows the image, not the model,
+and fails. The steps after the decision step are reported, not judged.
 
-The cascade is read from the model's structure: its top-level modules in
-definition order, with the children of a top-level ``Sequential`` or
-``ModuleList`` (timm's ``blocks``, ``stages``, ResNet's ``layerN``) as blocks.
-The *head* is the classifier and every module after the last block.
+The cascade is read from the model's structure
+(:func:`assurexray.candidates.network_units`): the *head* is the classifier
+and every module after the last block.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
+
+from assurexray.candidates import network_units
 
 DEFAULT_DEPTH = 2
 DEFAULT_THRESHOLD = 0.5
@@ -43,26 +46,23 @@ class SanityResult:
     decision_step: str = ""
     threshold: float = DEFAULT_THRESHOLD
     passed: bool | None = None
+    spearman: float | None = None  # the correlation that decided
 
     def to_dict(self) -> dict[str, object]:
         return {
             "passed": self.passed,
+            "spearman": self.spearman,
             "decision_step": self.decision_step,
             "threshold": self.threshold,
-            "criterion": "mean Spearman rank correlation below the threshold",
+            "criterion": "mean Spearman rank correlation below the threshold at some step up to "
+            "the decision step",
             "steps": self.steps,
         }
 
 
 def cascade_steps(model: nn.Module, depth: int = DEFAULT_DEPTH) -> list[CascadeStep]:
     """The head first, then one more block per step, ``depth`` blocks at most."""
-    units: list[tuple[str, nn.Module, bool]] = []
-    for name, child in model.named_children():
-        if isinstance(child, (nn.Sequential, nn.ModuleList)) and len(child):
-            units += [(f"{name}.{i}", sub, True) for i, sub in enumerate(child)]
-        else:
-            units.append((name, child, False))
-    units = [u for u in units if any(True for _ in u[1].parameters())]
+    units = [u for u in network_units(model) if any(True for _ in u[1].parameters())]
     if not units:
         return []
     block_positions = [i for i, (_, _, is_block) in enumerate(units) if is_block]
@@ -135,8 +135,9 @@ def randomisation_test(
         original: The trained model's maps of those images, concatenated in
             batch order, by candidate name.
         depth: Blocks randomised below the head.
-        threshold: A candidate fails when the mean Spearman correlation at the
-            decision step (head and last block random) is at least this.
+        threshold: A candidate passes once the mean Spearman correlation with
+            the original maps drops below this at some step up to the decision
+            step (head and last block random); it fails if it stays at or above.
         seed: Seed of the re-initialisation.
     """
     steps = cascade_steps(model, depth)
@@ -144,6 +145,7 @@ def randomisation_test(
     if not steps:
         return results
     decision = steps[min(1, len(steps) - 1)]
+    reached = {s.label for s in steps[: steps.index(decision) + 1]}
     randomised_model = copy.deepcopy(model)
     done: set[str] = set()
     for number, step in enumerate(steps):
@@ -164,9 +166,12 @@ def randomisation_test(
                     "ssim": ssim,
                 }
             )
-            if step == decision:
-                result.decision_step = step.label
-                result.passed = rho < threshold
+            if result.passed is None and step.label in reached:
+                result.decision_step = decision.label
+                if rho < threshold:  # the map changed once the model lost what it learnt
+                    result.passed, result.spearman = True, rho
+                elif step == decision:
+                    result.passed, result.spearman = False, rho
     return results
 
 

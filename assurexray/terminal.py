@@ -259,8 +259,8 @@ def print_audit(result: Any) -> None:
         f"chance level (mean tumour area fraction): {_fmt(chance, pct=True)} — a map that "
         "ignores the image scores about this on hit rate and relevance mass. Intervals are 95 % "
         "bootstrap over images. ROAD: faithfulness, higher is better, random ≈ 0. Sanity: "
-        "Spearman of the maps after the head and last block are randomised (fail at "
-        f"≥ {report['settings']['sanity_threshold']:g})."
+        "Spearman correlation with the original maps once the head (then the last block) is "
+        f"randomised; a map that stays at ≥ {report['settings']['sanity_threshold']:g} fails."
     )
     for line in report["verdict"]:
         console.print(escape(line))
@@ -281,12 +281,10 @@ def _with_ci(entry: dict[str, Any], score: str) -> str:
 
 
 def _sanity(sanity: dict[str, Any]) -> str:
-    step = next((s for s in sanity.get("steps", [])
-                 if s["randomised"] == sanity.get("decision_step")), None)
-    if step is None:
+    if sanity.get("passed") is None:
         return "n/a"
-    verdict = "[green]pass[/green]" if sanity.get("passed") else "[red]fail[/red]"
-    return f"{verdict} {step['spearman']:.2f}"
+    verdict = "[green]pass[/green]" if sanity["passed"] else "[red]fail[/red]"
+    return f"{verdict} {sanity['spearman']:.2f}"
 
 
 def _fmt(value: float | None, *, pct: bool = False, digits: int = 2) -> str:
