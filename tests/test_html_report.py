@@ -478,3 +478,28 @@ def test_gallery_writes_its_page(tmp_path: Path, tiny_dataset: Path, tiny_checkp
     assert all((out / r["pictures"]["overlay"]).is_file() for r in with_pictures)
     metrics = json.loads((out / "metrics.json").read_text())
     assert f"{metrics['accuracy']:.1%}" in page.text_by_id["verdict"]
+
+
+def test_audit_page_from_a_real_audit_report(
+    tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from assurexray.cli import app
+
+    out = tmp_path / "audit"
+    arguments = ["--data", str(tiny_dataset), "--split", "all", "--all", "--check-images", "3"]
+    arguments += ["--checkpoint", str(tiny_checkpoint), "--method", "gradcam", "-o", str(out)]
+    result = CliRunner().invoke(app, ["audit", *arguments])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "audit_report.json").read_text())
+    page = audit_page(report, footer=run_facts(checkpoint=tiny_checkpoint))
+    table = page.sections[0].tables[0]
+    names = [row[0] for row in table.rows]
+    assert names == [e["name"] for e in report["candidates"] + report["baselines"]]
+    assert len(page.rows) == report["num_images"] > 0
+    shown = report["recommended"] or report["candidates"][0]["name"]
+    first = report["per_image"][0]
+    assert page.rows[0].hit == first["scores"][shown]["hit"]
+    rows = _Page(render_html(page)).rows()
+    assert len(rows) == len(page.rows)
