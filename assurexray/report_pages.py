@@ -37,11 +37,11 @@ def num(value: float | None) -> str:
 
 
 def with_ci(value: float | None, ci: Sequence[float | None] | None, *, percent: bool) -> str:
-    """``value`` followed by its 95 % confidence interval when one is given."""
+    """``value`` followed by its 95 % confidence interval in brackets, when one is given."""
     show = pct if percent else num
     text = show(value)
     if ci and len(ci) == 2 and None not in ci:
-        text += f" (95% CI {show(ci[0])}–{show(ci[1])})"
+        text += f" [{show(ci[0])}–{show(ci[1])}]"
     return text
 
 
@@ -300,20 +300,23 @@ def audit_page(
     scores = [k for k in SCORE_NAMES if any(k in c for c in candidates + baselines)]
 
     def line(entry: dict[str, Any], kind: str) -> list[str]:
-        layers = entry.get("layers") or ""
-        layers = ", ".join(layers) if isinstance(layers, (list, tuple)) else str(layers)
-        cells = [entry.get("name", "?"), kind, entry.get("method", ""), layers]
-        return cells + [
+        return [entry.get("name", "?"), kind] + [
             with_ci(entry.get(k), entry.get(f"{k}_ci"), percent=k in PERCENT) for k in scores
         ]
 
     recommended = report.get("recommended")
     if isinstance(recommended, Mapping):
         recommended = recommended.get("name")
+    entries = [(c, "candidate") for c in candidates] + [(b, "baseline") for b in baselines]
     table = Table(
-        ["heatmap", "kind", "method", "layers", *(SCORE_NAMES[k] for k in scores)],
-        [line(c, "candidate") for c in candidates] + [line(b, "baseline") for b in baselines],
-        caption="baselines use no model: a heatmap should beat them to count as evidence",
+        ["heatmap (method@layers)", "kind", *(SCORE_NAMES[k] for k in scores)],
+        [line(entry, kind) for entry, kind in entries],
+        caption="[brackets]: 95 % confidence interval; green: the recommended heatmap; "
+        "baselines use no model, and a heatmap must beat them to count as evidence",
+        shades=[
+            [0.3 if entry.get("name") == recommended else None] * (2 + len(scores))
+            for entry, _ in entries
+        ],
     )
     verdict = report.get("verdict", "")
     text = " ".join(verdict) if isinstance(verdict, (list, tuple)) else str(verdict)

@@ -330,9 +330,9 @@ def test_audit_page_shows_cis_baselines_and_recommendation() -> None:
         and "8%" in verdict.text
     )
     table = verdict.tables[0]
-    assert table.rows[0][4] == "60% (95% CI 45%–74%)"
-    assert table.rows[0][6] == "0.21 (95% CI 0.15–0.27)"
-    assert table.rows[2][:2] == ["centre", "baseline"] and table.rows[2][6] == "n/a"
+    assert table.rows[0][2] == "60% [45%–74%]" and table.rows[0][4] == "0.21 [0.15–0.27]"
+    assert table.shades[0][0] == 0.3 and table.shades[1] == [None] * len(table.columns)
+    assert table.rows[2][:2] == ["centre", "baseline"] and table.rows[2][4] == "n/a"
     row = page.rows[0]  # the recommended candidate's scores at the first threshold
     assert (row.iou, row.hit, row.relevance_mass, row.true_class) == (0.4, True, 0.5, "Benign")
     assert page.iou_label == "IoU @0.3 (gradcam@bn2)" and page.class_names == ["Benign"]
