@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from assurexray.html_report import ImageRow, Pictures, ReportPage, Section, Table
+from assurexray.html_report import ImageRow, Pictures, ReportPage, Section, Table, run_facts
 
 CLASS_SCORES = ("precision", "recall", "f1", "roc_auc")
 SCORE_NAMES = {
@@ -293,7 +293,8 @@ def audit_page(
     pair), ``recommended`` (a name), ``verdict`` (a line or a list of lines),
     ``chance_level``, ``iou_thresholds`` and ``per_image`` (``image_id``,
     ``class`` and ``scores`` per candidate name); the rows show the recommended
-    candidate's scores (else the first candidate's).
+    candidate's scores (else the first candidate's). Without ``footer``, the
+    report's own ``checkpoint`` and ``settings`` fill it.
     """
     candidates = _candidate_list(report.get("candidates"))
     baselines = _candidate_list(report.get("baselines"))
@@ -330,12 +331,20 @@ def audit_page(
         for entry in report.get("per_image", [])
     ]
     highlight = f"Recommended heatmap: {recommended}" if recommended else "No heatmap recommended"
+    if footer is None:
+        checkpoint = report.get("checkpoint") or {}
+        footer = run_facts(
+            checkpoint=checkpoint.get("path"),
+            sha256=checkpoint.get("sha256"),
+            settings=report.get("settings"),
+        )
     return ReportPage(
         title=title,
         kind="audit",
         sections=[Section("Verdict", highlight=highlight, text=text.strip(), tables=[table])],
         rows=scored_rows(per_image, threshold, pictures or {}),
-        footer=dict(footer or {}),
+        footer=dict(footer),
+        notes=[e["error"] for e in report.get("errors", [])],
         class_names=sorted({str(e["class"]) for e in per_image if e.get("class")}),
         iou_label=f"IoU @{threshold} ({shown})" if shown else f"IoU @{threshold}",
         colormap=colormap,
@@ -406,7 +415,7 @@ def write_demo_report(
         report: Compare's report.
         minutes: How long the demo took.
     """
-    from assurexray.html_report import REPORT_FILE, run_facts, write_report
+    from assurexray.html_report import REPORT_FILE, write_report
 
     jobs = {"gallery": "Hits and misses per class", "compare": "Heatmaps against expert outlines"}
     jobs["inference"] = "One test image per class"

@@ -493,7 +493,12 @@ def test_audit_page_from_a_real_audit_report(
     result = CliRunner().invoke(app, ["audit", *arguments])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "audit_report.json").read_text())
-    page = audit_page(report, footer=run_facts(checkpoint=tiny_checkpoint))
+    page = audit_page(report)  # the footer comes from the report's checkpoint and settings
+    assert (
+        page.footer["checkpoint SHA-256"]
+        == run_facts(checkpoint=tiny_checkpoint)["checkpoint SHA-256"]
+    )
+    assert page.footer["rank_by"] == report["settings"]["rank_by"]
     table = page.sections[0].tables[0]
     names = [row[0] for row in table.rows]
     assert names == [e["name"] for e in report["candidates"] + report["baselines"]]
