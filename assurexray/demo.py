@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from assurexray import compare, gallery, infer, train
 from assurexray.compare import CompareOptions, CompareResult
+from assurexray.demo_report import write_demo_report
 from assurexray.gallery import GalleryOptions, GalleryResult
 from assurexray.infer import InferOptions, InferRun
 from assurexray.jobs import (
@@ -26,7 +27,6 @@ from assurexray.jobs import (
     open_model,
     pick,
 )
-from assurexray.report_pages import write_demo_report
 from assurexray.train import EpochResult, TrainOptions, TrainResult
 
 if TYPE_CHECKING:

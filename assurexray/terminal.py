@@ -316,7 +316,7 @@ def print_demo(result: Any) -> None:
     """Test accuracy, localisation against chance, and the pictures to open."""
     from rich.table import Table
 
-    from assurexray.report_pages import demo_summary_rows
+    from assurexray.demo_report import demo_summary_rows
 
     table = Table(title=f"assurexray demo finished in {result.seconds / 60:.1f} min")
     table.add_column("measure")

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from skimage.segmentation import find_boundaries
 
+from assurexray.demo_report import demo_page
 from assurexray.html_report import (
     PICTURE_SIDE,
     THUMBNAIL_SIDE,
@@ -32,7 +33,6 @@ from assurexray.report_pages import (
     audit_page,
     classification_sections,
     compare_page,
-    demo_page,
     gallery_page,
     infer_page,
     with_ci,
