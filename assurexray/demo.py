@@ -1,8 +1,8 @@
 """The ``demo`` job: the whole chain on a built-in synthetic data set.
 
 Generate a BTXRD-layout phantom data set and its split, train a checkpoint,
-then run the ``gallery``, ``compare`` and ``infer`` jobs on it, each through
-its own ``run`` function. A second run reuses the data and the checkpoint.
+then run the ``gallery``, ``compare``, ``audit`` and ``infer`` jobs on it, each
+through its own ``run`` function. A second run reuses the data and the checkpoint.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assurexray import compare, gallery, infer, train
+from assurexray import audit, compare, gallery, infer, train
+from assurexray.audit import AuditOptions, AuditResult
 from assurexray.compare import CompareOptions, CompareResult
 from assurexray.demo_report import write_demo_report
+from assurexray.errors import DatasetError
 from assurexray.gallery import GalleryOptions, GalleryResult
 from assurexray.infer import InferOptions, InferRun
 from assurexray.jobs import (
@@ -40,7 +42,7 @@ The ``data`` step only reports its end, with True if the data set was reused; th
 it reuses the checkpoint instead of training.
 """
 
-STEPS = ("data", "train", "gallery", "compare", "infer")
+STEPS = ("data", "train", "gallery", "compare", "audit", "infer")
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class DemoOptions:
     model: ModelOptions
     gallery: GalleryOptions
     compare: CompareOptions
+    audit: AuditOptions
     infer: InferOptions
 
     @classmethod
@@ -105,6 +108,15 @@ class DemoOptions:
                 output=out / "compare",
                 device=device,
             ),
+            audit=AuditOptions.from_settings(
+                settings,
+                methods=demo.audit_methods,
+                data=root,
+                split="test",
+                per_class=demo.per_class,
+                output=out / "audit",
+                device=device,
+            ),
             infer=InferOptions.from_settings(
                 settings, inputs=(), output=out / "inference", device=device
             ),
@@ -120,6 +132,7 @@ class DemoResult:
     training: TrainResult | None  # None when the checkpoint was reused
     gallery: GalleryResult | None = None
     compare: CompareResult | None = None
+    audit: AuditResult | None = None
     infer: InferRun | None = None
     seconds: float = 0.0
     pictures: list[Path] = field(default_factory=list)
@@ -164,6 +177,12 @@ def run(
     step("compare", None)
     result.compare = compare.run(model, options.compare, progress=progress, warn=warn)
     step("compare", result.compare)
+    step("audit", None)
+    try:
+        result.audit = audit.run(model, options.audit, progress=progress, warn=warn)
+        step("audit", result.audit)
+    except DatasetError as exc:  # e.g. a model too weak to have true positives
+        warn(f"audit skipped: {exc}")
     step("infer", None)
     inputs = replace(options.infer, inputs=tuple(one_test_image_per_class(options.data)))
     result.infer = infer.run(model, inputs, progress=progress)
@@ -171,11 +190,15 @@ def run(
     result.seconds = time.perf_counter() - started
     result.pictures = [
         path for name, path in result.gallery.files.items() if name.startswith("gallery_")
-    ] + [path for path in result.compare.files if path.suffix == ".png"]
+    ]
+    audited = result.audit.files if result.audit else []
+    result.pictures += [path for path in [*result.compare.files, *audited] if path.suffix == ".png"]
     result.report = write_demo_report(
         options.output,
         result.gallery.metrics,
         result.compare.report,
+        audit=result.audit.report if result.audit else None,
+        pictures=result.pictures,
         minutes=result.seconds / 60,
     )
     return result

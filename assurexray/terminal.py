@@ -126,8 +126,6 @@ def print_infer(run: Any) -> None:
         f"written: {escape(str(run.output / 'predictions.csv'))}, "
         f"{escape(str(run.output / 'batch_results.json'))}"
     )
-    if run.report_facts is not None:
-        console.print(f"report: {escape(str(run.output / 'report.html'))}")
 
 
 def print_epoch(entry: Any) -> None:
@@ -233,8 +231,17 @@ def print_audit(result: Any) -> None:
         title=f"Audit: {report['num_images']} images ({report['selection']}); "
         f"checks on {report['num_checked']}; ranked by {report['rank_by'].replace('_', ' ')}"
     )
-    columns = ("#", "candidate", "hit rate", "rel. mass", f"IoU@{report['iou_thresholds'][0]:g}",
-               "Otsu IoU", "ROAD", "stability", "sanity")
+    columns = (
+        "#",
+        "candidate",
+        "hit rate",
+        "rel. mass",
+        f"IoU@{report['iou_thresholds'][0]:g}",
+        "Otsu IoU",
+        "ROAD",
+        "stability",
+        "sanity",
+    )
     for column in columns:
         table.add_column(column, justify="left" if column == "candidate" else "right")
     chance = report["chance_level"]
@@ -295,9 +302,14 @@ def _fmt(value: float | None, *, pct: bool = False, digits: int = 2) -> str:
 
 def print_demo_step(options: Any, name: str, result: Any) -> None:
     """A rule when a demo step starts; its usual summary when it ends."""
-    titles = {"train": "1/4 train", "gallery": "2/4 gallery", "compare": "3/4 compare"}
-    titles["infer"] = "4/4 infer"
-    printers = {"gallery": print_gallery, "compare": print_compare, "infer": print_infer}
+    steps = ("train", "gallery", "compare", "audit", "infer")
+    titles = {step: f"{n}/{len(steps)} {step}" for n, step in enumerate(steps, start=1)}
+    printers = {
+        "gallery": print_gallery,
+        "compare": print_compare,
+        "audit": print_audit,
+        "infer": print_infer,
+    }
     if name == "data":
         verb = "reusing" if result else "made"
         console.print(f"{verb} synthetic data set {escape(str(options.data))}")
@@ -313,7 +325,7 @@ def print_demo_step(options: Any, name: str, result: Any) -> None:
 
 
 def print_demo(result: Any) -> None:
-    """Test accuracy, localisation against chance, and the pictures to open."""
+    """Test accuracy, localisation against chance, the audit, the pictures and the page."""
     from rich.table import Table
 
     from assurexray.demo_report import demo_summary_rows
@@ -322,8 +334,9 @@ def print_demo(result: Any) -> None:
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_column("chance", justify="right")
-    for row in demo_summary_rows(result.gallery.metrics, result.compare.report):
-        table.add_row(*row)
+    audit = result.audit.report if result.audit else None
+    for row in demo_summary_rows(result.gallery.metrics, result.compare.report, audit):
+        table.add_row(*map(escape, row))
     console.print(table)
     console.print("pictures to open:")
     for path in result.pictures:

@@ -112,6 +112,7 @@ def big_page(tmp_path_factory) -> Path:
     return synthetic_page(tmp_path_factory.mktemp("big"), 500)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("job", ["compare", "gallery"])
 def test_every_image_loads_without_console_errors(browser, job_pages, job: str) -> None:
     opened = Opened(browser, job_pages[job])
@@ -176,6 +177,7 @@ def test_filters_show_malignant_false_negatives_in_two_clicks(browser, big_page:
     }
 
 
+@pytest.mark.slow
 def test_image_viewer_opens_switches_views_and_closes(browser, job_pages) -> None:
     opened = Opened(browser, job_pages["compare"])
     page = opened.page
@@ -196,6 +198,7 @@ def test_image_viewer_opens_switches_views_and_closes(browser, job_pages) -> Non
     assert opened.errors == []
 
 
+@pytest.mark.slow
 def test_screenshot_is_not_blank(browser, job_pages) -> None:
     opened = Opened(browser, job_pages["gallery"])
     shot = cv2.imdecode(np.frombuffer(opened.page.screenshot(), np.uint8), cv2.IMREAD_COLOR)

@@ -360,6 +360,7 @@ def test_demo_page_shows_the_terminal_summary_and_links() -> None:
     assert page.sections[1].links == [("gallery", "gallery/report.html")]
 
 
+@pytest.mark.slow
 def test_compare_page_from_a_real_compare_run(
     tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path
 ) -> None:
@@ -412,6 +413,7 @@ def test_picture_keys_stay_inside_the_folder(image_id: str) -> None:
     assert key and "/" not in key and "\\" not in key and not key.startswith(".")
 
 
+@pytest.mark.slow
 def test_compare_page_of_unlabelled_images_claims_no_outcome(
     tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path
 ) -> None:
@@ -432,6 +434,7 @@ def test_compare_page_of_unlabelled_images_claims_no_outcome(
     assert (out / "report.html").is_file()
 
 
+@pytest.mark.slow
 def test_infer_writes_a_page_for_several_images_only(tmp_path: Path, tiny_checkpoint: Path) -> None:
     from typer.testing import CliRunner
 
@@ -460,6 +463,7 @@ def test_infer_writes_a_page_for_several_images_only(tmp_path: Path, tiny_checkp
     assert not (tmp_path / "one" / "report_images").exists()
 
 
+@pytest.mark.slow
 def test_gallery_writes_its_page(tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path) -> None:
     from typer.testing import CliRunner
 
@@ -480,6 +484,7 @@ def test_gallery_writes_its_page(tmp_path: Path, tiny_dataset: Path, tiny_checkp
     assert f"{metrics['accuracy']:.1%}" in page.text_by_id["verdict"]
 
 
+@pytest.mark.slow
 def test_audit_page_from_a_real_audit_report(
     tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path
 ) -> None:
