@@ -513,3 +513,34 @@ def test_audit_page_from_a_real_audit_report(
     assert page.rows[0].hit == first["scores"][shown]["hit"]
     rows = _Page(render_html(page)).rows()
     assert len(rows) == len(page.rows)
+
+
+def test_demo_summary_states_the_audit_as_the_terminal_does() -> None:
+    from assurexray.demo_report import demo_summary_rows
+
+    report = {"iou_threshold": 0.5, "mean_iou": 0.1, "hit_rate": 0.5, "chance_level": 0.08}
+    audit = {
+        "recommended": "layercam@bn2",
+        "seed_candidate": "gradcam@bn2",
+        "chance_level": 0.09,
+        "candidates": [
+            {"name": "gradcam@bn2", "hit_rate": 0.3, "relevance_mass": 0.2},
+            {"name": "layercam@bn2", "hit_rate": 0.6, "hit_rate_ci": [0.4, 0.8]},
+            {"name": "eigencam@bn2", "hit_rate": 0.9},
+        ],
+    }
+    rows = demo_summary_rows(METRICS, report, audit)[5:]
+    assert rows == [
+        ["audit, configured: gradcam@bn2 hit rate (pointing game)", "30%", "9%"],
+        ["audit, configured: gradcam@bn2 relevance mass", "20%", "9%"],
+        ["audit, recommended: layercam@bn2 hit rate (pointing game)", "60% [40%–80%]", "9%"],
+        ["audit, recommended: layercam@bn2 relevance mass", "n/a", "9%"],
+    ]
+    assert demo_summary_rows(METRICS, report, {**audit, "recommended": None})[-1] == [
+        "audit",
+        "no trustworthy candidate",
+        "",
+    ]
+    assert demo_summary_rows(METRICS, report)[-1][0] == "audit"  # skipped
+    page = demo_page(METRICS, report, audit=audit)
+    assert page.sections[0].highlight == "Recommended heatmap (audit): layercam@bn2"
