@@ -126,6 +126,8 @@ def print_infer(run: Any) -> None:
         f"written: {escape(str(run.output / 'predictions.csv'))}, "
         f"{escape(str(run.output / 'batch_results.json'))}"
     )
+    if run.report_facts is not None:
+        console.print(f"report: {escape(str(run.output / 'report.html'))}")
 
 
 def print_epoch(entry: Any) -> None:
