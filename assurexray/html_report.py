@@ -11,7 +11,6 @@ folder can be zipped and sent. :func:`write_pictures` writes those pictures
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -156,8 +155,13 @@ def _plain(value: Any) -> str:
 
 
 def picture_key(image_id: str) -> str:
-    """A file-name-safe stem for an image id (letters, digits, ``.``, ``_``, ``-``)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(image_id)).strip("._") or "image"
+    """The file-name stem of an image's pictures (:func:`assurexray.naming.slug`).
+
+    Links to it are URL-encoded in the page, so any character a slug keeps works.
+    """
+    from assurexray.naming import slug
+
+    return slug(image_id)
 
 
 def write_pictures(

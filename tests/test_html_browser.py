@@ -122,7 +122,9 @@ def test_every_image_loads_without_console_errors(browser, job_pages, job: str) 
         const sources = shown.map(i => i.src);
         const data = JSON.parse(document.getElementById("row-data").textContent);
         for (const row of data) {
-          for (const path of Object.values(row.pictures)) { if (path) sources.push(path); }
+          for (const path of Object.values(row.pictures)) {
+            if (path) { sources.push(path.split("/").map(encodeURIComponent).join("/")); }
+          }
         }
         const widths = await Promise.all(sources.map(src => new Promise(done => {
           const img = new Image();
@@ -213,3 +215,26 @@ def test_500_rows_load_and_sort(browser, big_page: Path) -> None:
     print(f"\n500-row report: load {load:.0f} ms, sort {sort:.1f} ms (best of 3)")
     opened = Opened(browser, big_page)
     assert len(opened.visible_ids()) == 500 and opened.errors == []
+
+
+def test_pictures_of_awkward_image_ids_load(browser, tmp_path: Path) -> None:
+    ids = ["scan #1", "50% ü", "a b?c", "x&y<z>", "..hidden"]
+    gray = np.linspace(0, 1, 1200, dtype=np.float32).reshape(40, 30)
+    rows = [
+        ImageRow(i, "Benign", "Benign", 0.5, pictures=write_pictures(tmp_path, i, gray, gray))
+        for i in ids
+    ]
+    opened = Opened(browser, write_report(ReportPage("t", "compare", rows=rows), tmp_path))
+    page = opened.page
+    page.evaluate(
+        "Promise.all(Array.from(document.images).filter(i => i.getAttribute('src'))"
+        ".map(i => { i.loading = 'eager'; return i.decode(); }))"
+    )
+    widths = page.eval_on_selector_all("#rows img", "imgs => imgs.map(i => i.naturalWidth)")
+    assert len(widths) == len(ids) and min(widths) > 0
+    for n in range(len(ids)):
+        page.locator("#rows tbody tr").nth(n).click()
+        page.wait_for_function("document.getElementById('v-image').complete")
+        assert page.evaluate("document.getElementById('v-image').naturalWidth") > 0
+        page.keyboard.press("Escape")
+    assert opened.errors == []
