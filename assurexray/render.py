@@ -102,14 +102,34 @@ def add_caption(rgb: np.ndarray, text: str, *, position: str = "top") -> np.ndar
     return np.vstack(parts)
 
 
-def fit_display(image: np.ndarray, max_side: int = 1024) -> np.ndarray:
-    """Shrink an image (any dtype, grey or colour) so its longest side is at most ``max_side``."""
-    height, width = image.shape[:2]
+def display_size(size: tuple[int, int], max_side: int = 1024) -> tuple[int, int]:
+    """``(height, width)`` of a picture of an image of ``size``, at most ``max_side`` a side."""
+    height, width = size
     scale = max_side / max(height, width)
     if scale >= 1.0:
+        return int(height), int(width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def fit_display(
+    image: np.ndarray, max_side: int = 1024, *, frame: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Shrink an image (any dtype, grey or colour) so its longest side is at most ``max_side``.
+
+    Args:
+        image: The picture's source.
+        max_side: Longest side of the result.
+        frame: ``(H, W)`` of the image that ``image`` shows when it is a
+            reduced copy (:attr:`assurexray.imaging.Radiograph.size`). The
+            result then has :func:`display_size` of the frame, the size of
+            every other picture of the image (heatmaps, masks).
+    """
+    height, width = display_size(frame or image.shape[:2], max_side)
+    if (height, width) == image.shape[:2]:
         return image
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    shrinking = height * width < image.shape[0] * image.shape[1]
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), interpolation=interpolation)
 
 
 def outline(
@@ -188,9 +208,11 @@ def letterbox(image: np.ndarray, size: tuple[int, int], background: int = 255) -
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:
-    """Grey or RGB(A), float in [0, 1] or uint8, to RGB uint8."""
+    """Grey or RGB(A), float in [0, 1], uint8 or uint16 (white 65535), to RGB uint8."""
     array = np.asarray(image)
-    if array.dtype != np.uint8:
+    if array.dtype == np.uint16:
+        array = np.round(array.astype(np.float32) / np.float32(257)).astype(np.uint8)
+    elif array.dtype != np.uint8:
         array = np.round(np.clip(np.nan_to_num(array.astype(np.float32)), 0.0, 1.0) * 255).astype(
             np.uint8
         )
