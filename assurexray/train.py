@@ -1,9 +1,13 @@
 """Training loop: class-weighted cross-entropy, augmentation, AdamW with a
 cosine schedule, early stopping on validation macro-F1, best checkpoint kept.
 
-Images are decoded and letterboxed once into a small in-memory cache (grey,
-network size, float16); each epoch augments from that cache, so epochs cost
-only the network's time.
+Images are decoded (JPEGs at reduced scale, never below the network size) and
+letterboxed once into a small in-memory cache (grey, network size, float16).
+Each epoch augments from that cache in background threads that prepare the
+next batches while the model trains, so the model does not wait for data. On
+CUDA the same loop runs with mixed precision (float16 autocast and a gradient
+scaler), ``channels_last`` memory layout and pinned host memory; on the CPU
+it runs in float32.
 """
 
 from __future__ import annotations
@@ -11,21 +15,20 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
 
 from assurexray.errors import CheckpointError, DatasetError
-from assurexray.imaging import DEFAULT_MAX_PIXELS, read_image
+from assurexray.imaging import DEFAULT_MAX_PIXELS
 from assurexray.metrics import classification_metrics
 from assurexray.model import build_model, save_checkpoint
-from assurexray.preprocess import PreprocessConfig, normalise, to_network_gray
+from assurexray.preprocess import PreprocessConfig
+from assurexray.train_data import BatchLoader, ProgressHook, cache_images, to_batch
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,6 @@ class TrainResult:
     not_pretrained: list[str] = field(default_factory=list)  # keys --pretrained did not fill
 
 
-ProgressHook = Callable[[str, int, int], None]
-
-
 def load_pretrained_backbone(model: nn.Module, path: Path) -> list[str]:
     """Load user-supplied weights, skipping the classifier where shapes differ.
 
@@ -110,47 +110,27 @@ def _small_classifier_init(model: nn.Module) -> None:
         nn.init.zeros_(classifier.bias)
 
 
-def cache_images(
-    paths: Sequence[str | Path],
-    config: PreprocessConfig,
-    *,
-    max_pixels: int,
-    workers: int = 2,
-    progress: ProgressHook | None = None,
-) -> np.ndarray:
-    """Decode and letterbox every image once: an ``N×S×S`` float16 array."""
+@dataclass
+class Accelerator:
+    """Mixed precision and memory layout for a device: on for CUDA, off elsewhere."""
 
-    def prepare(path: str | Path) -> np.ndarray:
-        square, _ = to_network_gray(read_image(path, max_pixels=max_pixels).pixels, config)
-        return square.astype(np.float16)
+    device: torch.device
+    enabled: bool = field(init=False)
+    scaler: torch.amp.GradScaler = field(init=False)
 
-    cache = np.empty((len(paths), config.image_size, config.image_size), dtype=np.float16)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for i, square in enumerate(pool.map(prepare, paths)):
-            cache[i] = square
-            if progress:
-                progress("prepare", i + 1, len(paths))
-    return cache
+    def __post_init__(self) -> None:
+        self.enabled = self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.enabled)
 
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.enabled else torch.contiguous_format
 
-def augment(square: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random flips, a small affine warp, and brightness/contrast jitter."""
-    if rng.random() < 0.5:
-        square = square[:, ::-1]
-    if rng.random() < 0.5:
-        square = square[::-1, :]
-    size = square.shape[0]
-    matrix = cv2.getRotationMatrix2D(
-        (size / 2, size / 2), rng.uniform(-10, 10), rng.uniform(0.9, 1.1)
-    )
-    matrix[:, 2] += rng.uniform(-0.05, 0.05, size=2) * size
-    warped = cv2.warpAffine(np.ascontiguousarray(square, dtype=np.float32), matrix, (size, size))
-    contrast, brightness = rng.uniform(0.8, 1.2), rng.uniform(-0.08, 0.08)
-    return np.clip((warped - 0.5) * contrast + 0.5 + brightness, 0.0, 1.0)
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.float16, enabled=self.enabled)
 
-
-def _to_batch(squares: Sequence[np.ndarray], config: PreprocessConfig) -> torch.Tensor:
-    return torch.from_numpy(np.stack([normalise(s.astype(np.float32), config) for s in squares]))
+    def to_device(self, batch: torch.Tensor) -> torch.Tensor:
+        return batch.to(self.device, memory_format=self.memory_format, non_blocking=True)
 
 
 def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
@@ -173,11 +153,13 @@ def evaluate(
 ) -> dict[str, Any]:
     """Classification metrics (and mean loss) of ``model`` on cached images."""
     model.eval()
+    accelerator = Accelerator(device)
     probabilities, losses = [], []
     with torch.inference_mode():
         for start in range(0, len(cache), batch_size):
-            batch = _to_batch(cache[start : start + batch_size], config).to(device)
-            logits = model(batch)
+            batch = accelerator.to_device(to_batch(cache[start : start + batch_size], config))
+            with accelerator.autocast():
+                logits = model(batch).float()
             if loss_fn is not None:
                 target = torch.from_numpy(labels[start : start + batch_size].copy()).to(device)
                 losses.append(loss_fn(logits, target).item() * len(batch))
@@ -239,18 +221,27 @@ def train_model(
     model = build_model(options.arch, num_classes=len(options.class_names))
     _small_classifier_init(model)
     fresh = load_pretrained_backbone(model, options.pretrained) if options.pretrained else []
-    model.to(device)
+    accelerator = Accelerator(device)
+    model.to(device, memory_format=accelerator.memory_format)
+    loader = BatchLoader(
+        caches["train"],
+        labels["train"],
+        pre,
+        batch_size=options.batch_size,
+        workers=options.workers,
+        rng=rng,
+        pin_memory=device.type == "cuda",
+    )
     weights = class_weights(labels["train"], len(options.class_names)).to(device)
     loss_fn = nn.CrossEntropyLoss(weight=weights)
     eval_loss = nn.CrossEntropyLoss(weight=weights, reduction="mean")
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=options.lr, weight_decay=options.weight_decay
     )
-    steps_per_epoch = math.ceil(len(caches["train"]) / options.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
         max_lr=options.lr,
-        total_steps=options.epochs * steps_per_epoch,
+        total_steps=options.epochs * max(1, len(loader)),
         pct_start=0.15,
         anneal_strategy="cos",
     )
@@ -264,16 +255,7 @@ def train_model(
         for epoch in range(1, options.epochs + 1):
             started = time.perf_counter()
             train_loss = _train_epoch(
-                model,
-                caches["train"],
-                labels["train"],
-                options,
-                rng,
-                optimizer,
-                scheduler,
-                loss_fn,
-                device,
-                progress,
+                model, loader, optimizer, scheduler, loss_fn, accelerator, progress
             )
             val = evaluate(
                 model,
@@ -318,32 +300,35 @@ def train_model(
 
 
 def _train_epoch(
-    model, cache, labels, options, rng, optimizer, scheduler, loss_fn, device, progress
+    model: nn.Module,
+    loader: BatchLoader,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    loss_fn: nn.Module,
+    accelerator: Accelerator,
+    progress: ProgressHook | None,
 ) -> float:
-    """One pass over the training cache in a random order; returns the mean loss."""
+    """One pass over the loader's shuffled, augmented batches; returns the mean loss."""
     model.train()
-    order = rng.permutation(len(cache))
-    total, seen = 0.0, 0
-    steps = math.ceil(len(order) / options.batch_size)
-    for step in range(steps):
-        chosen = order[step * options.batch_size : (step + 1) * options.batch_size]
-        if len(chosen) < 2:  # BatchNorm cannot train on a single image
-            continue
-        batch = _to_batch(
-            [augment(cache[i].astype(np.float32), rng) for i in chosen], options.preprocess
-        )
-        target = torch.from_numpy(labels[chosen]).to(device)
+    total = torch.zeros((), device=accelerator.device)
+    seen, steps = 0, len(loader)
+    for step, (batch, target) in enumerate(loader, start=1):
+        batch = accelerator.to_device(batch)
+        target = target.to(accelerator.device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(batch.to(device)), target)
-        loss.backward()
+        with accelerator.autocast():
+            loss = loss_fn(model(batch), target)
+        accelerator.scaler.scale(loss).backward()
+        accelerator.scaler.unscale_(optimizer)  # clip the true gradients, not scaled ones
         nn.utils.clip_grad_norm_(model.parameters(), max_norm=2.0)
-        optimizer.step()
+        accelerator.scaler.step(optimizer)
+        accelerator.scaler.update()
         scheduler.step()
-        total += loss.item() * len(chosen)
-        seen += len(chosen)
+        total += loss.detach().float() * len(target)  # no GPU sync per step
+        seen += len(target)
         if progress:
-            progress("train", step + 1, steps)
-    return total / max(seen, 1)
+            progress("train", step, steps)
+    return float(total) / max(seen, 1)
 
 
 def _history_dicts(history: list[EpochResult]) -> list[dict[str, float]]:

@@ -14,11 +14,11 @@ from assurexray.model import build_model, load_checkpoint
 from assurexray.preprocess import PreprocessConfig
 from assurexray.train import (
     TrainOptions,
-    augment,
     class_weights,
     load_pretrained_backbone,
     train_model,
 )
+from assurexray.train_data import BatchLoader, augment
 
 runner = CliRunner()
 TINY = dict(arch="test_efficientnet", preprocess=PreprocessConfig(image_size=64), batch_size=8)
@@ -123,3 +123,26 @@ def test_split_command_writes_a_stratified_split(tmp_path: Path, tiny_dataset: P
     for label in ("Normal", "Benign", "Malignant"):
         assert all(counts[(label, name)] >= 1 for name in ("train", "val", "test"))
     assert "train" in result.output
+
+
+def test_batch_loader_epochs_do_not_depend_on_the_number_of_workers() -> None:
+    rng = np.random.default_rng(1)
+    cache = rng.random((11, 16, 16)).astype(np.float16)
+    labels = np.arange(11) % 3
+    config = PreprocessConfig(image_size=16)
+
+    def epochs(workers: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        loader = BatchLoader(
+            cache, labels, config, batch_size=4, workers=workers, rng=np.random.default_rng(7)
+        )
+        assert len(loader) == 3  # 4 + 4 + 3; a last batch of one image would be dropped
+        return [batch for _ in range(2) for batch in loader]
+
+    one, three = epochs(1), epochs(3)
+    assert [len(t) for _, t in one] == [4, 4, 3] * 2
+    for (images_a, targets_a), (images_b, targets_b) in zip(one, three, strict=True):
+        assert images_a.shape[1:] == (3, 16, 16)
+        assert torch.equal(images_a, images_b) and torch.equal(targets_a, targets_b)
+    assert not torch.equal(one[0][0], one[3][0])  # a new order and new augmentations
+    seen = torch.cat([t for _, t in one[:3]]).sort().values
+    assert torch.equal(seen, torch.from_numpy(np.sort(labels)))  # every image once per epoch
