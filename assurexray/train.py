@@ -26,7 +26,7 @@ from torch import nn
 from assurexray.errors import CheckpointError, DatasetError
 from assurexray.imaging import DEFAULT_MAX_PIXELS
 from assurexray.metrics import classification_metrics
-from assurexray.model import build_model, save_checkpoint
+from assurexray.model import build_model, build_model_from_file, save_checkpoint
 from assurexray.preprocess import PreprocessConfig
 from assurexray.train_data import BatchLoader, ProgressHook, cache_images, to_batch
 
@@ -47,7 +47,7 @@ class TrainOptions:
     seed: int = 0
     device: str = "cpu"
     workers: int = 2
-    pretrained: Path | None = None
+    pretrained: str | Path | None = None  # a weights file, "imagenet" or a timm tag
     max_pixels: int = DEFAULT_MAX_PIXELS
 
 
@@ -95,6 +95,43 @@ def load_pretrained_backbone(model: nn.Module, path: Path) -> list[str]:
         raise CheckpointError(f"{path}: no weight in the file fits {type(model).__name__}")
     model.load_state_dict(usable, strict=False)
     return sorted(set(own) - set(usable))
+
+
+def initial_model(options: TrainOptions) -> tuple[nn.Module, list[str]]:
+    """The model to train, with ``options.pretrained`` weights if given.
+
+    ``pretrained`` is a weights file (a checkpoint or state dict, read by
+    :func:`load_pretrained_backbone`; a ``.safetensors`` file, read by timm),
+    or ``"imagenet"`` / a timm pretrained tag, loaded by timm
+    (:func:`assurexray.model.build_model`). Checked before any image is
+    decoded, so a missing weight fails at once.
+
+    Returns:
+        The model and the names of the tensors that kept a fresh initialisation.
+    """
+    classes, spec = len(options.class_names), options.pretrained
+    if spec is None or spec == "":
+        model = build_model(options.arch, num_classes=classes)
+        _small_classifier_init(model)
+        return model, []
+    path = Path(spec)
+    if isinstance(spec, Path) or path.exists() or path.suffix or len(path.parts) > 1:
+        if path.suffix.lower() == ".safetensors" and path.is_file():
+            model = build_model_from_file(options.arch, classes, path)
+            _small_classifier_init(model)
+            return model, _classifier_keys(model)
+        model = build_model(options.arch, num_classes=classes)
+        _small_classifier_init(model)
+        return model, load_pretrained_backbone(model, path)
+    model = build_model(options.arch, num_classes=classes, pretrained=str(spec))
+    _small_classifier_init(model)
+    return model, _classifier_keys(model)
+
+
+def _classifier_keys(model: nn.Module) -> list[str]:
+    """State-dict keys of the classifier, which pretrained weights never fill here."""
+    name = getattr(model, "pretrained_cfg", {}).get("classifier", "classifier")
+    return sorted(k for k in model.state_dict() if k.startswith(f"{name}."))
 
 
 def _small_classifier_init(model: nn.Module) -> None:
@@ -207,6 +244,7 @@ def train_model(
     device = torch.device(options.device)
     pre = options.preprocess
     labels = {n: _label_indices(f, options.class_names, n) for n, f in splits.items()}
+    model, fresh = initial_model(options)
     caches = {
         n: cache_images(
             list(f["path"]),
@@ -218,9 +256,6 @@ def train_model(
         for n, f in splits.items()
         if not f.empty
     }
-    model = build_model(options.arch, num_classes=len(options.class_names))
-    _small_classifier_init(model)
-    fresh = load_pretrained_backbone(model, options.pretrained) if options.pretrained else []
     accelerator = Accelerator(device)
     model.to(device, memory_format=accelerator.memory_format)
     loader = BatchLoader(
