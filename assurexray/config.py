@@ -15,6 +15,8 @@ from typing import Any
 from assurexray.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("configs/default.yaml")
+CLASS_NAMES: tuple[str, ...] = ("Normal", "Benign", "Malignant")
+"""The BTXRD classes, in label-index order: the one definition every module imports."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ class Settings:
     max_pixels: int = 100_000_000
     data: str = "data/demo"
     checkpoint: str = "results/demo/checkpoints/best.pt"
-    class_names: list[str] = field(default_factory=lambda: ["Normal", "Benign", "Malignant"])
+    class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
     model: ModelSettings = field(default_factory=ModelSettings)
     explain: ExplainSettings = field(default_factory=ExplainSettings)
     infer: InferSettings = field(default_factory=InferSettings)

@@ -235,7 +235,7 @@ def normalise(square: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     return ((stacked - mean) / std).astype(np.float32)
 
 
-def preprocess(
+def preprocess_image(
     pixels: np.ndarray, config: PreprocessConfig, *, size: tuple[int, int] | None = None
 ) -> tuple[np.ndarray, Geometry]:
     """Turn a grey image into a normalised ``C×S×S`` network input.

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from assurexray.datasets import CLASS_NAMES
+from assurexray.config import CLASS_NAMES
 from assurexray.errors import ConfigError, DatasetError
+from assurexray.jobs import Progress
 from assurexray.report import write_json, write_with
 
 GENERATOR_VERSION = 2
@@ -62,7 +63,6 @@ _CENTER_ODDS = {
     "Malignant": (0.3, 0.3, 0.4),
 }
 
-ProgressCallback = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ def generate_dataset(
     min_size: int = 256,
     max_size: int = 512,
     class_fractions: Sequence[float] = (0.4, 0.3, 0.3),
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
 ) -> SyntheticSummary:
     """Write a synthetic data set in the BTXRD layout.
 
@@ -192,7 +192,7 @@ def generate_dataset(
         min_size: Smallest image side in pixels.
         max_size: Largest image side in pixels.
         class_fractions: Fractions of Normal, Benign and Malignant images.
-        progress: Called as ``progress(done, total)`` after each image.
+        progress: Called as ``progress("generate", done, total)`` after each image.
 
     Returns:
         A summary with the image counts per class.
@@ -219,7 +219,7 @@ def generate_dataset(
                 root / "Annotations" / f"{case.image_id}.json", _labelme(case, phantom.polygon)
             )
         if progress is not None:
-            progress(done, len(cases))
+            progress("generate", done, len(cases))
     metadata = root / METADATA_NAME
     table = _metadata_table(cases)
     write_with(metadata, lambda tmp: table.to_excel(tmp, index=False, engine="openpyxl"))

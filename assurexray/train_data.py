@@ -10,7 +10,7 @@ the seeds make an epoch the same whatever the number of workers.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
@@ -20,9 +20,8 @@ import numpy as np
 import torch
 
 from assurexray.imaging import read_image
+from assurexray.jobs import Progress
 from assurexray.preprocess import PreprocessConfig, decode_floor, normalise, to_network_gray
-
-ProgressHook = Callable[[str, int, int], None]
 
 
 def cache_images(
@@ -31,7 +30,7 @@ def cache_images(
     *,
     max_pixels: int,
     workers: int = 2,
-    progress: ProgressHook | None = None,
+    progress: Progress | None = None,
 ) -> np.ndarray:
     """Decode and letterbox every image once: an ``N×S×S`` float16 array."""
 
