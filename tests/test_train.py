@@ -12,10 +12,10 @@ from assurexray.cli import app
 from assurexray.datasets import load_dataset
 from assurexray.model import build_model, load_checkpoint
 from assurexray.preprocess import PreprocessConfig
+from assurexray.pretrained import initial_model, load_pretrained_backbone
 from assurexray.train import (
     TrainOptions,
     class_weights,
-    load_pretrained_backbone,
     train_model,
 )
 from assurexray.train_data import BatchLoader, augment
@@ -188,8 +188,6 @@ def _put_in_hub_cache(cache: Path, repo: str, weights: dict[str, torch.Tensor]) 
 def test_pretrained_imagenet_comes_from_timm_and_the_hub_cache(hub_cache: Path, spec: str) -> None:
     weights = _imagenet_like_weights()
     _put_in_hub_cache(hub_cache, "timm/test_efficientnet.r160_in1k", weights)
-    from assurexray.train import initial_model
-
     options = TrainOptions(output=hub_cache / "x.pt", pretrained=spec, **TINY)
     model, fresh = initial_model(options)
     assert torch.equal(model.conv_stem.weight, weights["conv_stem.weight"])
@@ -200,8 +198,6 @@ def test_pretrained_imagenet_comes_from_timm_and_the_hub_cache(hub_cache: Path, 
 
 def test_pretrained_missing_from_the_cache_is_one_line(hub_cache: Path) -> None:
     from assurexray.errors import CheckpointError
-    from assurexray.train import initial_model
-
     options = TrainOptions(output=hub_cache / "x.pt", pretrained="imagenet", **TINY)
     with pytest.raises(CheckpointError) as info:
         initial_model(options)
@@ -212,8 +208,6 @@ def test_pretrained_missing_from_the_cache_is_one_line(hub_cache: Path) -> None:
 
 def test_pretrained_unknown_tag_lists_the_known_ones(hub_cache: Path) -> None:
     from assurexray.errors import ConfigError
-    from assurexray.train import initial_model
-
     options = TrainOptions(output=hub_cache / "x.pt", pretrained="in22k_nope", **TINY)
     with pytest.raises(ConfigError, match="'in22k_nope' is not a timm tag .* known: r160_in1k"):
         initial_model(options)
@@ -221,8 +215,6 @@ def test_pretrained_unknown_tag_lists_the_known_ones(hub_cache: Path) -> None:
 
 def test_pretrained_safetensors_file_is_read_by_timm(tmp_path: Path) -> None:
     from safetensors.torch import save_file
-
-    from assurexray.train import initial_model
 
     weights = _imagenet_like_weights(seed=4)
     save_file(weights, tmp_path / "weights.safetensors")
