@@ -62,6 +62,14 @@ def read_dicom(path: Path, max_pixels: int) -> Radiograph:
     return Radiograph(pixels, (rows, cols), path, "DICOM", bits, photometric, tuple(notes))
 
 
+def dicom_size(path: Path) -> tuple[int, int]:
+    """``(Rows, Columns)`` from the header, without reading the pixel data."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    return int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+
+
 def _load_dicom(path: Path) -> pydicom.Dataset:
     """Parse the file; a bare data set without the 'DICM' header is read with force=True."""
     forced = False

@@ -203,6 +203,31 @@ def reduction_factor(size: tuple[int, int], reduce_to: tuple[int, int] | None) -
     return 1
 
 
+def decoded_pixels(path: str | Path, reduce_to: tuple[int, int] | None = None) -> int:
+    """How many pixels :func:`read_image` will decode, from the header alone (0 if unknown).
+
+    Cheap (no pixel is decoded): callers use it to bound the memory of many
+    reads at once. A file whose header cannot be read counts 0; reading it
+    then fails with the real reason.
+    """
+    path = Path(path)
+    try:
+        if _sniff(path) == "DICOM" or path.suffix.lower() in _DICOM_EXTENSIONS:
+            from assurexray.dicom import dicom_size
+
+            height, width = dicom_size(path)
+            return height * width
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path, formats=_PIL_FORMATS) as img:
+                height, width = img.height, img.width
+                jpeg = img.format in ("JPEG", "MPO")
+    except Exception:  # any unreadable header: read_image reports it properly
+        return 0
+    factor = reduction_factor((height, width), reduce_to) if jpeg else 1
+    return -(-height // factor) * -(-width // factor)
+
+
 def _sniff(path: Path) -> str | None:
     """Return the format the first bytes announce ("DICM" at byte 128 for DICOM), or None."""
     with path.open("rb") as fh:

@@ -115,14 +115,18 @@ class Geometry:
         out[:, 1] = (pts[:, 1] + 0.5 - self.pad_top) / self.scale_y - 0.5
         return out
 
-    def heatmap_to_original(self, heatmap: np.ndarray) -> np.ndarray:
+    def heatmap_to_original(
+        self, heatmap: np.ndarray, size: tuple[int, int] | None = None
+    ) -> np.ndarray:
         """Crop the padding from a network-size heatmap and resize it to the image.
 
         Args:
             heatmap: ``S×S`` float map at the network input size.
+            size: ``(H, W)`` to resize to, e.g. a picture of the whole image;
+                default the original frame.
 
         Returns:
-            ``H×W`` float32 map in the original image frame, clipped to [0, 1].
+            ``H×W`` float32 map of the whole image, clipped to [0, 1].
         """
         if heatmap.shape != (self.network_size, self.network_size):
             raise ValueError(
@@ -131,7 +135,7 @@ class Geometry:
             )
         left, top, right, bottom = self.content_box
         crop = np.ascontiguousarray(heatmap[top:bottom, left:right], dtype=np.float32)
-        height, width = self.original_size
+        height, width = size or self.original_size
         resized = cv2.resize(crop, (width, height), interpolation=cv2.INTER_LINEAR)
         return np.clip(resized, 0.0, 1.0)
 
