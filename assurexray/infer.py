@@ -359,6 +359,7 @@ def run(
         model.preprocess,
         options.stream,
         targets=[target] * len(found.files) if target is not None else None,
+        display_side=options.render.max_side if options.render.images else 0,
     )
     total = len(found.files)
     done = 0
