@@ -216,8 +216,8 @@ def write_image_result(
     radiograph = item.image.radiograph
     if render.images:
         gray = draw.fit_display(radiograph.data, render.max_side, frame=radiograph.size)
-        heat = item.heatmap_at(gray.shape[:2])
-        overlay = draw.overlay(gray, heat, alpha=render.alpha, colormap=render.colormap)
+        colour = draw.colorize(item.heatmap_at(gray.shape[:2]), render.colormap)
+        overlay = draw.blend(gray, colour, alpha=render.alpha)
         caption = f"{predicted} {confidence:.1%}"
         if item.target != item.predicted:
             caption += f" | heatmap: {names[item.target]}"
@@ -225,7 +225,7 @@ def write_image_result(
             write_png(out / f"{name}_overlay.png", draw.add_caption(overlay, caption))
         )
         files["heatmap"] = str(
-            write_png(out / f"{name}_heatmap.png", draw.colorize(heat, render.colormap))
+            write_png(out / f"{name}_heatmap.png", colour)
         )
     if render.save_raw:
         with atomic_path(out / f"{name}_heatmap.npy") as tmp:

@@ -38,18 +38,27 @@ def overlay(
     """Blend a coloured heatmap over a radiograph: ``(1 - alpha)·image + alpha·colour``.
 
     Args:
-        gray: ``H×W`` float image in [0, 1] (or uint8, or RGB).
+        gray: ``H×W`` float image in [0, 1] (or uint8, uint16, or RGB).
         heatmap: ``H×W`` map in [0, 1], in the same frame as ``gray``.
         alpha: Weight of the heatmap colour, in [0, 1].
         colormap: An OpenCV colormap name, e.g. ``jet``, ``turbo``, ``inferno``.
     """
     if heatmap.shape[:2] != gray.shape[:2]:
         raise ValueError(f"heatmap shape {heatmap.shape[:2]} differs from image {gray.shape[:2]}")
+    return blend(gray, colorize(heatmap, colormap), alpha=alpha)
+
+
+def blend(gray: np.ndarray, colour: np.ndarray, *, alpha: float = 0.4) -> np.ndarray:
+    """``(1 - alpha)·image + alpha·colour`` for an already coloured heatmap (RGB uint8).
+
+    The weighted sum is OpenCV's (``addWeighted``, in uint8, rounded), so a
+    picture costs one pass over its pixels.
+    """
+    if colour.shape[:2] != gray.shape[:2]:
+        raise ValueError(f"heatmap shape {colour.shape[:2]} differs from image {gray.shape[:2]}")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    base = to_rgb(gray).astype(np.float32)
-    colour = colorize(heatmap, colormap).astype(np.float32)
-    return np.round((1.0 - alpha) * base + alpha * colour).astype(np.uint8)
+    return cv2.addWeighted(to_rgb(gray), 1.0 - alpha, colour, alpha, 0.0)
 
 
 def colorbar(
