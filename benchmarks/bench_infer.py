@@ -99,6 +99,14 @@ def make_large(folder: Path, count: int, kind: str) -> Path:
     return folder
 
 
+def random_checkpoint(path: Path, arch: str, config: PreprocessConfig) -> Path:
+    """A checkpoint of ``arch`` with seeded random weights (speed does not depend on them)."""
+    torch.manual_seed(0)
+    model = build_model(arch, num_classes=len(CLASS_NAMES))
+    save_checkpoint(path, model, arch=arch, class_names=CLASS_NAMES, preprocess=config)
+    return path
+
+
 def plain_inference(
     files: list[Path], model: torch.nn.Module, config: PreprocessConfig, args: argparse.Namespace
 ) -> None:
@@ -131,16 +139,8 @@ def main(argv: list[str] | None = None) -> dict:
     elif folder is None:
         folder = make_large(scratch / "large", args.images, args.synthetic)
     files = collect_inputs([folder]).files
-    torch.manual_seed(0)
     config = PreprocessConfig(image_size=args.image_size)
-    checkpoint = scratch / "model.pt"
-    save_checkpoint(
-        checkpoint,
-        build_model(args.arch, num_classes=len(CLASS_NAMES)),
-        arch=args.arch,
-        class_names=CLASS_NAMES,
-        preprocess=config,
-    )
+    checkpoint = random_checkpoint(scratch / "model.pt", args.arch, config)
     stream = StreamOptions(device="cpu", batch_size=args.batch_size, workers=args.workers)
     model = open_model(ModelOptions(checkpoint), stream.device)
     network = model.checkpoint.model.eval()

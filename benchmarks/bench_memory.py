@@ -23,10 +23,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
+from bench_infer import random_checkpoint  # this folder is on sys.path when run as a script
 
-from assurexray.config import CLASS_NAMES
-from assurexray.model import build_model, save_checkpoint
 from assurexray.preprocess import PreprocessConfig
 from assurexray.report import write_json
 
@@ -92,15 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
     few.mkdir()
     for path in sorted((scratch / "all").iterdir())[: max(1, args.images // 10)]:
         shutil.copyfile(path, few / path.name)
-    torch.manual_seed(0)
-    checkpoint = scratch / "model.pt"
-    save_checkpoint(
-        checkpoint,
-        build_model(args.arch, num_classes=len(CLASS_NAMES)),
-        arch=args.arch,
-        class_names=CLASS_NAMES,
-        preprocess=PreprocessConfig(),
-    )
+    checkpoint = random_checkpoint(scratch / "model.pt", args.arch, PreprocessConfig())
     runs = [
         infer_peak(folder, checkpoint, scratch / f"out_{folder.name}", args.no_images)
         for folder in (few, scratch / "all")
