@@ -19,11 +19,33 @@ from typing import Annotated, Any
 import typer
 
 from assurexray import __version__
+from assurexray.cli_options import (
+    AllImagesOption,
+    AnnotatedSplitOption,
+    AnnotationsOption,
+    BatchOption,
+    CandidateLayersOption,
+    CandidateMethodsOption,
+    CheckImagesOption,
+    CheckpointOption,
+    ConfigOption,
+    DataOption,
+    DeviceOption,
+    ImagesOption,
+    MethodOption,
+    OutputOption,
+    PerClassOption,
+    RankByOption,
+    SplitOption,
+    ThresholdOption,
+    from_config,
+)
 from assurexray.terminal import (
     EXIT_INTERRUPTED,
     EXIT_PARTIAL,
     console,
     fail,
+    print_audit,
     print_compare,
     print_demo,
     print_demo_step,
@@ -37,8 +59,6 @@ from assurexray.terminal import (
     warn,
 )
 
-FROM_CONFIG = "from the config"
-
 app = typer.Typer(
     name="assurexray",
     no_args_is_help=True,
@@ -51,48 +71,6 @@ app = typer.Typer(
         "Exit codes: 0 success, 1 some inputs failed, 2 usage error, 130 interrupted."
     ),
 )
-
-
-def from_config(*names: str, **options: Any) -> Any:
-    """A ``typer.Option`` whose default comes from the settings (so ``--help`` says so)."""
-    return typer.Option(*names, show_default=FROM_CONFIG, **options)
-
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", "-c", help="YAML settings file.", show_default="configs/default.yaml if present"
-    ),
-]
-CheckpointOption = Annotated[
-    Path | None,
-    from_config("--checkpoint", help="Model checkpoint (.pt)."),
-]
-MethodOption = Annotated[
-    str | None,
-    from_config(
-        "--method",
-        help="Heatmap method: gradcam, gradcam++, hirescam, xgradcam, layercam, "
-        "eigencam, scorecam, rollout (ViT).",
-    ),
-]
-DeviceOption = Annotated[
-    str | None,
-    from_config("--device", help="auto, cpu, cuda, cuda:N or mps."),
-]
-DataOption = Annotated[
-    Path | None,
-    from_config("--data", "-d", help="Data set folder or split CSV."),
-]
-OutputOption = Annotated[
-    Path | None,
-    from_config("--output", "-o", help="Output folder."),
-]
-BatchOption = Annotated[
-    int | None,
-    from_config("--batch-size", min=1, help="Images per forward pass."),
-]
-SplitOption = Annotated[str | None, from_config("--split", help="Split to run on.")]
 
 
 def _version_callback(value: bool) -> None:
@@ -360,35 +338,14 @@ def gallery(
 
 @app.command()
 def compare(
-    annotations: Annotated[
-        Path | None,
-        typer.Option(
-            "--annotations",
-            "-a",
-            help="Folder of LabelMe JSON files.",
-            show_default="the data set's",
-        ),
-    ] = None,
-    images: Annotated[
-        Path | None, typer.Option("--images", help="Folder of images (instead of --data).")
-    ] = None,
+    annotations: AnnotationsOption = None,
+    images: ImagesOption = None,
     data: DataOption = None,
-    split_name: Annotated[
-        str | None, from_config("--split", help="Split of --data to use, or 'all'.")
-    ] = None,
+    split_name: AnnotatedSplitOption = None,
     checkpoint: CheckpointOption = None,
-    per_class: Annotated[
-        int | None, from_config("--per-class", min=1, help="True positives scored per class.")
-    ] = None,
-    all_images: Annotated[
-        bool, typer.Option("--all", help="Score every annotated image, right or wrong.")
-    ] = False,
-    threshold: Annotated[
-        list[float] | None,
-        from_config(
-            "--threshold", min=0.0, max=1.0, help="Heatmap threshold for IoU; repeat for several."
-        ),
-    ] = None,
+    per_class: PerClassOption = None,
+    all_images: AllImagesOption = False,
+    threshold: ThresholdOption = None,
     method: MethodOption = None,
     output: OutputOption = None,
     batch_size: BatchOption = None,
@@ -426,6 +383,69 @@ def compare(
         )
         result = _run_with_model(job, options, settings, checkpoint, method, warn=warn)
     print_compare(result)
+    if result.failures:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command()
+def audit(
+    annotations: AnnotationsOption = None,
+    images: ImagesOption = None,
+    data: DataOption = None,
+    split_name: AnnotatedSplitOption = None,
+    checkpoint: CheckpointOption = None,
+    per_class: PerClassOption = None,
+    all_images: AllImagesOption = False,
+    threshold: ThresholdOption = None,
+    method: CandidateMethodsOption = None,
+    layer: CandidateLayersOption = None,
+    rank_by: RankByOption = None,
+    check_images: CheckImagesOption = None,
+    output: OutputOption = None,
+    batch_size: BatchOption = None,
+    device: DeviceOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Find which heatmap (method x layer) can be trusted, measured against the annotations.
+
+    Every candidate and three baselines (centre, random, edges) are scored against
+    the tumour outlines with 95 % bootstrap intervals beside the chance level, then
+    checked on a subset of images: does the map change when the model's weights are
+    randomised (sanity), does it mark what the model uses (ROAD faithfulness), and
+    does it stay put under small perturbations (stability). Writes audit_report.json,
+    audit.csv, audit_leaderboard.png and audit_methods.png, and recommends a candidate.
+
+    Examples:
+
+      assurexray audit --data data/demo --checkpoint best.pt
+
+      assurexray audit --images scans/ --annotations labelme/ --all --method layercam
+
+      assurexray audit --data data/BTXRD --layer bn2 --layer blocks.4 --layer blocks.4+bn2
+    """
+    settings = _settings(config)
+    with user_errors():
+        from assurexray import audit as job
+
+        options = job.AuditOptions.from_settings(
+            settings,
+            methods=method,
+            layers=layer,
+            rank_by=rank_by,
+            check_images=check_images,
+            output=output,
+            annotations=annotations,
+            images=images,
+            data=data,
+            split=split_name,
+            per_class=per_class,
+            all_images=all_images,
+            thresholds=threshold,
+            batch_size=batch_size,
+            device=device,
+        )
+        result = _run_with_model(job, options, settings, checkpoint, None, warn=warn)
+    print_audit(result)
     if result.failures:
         raise typer.Exit(EXIT_PARTIAL)
 

@@ -172,6 +172,20 @@ def run(
     Raises:
         DatasetError: no images, no annotations, or labels the checkpoint lacks.
     """
+    chosen, counts, failures = choose_annotated(model, options, progress, warn)
+    return score_images(chosen, counts, model, options, progress, warn, failures)
+
+
+def choose_annotated(
+    model: OpenedModel, options: CompareOptions, progress: Progress = no_progress,
+    warn: Warn = no_warn,
+) -> tuple[pd.DataFrame, dict[str, dict[str, int]], list[dict[str, str]]]:
+    """The annotated images to score (true positives unless every image is wanted).
+
+    Returns:
+        The chosen records, the per-class counts (available and used), and the
+        images that could not be read while predicting.
+    """
     records = candidate_records(options, warn)
     if records["label"].notna().any():
         check_classes(model, records)
@@ -187,7 +201,7 @@ def run(
         )
     chosen, counts = choose_images(annotated, predictions, options)
     failures = [{"image_id": f.path.stem, "error": f.error} for f in unreadable]
-    return score_images(chosen, counts, model, options, progress, warn, failures)
+    return chosen, counts, failures
 
 
 def candidate_records(options: CompareOptions, warn: Warn = no_warn) -> pd.DataFrame:

@@ -221,6 +221,79 @@ def print_compare(result: Any) -> None:
         console.print(f"  {escape(str(path))}")
 
 
+def print_audit(result: Any) -> None:
+    """The leaderboard with intervals beside chance, the verdict, and the files written."""
+    from rich.table import Table
+
+    show_failures([f["error"] for f in result.failures])
+    report = result.report
+    table = Table(
+        title=f"Audit: {report['num_images']} images ({report['selection']}); "
+        f"checks on {report['num_checked']}; ranked by {report['rank_by'].replace('_', ' ')}"
+    )
+    columns = (
+        "#",
+        "candidate",
+        "hit rate",
+        "rel. mass",
+        f"IoU@{report['iou_thresholds'][0]:g}",
+        "Otsu IoU",
+        "ROAD",
+        "stability",
+        "sanity",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column == "candidate" else "right")
+    chance = report["chance_level"]
+    for entry in [*report["candidates"], *report["baselines"]]:
+        style = "bold green" if entry["name"] == report["recommended"] else ""
+        if entry["name"] in {b["name"] for b in report["baselines"]}:
+            style = "dim"
+        table.add_row(
+            str(entry.get("rank", "-")),
+            escape(entry["name"]),
+            _with_ci(entry, "hit_rate"),
+            _with_ci(entry, "relevance_mass"),
+            _fmt(entry.get("mean_iou")),
+            _fmt(entry.get("mean_otsu_iou")),
+            _fmt(entry.get("faithfulness"), digits=3),
+            _fmt(entry.get("stability_ssim")),
+            _sanity(entry.get("sanity") or {}),
+            style=style,
+        )
+    console.print(table)
+    console.print(
+        f"chance level (mean tumour area fraction): {_fmt(chance, pct=True)} — a map that "
+        "ignores the image scores about this on hit rate and relevance mass. Intervals are 95 % "
+        "bootstrap over images. ROAD: faithfulness, higher is better, random ≈ 0. Sanity: "
+        "Spearman correlation with the original maps once the head (then the last block) is "
+        f"randomised; a map that stays at ≥ {report['settings']['sanity_threshold']:g} fails."
+    )
+    for line in report["verdict"]:
+        console.print(escape(line))
+    if report["recommended"]:
+        from assurexray.candidates import Candidate
+
+        best = next(e for e in report["candidates"] if e["name"] == report["recommended"])
+        console.print("to use it in infer, gallery and compare, put in your config:")
+        console.print(escape(Candidate(best["method"], tuple(best["layers"])).config_lines()))
+    for path in result.files:
+        console.print(f"  {escape(str(path))}")
+
+
+def _with_ci(entry: dict[str, Any], score: str) -> str:
+    interval = entry.get(f"{score}_ci")
+    text = _fmt(entry.get(score))
+    return f"{text} [{interval[0]:.2f}–{interval[1]:.2f}]" if interval else text
+
+
+def _sanity(sanity: dict[str, Any]) -> str:
+    if sanity.get("passed") is None:
+        return "n/a"
+    verdict = "[green]pass[/green]" if sanity["passed"] else "[red]fail[/red]"
+    return f"{verdict} {sanity['spearman']:.2f}"
+
+
 def _fmt(value: float | None, *, pct: bool = False, digits: int = 2) -> str:
     if value is None:
         return "n/a"
@@ -229,9 +302,14 @@ def _fmt(value: float | None, *, pct: bool = False, digits: int = 2) -> str:
 
 def print_demo_step(options: Any, name: str, result: Any) -> None:
     """A rule when a demo step starts; its usual summary when it ends."""
-    titles = {"train": "1/4 train", "gallery": "2/4 gallery", "compare": "3/4 compare"}
-    titles["infer"] = "4/4 infer"
-    printers = {"gallery": print_gallery, "compare": print_compare, "infer": print_infer}
+    steps = ("train", "gallery", "compare", "audit", "infer")
+    titles = {step: f"{n}/{len(steps)} {step}" for n, step in enumerate(steps, start=1)}
+    printers = {
+        "gallery": print_gallery,
+        "compare": print_compare,
+        "audit": print_audit,
+        "infer": print_infer,
+    }
     if name == "data":
         verb = "reusing" if result else "made"
         console.print(f"{verb} synthetic data set {escape(str(options.data))}")
@@ -267,6 +345,23 @@ def print_demo(result: Any) -> None:
     table.add_row(f"mean IoU @{report['iou_threshold']}", _fmt(report["mean_iou"]), "")
     table.add_row("hit rate (pointing game)", _fmt(report["hit_rate"], pct=True), chance)
     table.add_row("relevance mass", _fmt(report["mean_relevance_mass"], pct=True), chance)
+    audit = result.audit.report if result.audit else {"candidates": [], "recommended": None}
+    for entry in audit["candidates"]:
+        if entry["name"] in (audit["recommended"], audit["seed_candidate"]):
+            role = "recommended" if entry["name"] == audit["recommended"] else "configured"
+            chance_ci = _fmt(audit["chance_level"])
+            table.add_row(
+                f"audit, {role}: {escape(entry['name'])} hit rate",
+                _with_ci(entry, "hit_rate"),
+                chance_ci,
+            )
+            table.add_row(
+                f"audit, {role}: {escape(entry['name'])} relevance mass",
+                _with_ci(entry, "relevance_mass"),
+                chance_ci,
+            )
+    if audit["recommended"] is None:
+        table.add_row("audit", "no trustworthy candidate", "")
     console.print(table)
     console.print("pictures to open:")
     for path in result.pictures:
