@@ -135,7 +135,7 @@ def load_images(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     workers: int = 2,
     prefetch: int = 16,
-    display_side: int = 0,
+    display_side: int = DISPLAY_SIDE,
     pixels_in_flight: int | None = None,
 ) -> Iterator[LoadedImage | LoadFailure]:
     """Decode and preprocess images in background threads, in input order.
@@ -146,9 +146,10 @@ def load_images(
         max_pixels: Decompression-bomb limit per image.
         workers: Decoding threads.
         prefetch: Images decoded ahead of the consumer at most.
-        display_side: Longest side of the pictures to be drawn (0: none). JPEGs
-            are decoded at reduced scale down to what the network and the
-            pictures need, and each image keeps a copy this size.
+        display_side: Longest side of the pictures to be drawn (0: none; the
+            default suits every picture the jobs draw). JPEGs are decoded at
+            reduced scale down to what the network and the pictures need, and
+            each image keeps a copy this size (at least the network size).
         pixels_in_flight: Decoded pixels being read at once, all workers
             together (default ``max_pixels``: one image of the largest allowed
             size at a time), so peak memory does not grow with the files.
