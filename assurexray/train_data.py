@@ -76,7 +76,8 @@ class BatchLoader:
     Each epoch draws the order and one seed per image from ``rng`` here, in
     the training thread, so an epoch is the same whatever the number of
     workers. OpenCV and NumPy release the GIL while they work, so threads
-    prepare the next batches while the model trains on this one. (Worker
+    prepare the next batches while the model trains on this one; with
+    ``workers=0`` batches are made in the training thread, between steps. (Worker
     processes were tried: a forked process that inherits OpenCV's thread pool
     can hang, and spawning one costs seconds per worker.) On CUDA the batches
     are put in pinned memory, so the copy to the GPU overlaps the compute.
@@ -97,7 +98,7 @@ class BatchLoader:
         prefetch: int = 4,
     ) -> None:
         self.cache, self.labels, self.config = cache, labels, config
-        self.batch_size, self.workers, self.rng = batch_size, max(1, workers), rng
+        self.batch_size, self.workers, self.rng = batch_size, max(0, workers), rng
         self.pin_memory, self.prefetch = pin_memory, max(1, prefetch)
 
     def __len__(self) -> int:
@@ -124,6 +125,9 @@ class BatchLoader:
         return images, targets
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self.workers == 0:  # in the training thread, between steps
+            yield from map(self.make_batch, self.epoch_keys())
+            return
         keys = iter(self.epoch_keys())
         pending: deque[Future[tuple[torch.Tensor, torch.Tensor]]] = deque()
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
