@@ -38,6 +38,7 @@ from assurexray.jobs import (
     pick,
 )
 from assurexray.metrics import localisation_scores
+from assurexray.report import check_output_folder
 from assurexray.sanity import DEFAULT_DEPTH, DEFAULT_THRESHOLD
 from assurexray.streaming import LoadedImage, LoadFailure, batched, load_images
 
@@ -151,7 +152,7 @@ def run(
             checkpoint.preprocess.image_size,
         ),
     )  # checked before any image is read
-    options.output.mkdir(parents=True, exist_ok=True)
+    check_output_folder(options.output)  # writable, before any image is read
     chosen, counts, failures = choose_annotated(model, options.compare, progress, warn)
     if chosen.empty:
         raise DatasetError(

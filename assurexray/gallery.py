@@ -26,7 +26,8 @@ from assurexray.jobs import (
     pick,
 )
 from assurexray.metrics import classification_metrics
-from assurexray.report import write_csv, write_json, write_png
+from assurexray.naming import distinct_slugs
+from assurexray.report import check_output_folder, write_csv, write_json, write_png
 from assurexray.selection import CATEGORIES, select_examples
 from assurexray.streaming import ExplainedImage, LoadFailure, explain_paths, predict_records
 
@@ -163,7 +164,7 @@ def run(
     records = select_split(load_records(options.data), options.split)
     check_classes(model, records)
     names = model.class_names
-    output = options.output
+    output = check_output_folder(options.output)  # before the work, not after it
     predictions, failures = predict_records(records, model, options.stream, progress=progress)
     result = GalleryResult(predictions, {}, failures=failures)
     result.files["predictions"] = write_csv(output / "predictions.csv", predictions)
@@ -178,7 +179,7 @@ def run(
     )
     chosen = select_examples(predictions, names, options.k)
     cells = _explain_selected(chosen, model, options, progress)
-    for name in names:
+    for name, file_stem in zip(names, distinct_slugs(names), strict=True):
         figure = render_class_gallery(
             name,
             chosen[name],
@@ -187,7 +188,7 @@ def run(
             show_fn_true=options.fn_true_class,
             colormap=options.colormap,
         )
-        result.files[f"gallery_{name}"] = write_png(output / f"gallery_{name}.png", figure)
+        result.files[f"gallery_{name}"] = write_png(output / f"gallery_{file_stem}.png", figure)
     return result
 
 

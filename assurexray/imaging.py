@@ -168,6 +168,8 @@ def read_image(
     """
     path = Path(path)
     if not path.exists():
+        if path.is_symlink():  # a dangling link, or a loop of links
+            raise ImageReadError(f"{path}: cannot be read ({_link_problem(path)})")
         raise ImageReadError(f"{path}: file not found")
     if path.is_dir():
         raise ImageReadError(f"{path}: is a directory, not an image file")
@@ -226,6 +228,15 @@ def decoded_pixels(path: str | Path, reduce_to: tuple[int, int] | None = None) -
         return 0
     factor = reduction_factor((height, width), reduce_to) if jpeg else 1
     return -(-height // factor) * -(-width // factor)
+
+
+def _link_problem(path: Path) -> str:
+    """Why a symbolic link cannot be followed, in the system's words."""
+    try:
+        path.stat()
+    except OSError as exc:
+        return exc.strerror or "broken symbolic link"
+    return "broken symbolic link"
 
 
 def _sniff(path: Path) -> str | None:

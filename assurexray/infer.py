@@ -11,6 +11,7 @@ already computed is lost.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,14 @@ from assurexray import __version__
 from assurexray.errors import AssureXrayError
 from assurexray.imaging import IMAGE_EXTENSIONS, is_image_file
 from assurexray.jobs import OpenedModel, Progress, StreamOptions, no_progress, pick
-from assurexray.report import atomic_path, write_csv, write_json, write_png
+from assurexray.naming import printable, slug
+from assurexray.report import (
+    atomic_path,
+    check_output_folder,
+    write_csv,
+    write_json,
+    write_png,
+)
 from assurexray.streaming import ExplainedImage, LoadFailure, explain_paths
 from assurexray.writer import BackgroundWriter, WriteInterrupted
 
@@ -52,9 +60,11 @@ def collect_inputs(arguments: Sequence[str | Path], *, recursive: bool = False) 
         path = Path(argument)
         if path.is_dir():
             pattern = "**/*" if recursive else "*"
-            files.extend(sorted(p for p in path.glob(pattern) if p.is_file() and is_image_file(p)))
-        elif path.is_file():
-            files.append(path)
+            # A broken link or link loop named like an image is tried, so it is reported.
+            found = (p for p in path.glob(pattern) if p.is_file() or p.is_symlink())
+            files.extend(sorted(p for p in found if is_image_file(p)))
+        elif path.is_file() or os.path.lexists(path):
+            files.append(path)  # present but unreadable (a link loop): reading says why
         else:
             raise AssureXrayError(f"{path}: no such file or folder")
     unique = list(dict.fromkeys(files))
@@ -67,36 +77,62 @@ def collect_inputs(arguments: Sequence[str | Path], *, recursive: bool = False) 
     return InferInputs(unique)
 
 
-def output_names(files: Sequence[Path]) -> dict[Path, str]:
-    """A distinct, relative output name per file.
+# Files one image produces (``<name><suffix>``) and the files of the run itself.
+IMAGE_OUTPUTS = (".json", "_overlay.png", "_heatmap.png", "_heatmap.npy")
+RUN_FILES = ("batch_results.json", "predictions.csv", "report.html")
+
+
+def output_names(files: Sequence[Path], output: Path | None = None) -> dict[Path, str]:
+    """A distinct, relative, safe output name per file.
 
     The stem, then the suffix where stems clash in one folder (``case1_dcm``),
     then parent folder names in front where they clash across folders
-    (``site_a__scan``), and a number as the last resort.
+    (``site_a__scan``), and a number as the last resort. Every part goes
+    through :func:`assurexray.naming.slug`. A name is also numbered when one
+    of its files would be one of the run's own files (``batch_results.json``)
+    or, with ``output`` given, one of the input files themselves.
     """
 
     def name(path: Path, depth: int, with_suffix: bool) -> str:
         parents = [p for p in path.parent.parts if p not in (path.anchor, "..", ".")]
         stem = f"{path.stem}_{path.suffix.lstrip('.')}" if with_suffix else path.stem
-        return "__".join([*parents[len(parents) - depth :], stem]) if depth else stem
+        parts = [*parents[len(parents) - depth :], stem] if depth else [stem]
+        return "__".join(slug(part, max_bytes=150 // len(parts)) for part in parts)
 
     stems = Counter((f.parent, f.stem) for f in files)
     suffixed = {f: stems[(f.parent, f.stem)] > 1 for f in files}
     depth = dict.fromkeys(files, 0)
     while True:
         names = {f: name(f, depth[f], suffixed[f]) for f in files}
-        clashes = Counter(names.values())
-        grow = [f for f in files if clashes[names[f]] > 1 and depth[f] < len(f.parent.parts)]
+        clashes = Counter(n.casefold() for n in names.values())
+        grow = [
+            f for f in files if clashes[names[f].casefold()] > 1 and depth[f] < len(f.parent.parts)
+        ]
         if not grow:
             break
         for f in grow:
             depth[f] += 1
-    seen: Counter[str] = Counter()
+    taken = {n.casefold() for n in RUN_FILES}
+    if output is not None:
+        folder = _resolved(output)
+        taken |= {f.name.casefold() for f in files if _resolved(f.parent) == folder}
+    result = {}
     for f in files:
-        seen[names[f]] += 1
-        if seen[names[f]] > 1:
-            names[f] = f"{names[f]}_{seen[names[f]]}"
-    return names
+        base, number = names[f], 1
+        candidate = base
+        while any(f"{candidate}{s}".casefold() in taken for s in IMAGE_OUTPUTS):
+            number += 1
+            candidate = f"{base}_{number}"
+        taken.update(f"{candidate}{s}".casefold() for s in IMAGE_OUTPUTS)
+        result[f] = candidate
+    return result
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:  # a loop of symbolic links
+        return path.absolute()
 
 
 @dataclass
@@ -126,8 +162,17 @@ class InferRun:
         """Write ``predictions.csv`` and ``batch_results.json``."""
         import pandas as pd
 
+        columns = [
+            "image",
+            "predicted_class",
+            "confidence",
+            *(f"p_{name}" for name in self.class_names),
+            "error",
+        ]  # fixed, whichever image comes first or fails
         return {
-            "predictions": write_csv(self.output / "predictions.csv", pd.DataFrame(self.rows)),
+            "predictions": write_csv(
+                self.output / "predictions.csv", pd.DataFrame(self.rows, columns=columns)
+            ),
             "batch_results": write_json(self.output / "batch_results.json", self.summary()),
         }
 
@@ -233,7 +278,7 @@ def write_image_result(
                 np.save(handle, item.heatmap.astype(np.float32))
         files["heatmap_raw"] = str(out / f"{name}_heatmap.npy")
     record = {
-        "image_path": str(item.image.path),
+        "image_path": printable(item.image.path),
         "image_size": {"height": radiograph.height, "width": radiograph.width},
         "notes": list(radiograph.warnings),  # e.g. only the first page used, alpha composited
         "predicted_class": predicted,
@@ -269,8 +314,9 @@ def add_record(run: InferRun, record: dict[str, Any]) -> None:
 
 
 def record_failure(run: InferRun, failure: LoadFailure) -> None:
-    run.failures.append({"image_path": str(failure.path), "error": failure.error})
-    run.rows.append({"image": str(failure.path), "error": failure.error})
+    error = printable(failure.error)
+    run.failures.append({"image_path": printable(failure.path), "error": error})
+    run.rows.append({"image": printable(failure.path), "error": error})
 
 
 def process(
@@ -289,9 +335,10 @@ def process(
     works on the next images; results are recorded in input order. The batch
     files are written in a ``finally`` block, after every queued image is
     written (or recorded as failed), so an interrupted or failing run still
-    records every image finished before it stopped.
+    records every image finished before it stopped; a run stopped before its
+    first image writes none.
     """
-    run.output.mkdir(parents=True, exist_ok=True)  # an unwritable folder fails before any work
+    check_output_folder(run.output)  # an unwritable folder fails before any work
 
     def write(item: ExplainedImage | LoadFailure) -> dict[str, Any] | LoadFailure:
         if isinstance(item, LoadFailure):
@@ -329,7 +376,8 @@ def process(
     finally:
         for done, outcome in writer.finish():
             record(done, outcome)
-        run.write_batch_files()
+        if run.results or run.failures:
+            run.write_batch_files()
     if writer.interrupted:
         raise KeyboardInterrupt
     return run
@@ -348,6 +396,7 @@ def run(
         AssureXrayError: no inputs found, or an unknown ``target_class``.
     """
     found = collect_inputs(options.inputs, recursive=options.recursive)
+    check_output_folder(options.output)  # before any image, not after every one
     explainer = model.explainer
     target = explainer.class_index(options.target_class) if options.target_class else None
     result = InferRun(
@@ -372,7 +421,7 @@ def run(
 
     return process(
         items,
-        output_names(found.files),
+        output_names(found.files, options.output),
         result,
         method=explainer.method,
         target_layers=explainer.target_layer_names,

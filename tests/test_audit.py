@@ -144,6 +144,7 @@ def audited(tiny_dataset, tiny_checkpoint, tmp_path_factory):
     return result, out
 
 
+@pytest.mark.slow
 def test_audit_command_writes_the_report(audited, tiny_dataset):
     result, out = audited
     assert result.exit_code == 0, result.output
