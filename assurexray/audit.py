@@ -137,7 +137,7 @@ def run(
         DatasetError: no annotated image to audit.
         ExplainError: an unknown method or layer.
     """
-    from assurexray.audit_report import settings_record, versions, write_outputs
+    from assurexray.audit_report import settings_record, versions, write_outputs, write_page
 
     checkpoint = model.checkpoint
     final_layer = resolve_target_layers(checkpoint.model, checkpoint.target_layer or "auto")[0][0]
@@ -174,6 +174,7 @@ def run(
         }
     )
     result.files = write_outputs(result, options)
+    result.files.append(write_page(result, options))
     return result
 
 

@@ -23,6 +23,7 @@ from assurexray.annotation_masks import draw_annotation
 from assurexray.annotations import find_annotation, load_labelme
 from assurexray.compare_report import build_report
 from assurexray.errors import AnnotationError, DatasetError
+from assurexray.html_report import Pictures, job_facts, write_pictures, write_report
 from assurexray.jobs import (
     OpenedModel,
     Progress,
@@ -36,6 +37,7 @@ from assurexray.jobs import (
 )
 from assurexray.metrics import localisation_scores
 from assurexray.report import check_output_folder, write_json, write_png
+from assurexray.report_pages import compare_page
 from assurexray.selection import stratified_choice
 from assurexray.streaming import LoadFailure, explain_paths, predict_records
 
@@ -119,6 +121,7 @@ class CompareResult:
     failures: list[dict[str, str]] = field(default_factory=list)
     excluded: list[dict[str, str]] = field(default_factory=list)  # empty tumour masks
     interrupted: bool = False
+    pictures: dict[str, Pictures] = field(default_factory=dict)  # report.html's, by image id
 
 
 def attach_annotations(records: pd.DataFrame, annotation_dir: Path | None) -> pd.DataFrame:
@@ -140,6 +143,7 @@ def choose_images(
     stands in for it and every annotated image is a candidate.
     """
     frame = annotated.copy()
+    frame["label_known"] = frame["label"].notna()
     if predictions is not None:
         predicted = dict(
             zip(predictions["path"].astype(str), predictions["predicted_label"], strict=True)
@@ -299,11 +303,21 @@ def score_images(
                 "predicted_class": names[item.predicted],
                 "confidence": float(item.probabilities[item.predicted]),
                 "explained_class": names[item.target],
+                "class_known": bool(getattr(row, "label_known", True)),
                 "heatmap_empty": item.empty,
                 **scores,
             }
             per_image.append(entry)
             page.append(comparison_row(item, mask, entry, options))
+            result.pictures[row.image_id] = write_pictures(
+                options.output,
+                row.image_id,
+                item.image.radiograph.pixels,
+                item.heatmap,
+                mask,
+                alpha=options.alpha,
+                colormap=options.colormap,
+            )
             if len(page) == options.rows_per_page:
                 result.files.append(write_page(page, len(result.files) + 1, options))
                 page = []
@@ -322,6 +336,19 @@ def score_images(
         interrupted=result.interrupted,
     )
     result.files.append(write_json(options.output / "annotation_report.json", result.report))
+    facts = {
+        "selection": result.report["selection"],
+        "IoU thresholds": options.thresholds,
+        "annotations": options.annotation_mode,
+        "heatmap opacity": options.alpha,
+    }
+    html = compare_page(
+        result.report,
+        pictures=result.pictures,
+        footer=job_facts(model, **facts),
+        colormap=options.colormap,
+    )
+    result.files.append(write_report(html, options.output))
     return result
 
 

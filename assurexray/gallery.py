@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from assurexray import render as draw
+from assurexray.html_report import Pictures, job_facts, write_pictures, write_report
 from assurexray.jobs import (
     OpenedModel,
     Progress,
@@ -28,6 +29,7 @@ from assurexray.jobs import (
 from assurexray.metrics import classification_metrics
 from assurexray.naming import distinct_slugs
 from assurexray.report import check_output_folder, write_csv, write_json, write_png
+from assurexray.report_pages import gallery_page
 from assurexray.selection import CATEGORIES, select_examples
 from assurexray.streaming import ExplainedImage, LoadFailure, explain_paths, predict_records
 
@@ -92,6 +94,7 @@ class GalleryResult:
     metrics: dict[str, Any]
     files: dict[str, Path] = field(default_factory=dict)
     failures: list[LoadFailure] = field(default_factory=list)
+    pictures: dict[str, Pictures] = field(default_factory=dict)  # report.html's, by image id
 
 
 def split_metrics(predictions: pd.DataFrame, class_names: tuple[str, ...]) -> dict[str, Any]:
@@ -178,7 +181,7 @@ def run(
         draw.confusion_matrix_image(np.array(result.metrics["confusion_matrix"]), names),
     )
     chosen = select_examples(predictions, names, options.k)
-    cells = _explain_selected(chosen, model, options, progress)
+    cells = _explain_selected(chosen, model, options, progress, result.pictures)
     for name, file_stem in zip(names, distinct_slugs(names), strict=True):
         figure = render_class_gallery(
             name,
@@ -189,6 +192,17 @@ def run(
             colormap=options.colormap,
         )
         result.files[f"gallery_{name}"] = write_png(output / f"gallery_{file_stem}.png", figure)
+    page = gallery_page(
+        predictions,
+        result.metrics,
+        pictures=result.pictures,
+        footer=job_facts(
+            model, **{"examples per category": options.k, "heatmap opacity": options.alpha}
+        ),
+        failures=[f.error for f in failures],
+        colormap=options.colormap,
+    )
+    result.files["report"] = write_report(page, output)
     return result
 
 
@@ -197,8 +211,13 @@ def _explain_selected(
     model: OpenedModel,
     options: GalleryOptions,
     progress: Progress,
+    pictures: dict[str, Pictures],
 ) -> dict[str, dict[tuple[str, str], np.ndarray]]:
-    """Explain each selected image once per needed class and draw its cell."""
+    """Explain each selected image once per needed class and draw its cell.
+
+    Also writes each image's report.html pictures (heatmap of the predicted
+    class) into ``pictures``, by image id.
+    """
     names = model.class_names
     show_fn_true = options.fn_true_class
     lookup = {n: i for i, n in enumerate(names)}
@@ -224,6 +243,16 @@ def _explain_selected(
         display_side=CELL[1],
     )
     for done, (job, item) in enumerate(zip(jobs, stream_items, strict=True), start=1):
+        if isinstance(item, ExplainedImage) and item.target == item.predicted:
+            image_id = wanted[job][0][2]["image_id"]
+            pictures[image_id] = write_pictures(
+                options.output,
+                image_id,
+                item.image.radiograph.pixels,
+                item.heatmap,
+                alpha=options.alpha,
+                colormap=options.colormap,
+            )
         for name, category, row in wanted[job]:
             if isinstance(item, LoadFailure):
                 cells[name][(category, row["image_id"])] = draw.text_cell(

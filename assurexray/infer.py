@@ -145,6 +145,8 @@ class InferRun:
     results: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)  # predictions.csv, input order
+    report_facts: dict[str, str] | None = None  # footer of report.html; None: no page
+    pictures: dict[str, Any] = field(default_factory=dict)  # report.html's, by image path
 
     def summary(self) -> dict[str, Any]:
         counts = Counter(r["predicted_class"] for r in self.results)
@@ -175,6 +177,16 @@ class InferRun:
             ),
             "batch_results": write_json(self.output / "batch_results.json", self.summary()),
         }
+
+    def write_report(self, colormap: str) -> Path:
+        """Write ``report.html``: every image with its prediction, heatmap and facts."""
+        from assurexray.html_report import write_report
+        from assurexray.report_pages import infer_page
+
+        page = infer_page(
+            self.summary(), pictures=self.pictures, footer=self.report_facts, colormap=colormap
+        )
+        return write_report(page, self.output)
 
 
 @dataclass(frozen=True)
@@ -261,7 +273,8 @@ def write_image_result(
     radiograph = item.image.radiograph
     if render.images:
         gray = draw.fit_display(radiograph.data, render.max_side, frame=radiograph.size)
-        colour = draw.colorize(item.heatmap_at(gray.shape[:2]), render.colormap)
+        heat = item.heatmap_at(gray.shape[:2])
+        colour = draw.colorize(heat, render.colormap)
         overlay = draw.blend(gray, colour, alpha=render.alpha)
         caption = f"{predicted} {confidence:.1%}"
         if item.target != item.predicted:
@@ -272,6 +285,12 @@ def write_image_result(
         files["heatmap"] = str(
             write_png(out / f"{name}_heatmap.png", colour)
         )
+        if run.report_facts is not None:
+            from assurexray.html_report import write_pictures
+
+            run.pictures[str(item.image.path)] = write_pictures(
+                out, name, gray, heat, alpha=render.alpha, colormap=render.colormap
+            )
     if render.save_raw:
         with atomic_path(out / f"{name}_heatmap.npy") as tmp:
             with open(tmp, "wb") as handle:
@@ -378,6 +397,8 @@ def process(
             record(done, outcome)
         if run.results or run.failures:
             run.write_batch_files()
+            if run.report_facts is not None:
+                run.write_report(render.colormap)
     if writer.interrupted:
         raise KeyboardInterrupt
     return run
@@ -402,6 +423,11 @@ def run(
     result = InferRun(
         output=options.output, class_names=model.class_names, checkpoint=model.describe()
     )
+    if len(found.files) > 1:  # report.html for a run of several images
+        from assurexray.html_report import job_facts
+
+        explained = options.target_class or "the predicted one"
+        result.report_facts = job_facts(model, **{"explained class": explained})
     items = explain_paths(
         found.files,
         explainer,

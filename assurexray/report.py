@@ -122,11 +122,15 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def plain_json(data: Any) -> Any:
+    """``data`` as plain JSON values: numpy values and paths converted, NaN as None."""
+    # Round-trip through json to turn numpy values into floats before cleaning NaN.
+    return _finite(json.loads(json.dumps(data, default=_json_default)))
+
+
 def write_json(path: str | Path, data: Any) -> Path:
     """Write ``data`` as indented, standard JSON (NaN becomes null), atomically."""
-    text = json.dumps(data, indent=2, default=_json_default)
-    # Round-trip through json to turn numpy values into floats before cleaning NaN.
-    text = json.dumps(_finite(json.loads(text)), indent=2, allow_nan=False)
+    text = json.dumps(plain_json(data), indent=2, allow_nan=False)
     return write_text(path, text + "\n")
 
 

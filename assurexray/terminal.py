@@ -136,6 +136,8 @@ def print_infer(run: Any) -> None:
         f"written: {text(run.output / 'predictions.csv')}, "
         f"{text(run.output / 'batch_results.json')}"
     )
+    if run.report_facts is not None:
+        console.print(f"report: {text(run.output / 'report.html')}")
 
 
 def print_epoch(entry: Any) -> None:
@@ -335,47 +337,24 @@ def print_demo_step(options: Any, name: str, result: Any) -> None:
 
 
 def print_demo(result: Any) -> None:
-    """Test accuracy, localisation against chance, and the pictures to open."""
+    """Test accuracy, localisation against chance, the audit, the pictures and the page."""
     from rich.table import Table
 
-    from assurexray.demo import chance_accuracy
+    from assurexray.demo_report import demo_summary_rows
 
-    metrics, report = result.gallery.metrics, result.compare.report
     table = Table(title=f"assurexray demo finished in {result.seconds / 60:.1f} min")
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_column("chance", justify="right")
-    chance = _fmt(report["chance_level"], pct=True)
-    table.add_row(
-        "test accuracy",
-        _fmt(metrics["accuracy"], pct=True),
-        _fmt(chance_accuracy(metrics), pct=True),
-    )
-    table.add_row("test macro-F1", _fmt(metrics["macro_f1"]), "")
-    table.add_row(f"mean IoU @{report['iou_threshold']}", _fmt(report["mean_iou"]), "")
-    table.add_row("hit rate (pointing game)", _fmt(report["hit_rate"], pct=True), chance)
-    table.add_row("relevance mass", _fmt(report["mean_relevance_mass"], pct=True), chance)
-    audit = result.audit.report if result.audit else {"candidates": [], "recommended": None}
-    for entry in audit["candidates"]:
-        if entry["name"] in (audit["recommended"], audit["seed_candidate"]):
-            role = "recommended" if entry["name"] == audit["recommended"] else "configured"
-            chance_ci = _fmt(audit["chance_level"])
-            table.add_row(
-                f"audit, {role}: {escape(entry['name'])} hit rate",
-                _with_ci(entry, "hit_rate"),
-                chance_ci,
-            )
-            table.add_row(
-                f"audit, {role}: {escape(entry['name'])} relevance mass",
-                _with_ci(entry, "relevance_mass"),
-                chance_ci,
-            )
-    if audit["recommended"] is None:
-        table.add_row("audit", "no trustworthy candidate", "")
+    audit = result.audit.report if result.audit else None
+    for row in demo_summary_rows(result.gallery.metrics, result.compare.report, audit):
+        table.add_row(*map(text, row))
     console.print(table)
     console.print("pictures to open:")
     for path in result.pictures:
         console.print(f"  {text(path)}")
+    if result.report is not None:
+        console.print(f"report (open in a browser): {text(result.report)}")
 
 
 def print_split(index: Any, target: Path) -> None:
