@@ -271,8 +271,12 @@ def train(
         from_config("--lr", min=0.0, help="Peak learning rate (AdamW, one-cycle cosine)."),
     ] = None,
     pretrained: Annotated[
-        Path | None,
-        typer.Option("--pretrained", help="Backbone weights to start from (no downloads)."),
+        str | None,
+        typer.Option(
+            "--pretrained",
+            help="Weights to start from: 'imagenet' or a timm tag such as 'ra_in1k' (timm's "
+            "weights, from the Hugging Face cache or downloaded when online), or a weights file.",
+        ),
     ] = None,
     device: DeviceOption = None,
     config: ConfigOption = None,

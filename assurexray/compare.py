@@ -277,6 +277,7 @@ def score_images(
         model.preprocess,
         options.stream,
         targets=[lookup[str(r.label)] for r in rows],
+        display_side=PANEL_SIDE,
     )
     try:
         for done, (row, item) in enumerate(zip(rows, stream, strict=True), start=1):
@@ -357,9 +358,10 @@ def comparison_row(
     item: Any, mask: np.ndarray, entry: dict[str, Any], options: CompareOptions
 ) -> np.ndarray:
     """Original | Annotation outline | Heatmap | Overlay with outline, for one image."""
-    gray = draw.fit_display(item.image.radiograph.pixels, PANEL_SIDE)
+    radiograph = item.image.radiograph  # a reduced copy; size is the file's
+    gray = draw.fit_display(radiograph.data, PANEL_SIDE, frame=radiograph.size)
     small_mask = draw.fit_display(mask.astype(np.uint8), PANEL_SIDE).astype(bool)
-    heat = draw.fit_display(item.heatmap, PANEL_SIDE)
+    heat = item.heatmap_at(gray.shape[:2])
     first = f"{options.thresholds[0]:g}"
     tiles = [
         draw.add_caption(gray, f"{entry['image_id']} ({entry['class']})"),

@@ -112,8 +112,9 @@ def split_metrics(predictions: pd.DataFrame, class_names: tuple[str, ...]) -> di
 def _cell(
     item: ExplainedImage, row: pd.Series, names: tuple[str, ...], alpha: float, colormap: str
 ) -> np.ndarray:
-    gray = draw.fit_display(item.image.radiograph.pixels, CELL[1])
-    heat = draw.fit_display(item.heatmap, CELL[1])
+    radiograph = item.image.radiograph  # a reduced copy; size is the file's
+    gray = draw.fit_display(radiograph.data, CELL[1], frame=radiograph.size)
+    heat = item.heatmap_at(gray.shape[:2])
     picture = draw.letterbox(
         draw.overlay(gray, heat, alpha=alpha, colormap=colormap), (CELL[0] - 70, CELL[1])
     )
@@ -239,6 +240,7 @@ def _explain_selected(
         model.preprocess,
         options.stream,
         targets=[cls for _, cls in jobs],
+        display_side=CELL[1],
     )
     for done, (job, item) in enumerate(zip(jobs, stream_items, strict=True), start=1):
         if isinstance(item, ExplainedImage) and item.target == item.predicted:

@@ -1,42 +1,40 @@
-"""Read a radiograph from disk into one float32 grayscale array in [0, 1].
+"""Read a radiograph from disk into one grey array and the size of its frame.
 
 JPEG, PNG, TIFF and BMP are read with Pillow (8/16-bit, grayscale, RGB, RGBA,
 palette, float TIFF; EXIF orientation applied). DICOM is read with pydicom
 (modality LUT, then VOI LUT or window, MONOCHROME1 inverted so bone is bright).
 
 Choices:
-    * Colour becomes luminance with the ITU-R BT.601 weights Pillow uses for "L".
+    * Pixels stay in their integer type (uint8 or uint16) as long as possible:
+      :attr:`Radiograph.data` is the decoded array, :attr:`Radiograph.pixels`
+      its float32 [0, 1] view, made only when asked for. Preprocessing converts
+      to float at network size, not at the size of the file.
+    * A caller that needs far fewer pixels than a JPEG holds (``reduce_to``)
+      gets it decoded at 1/2, 1/4 or 1/8 scale by libjpeg; the file's own size
+      stays in :attr:`Radiograph.size`, the frame of heatmaps and masks.
+    * Colour becomes luminance with the ITU-R BT.601 weights of Pillow's "L"
+      conversion (for a colour JPEG, libjpeg's own grey output).
     * Alpha is composited on black (a transparent pixel is black, like the
-      background of a radiograph); a warning says so when any pixel is not opaque.
+      background of a radiograph); a note says so when any pixel is not opaque.
     * Integer data is scaled by the maximum of its bit depth (255, 65535,
       2**BitsStored - 1); data of unknown range (float TIFF outside [0, 1],
       DICOM without a window) is min-max scaled, and a constant one becomes zeros.
+    * An image with no finite pixel value (NaN or infinite everywhere, or a
+      DICOM rescale that overflows) is an error, not a black picture.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
+import cv2
 import numpy as np
-import pydicom
-from PIL import Image, ImageOps, UnidentifiedImageError
-from pydicom.errors import InvalidDicomError
-from pydicom.pixels import (
-    apply_color_lut,
-    apply_modality_lut,
-    apply_voi,
-    apply_windowing,
-    get_decoder,
-    pixel_array,
-)
-from pydicom.uid import (
-    UID,
-    ExplicitVRBigEndian,
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-)
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from assurexray.errors import ImageReadError
 
@@ -53,30 +51,35 @@ _MAGIC = {
     b"MM\0*": "TIFF",
     b"BM": "BMP",
 }
-_NATIVE_SYNTAX: dict[tuple[bool | None, bool | None], UID] = {
-    (True, True): ImplicitVRLittleEndian,
-    (False, True): ExplicitVRLittleEndian,
-}
 _PIL_FORMATS = ("JPEG", "PNG", "TIFF", "BMP")  # Pillow opens a multi-picture JPEG as "MPO"
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError)
+_WHITE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, np.dtype(np.float32): 1.0}
+_TRANSPOSED = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
 
 
 @dataclass(frozen=True, eq=False)
 class Radiograph:
-    """A decoded image and the facts about its source.
+    """A decoded image, the size of its frame, and the facts about its source.
 
     Attributes:
-        pixels: float32 array (H, W), values in [0, 1], C-contiguous.
+        data: The grey image as decoded, ``h×w``, C-contiguous: ``uint8``
+            (white is 255), ``uint16`` (white is 65535) or ``float32`` in
+            [0, 1]. It covers the whole image but may hold fewer pixels than
+            the file: a JPEG read with ``reduce_to`` is decoded at 1/2, 1/4 or
+            1/8 scale, and :meth:`reduced` makes a smaller copy for pictures.
+        size: ``(height, width)`` of the image in the file, after EXIF
+            orientation: the frame that heatmaps, masks and points refer to.
         path: The file it was read from.
         source_format: "JPEG", "PNG", "TIFF", "BMP" or "DICOM".
         bit_depth: Bits per sample in the source (8, 16, 12 for a 12-bit DICOM, ...).
         original_mode: Pillow mode ("L", "RGB", "I;16", ...) or DICOM photometric
             interpretation ("MONOCHROME1", ...).
-        warnings: Notes the caller may show (multi-frame, alpha composited, ...).
+        warnings: Notes for the user made while reading (only the first page or
+            frame used, alpha composited, ...); jobs store them with the image.
     """
 
-    pixels: np.ndarray = field(repr=False)
+    data: np.ndarray = field(repr=False)
+    size: tuple[int, int]
     path: Path
     source_format: str
     bit_depth: int
@@ -85,16 +88,49 @@ class Radiograph:
 
     @property
     def height(self) -> int:
-        return int(self.pixels.shape[0])
+        """Height of the image in the file (not of ``data``)."""
+        return int(self.size[0])
 
     @property
     def width(self) -> int:
-        return int(self.pixels.shape[1])
+        """Width of the image in the file (not of ``data``)."""
+        return int(self.size[1])
 
     @property
-    def size(self) -> tuple[int, int]:
-        """(height, width), the NumPy order."""
-        return self.height, self.width
+    def white(self) -> float:
+        """The value of full brightness in ``data``: 255, 65535 or 1.0."""
+        return _WHITE[self.data.dtype]
+
+    @cached_property
+    def pixels(self) -> np.ndarray:
+        """``data`` as float32 in [0, 1], same shape (made on first use, then kept)."""
+        if self.data.dtype == np.float32:
+            return self.data
+        unit = self.data.astype(np.float32)
+        unit /= np.float32(self.white)
+        return unit
+
+    def reduced(self, max_side: int) -> Radiograph:
+        """A copy whose ``data`` is at most ``max_side`` pixels a side (``size`` kept).
+
+        Shrinks with area averaging, as pictures are drawn; returns ``self``
+        when ``data`` is already small enough.
+        """
+        height, width = self.data.shape
+        scale = max_side / max(height, width)
+        if scale >= 1.0:
+            return self
+        shape = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = cv2.resize(self.data, shape, interpolation=cv2.INTER_AREA)
+        return Radiograph(
+            small,
+            self.size,
+            self.path,
+            self.source_format,
+            self.bit_depth,
+            self.original_mode,
+            self.warnings,
+        )
 
 
 def is_image_file(path: str | Path) -> bool:
@@ -102,8 +138,13 @@ def is_image_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Radiograph:
-    """Read an image or DICOM file as a grayscale float32 array in [0, 1].
+def read_image(
+    path: str | Path,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    reduce_to: tuple[int, int] | None = None,
+) -> Radiograph:
+    """Read an image or DICOM file as a grey array and the size of its frame.
 
     Args:
         path: The file. DICOM is recognised by a .dcm/.dicom suffix or by the
@@ -112,13 +153,18 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Rad
             width), checked from the header before any pixel is decoded.
             Pillow's global ``Image.MAX_IMAGE_PIXELS`` is raised to this value
             if it is lower, so Pillow never refuses what this limit allows.
+        reduce_to: ``(long, short)``: the caller needs no more than this many
+            pixels along the longest and the shortest side. A JPEG is then
+            decoded at the smallest of 1/8, 1/4 or 1/2 scale that still keeps
+            both; other formats are decoded in full. None: always in full.
 
     Returns:
-        The Radiograph.
+        The Radiograph (``size`` is always the file's, whatever ``data`` holds).
 
     Raises:
         ImageReadError: The file is missing, a directory, empty, not an image,
-            truncated or corrupt, too large, or a DICOM that cannot be decoded.
+            truncated or corrupt, too large, has no finite pixel value, or is a
+            DICOM that cannot be decoded.
     """
     path = Path(path)
     if not path.exists():
@@ -132,12 +178,56 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Rad
             raise ImageReadError(f"{path}: file is empty (0 bytes)")
         kind = _sniff(path)
         if kind == "DICOM" or path.suffix.lower() in _DICOM_EXTENSIONS:
-            return _read_dicom(path, max_pixels)
-        return _read_pillow(path, max_pixels, kind)
+            from assurexray.dicom import read_dicom  # pydicom is imported only when needed
+
+            return read_dicom(path, max_pixels)
+        return _read_pillow(path, max_pixels, kind, reduce_to)
     except MemoryError as exc:
         raise ImageReadError(f"{path}: not enough memory to decode the image") from exc
     except OSError as exc:  # permission denied, I/O error
-        raise ImageReadError(f"{path}: cannot be read ({_one_line(exc)})") from exc
+        raise ImageReadError(f"{path}: cannot be read ({one_line(exc)})") from exc
+
+
+def reduction_factor(size: tuple[int, int], reduce_to: tuple[int, int] | None) -> int:
+    """The JPEG scale-down (8, 4, 2 or 1) that :func:`read_image` uses for ``size``.
+
+    The largest factor whose decoded image, ``ceil(side / factor)`` pixels a
+    side, keeps its longest side at least ``reduce_to[0]`` and its shortest at
+    least ``reduce_to[1]``.
+    """
+    if reduce_to is None:
+        return 1
+    need_long, need_short = reduce_to
+    for factor in (8, 4, 2):
+        sides = [-(-side // factor) for side in size]
+        if max(sides) >= need_long and min(sides) >= max(need_short, 8):
+            return factor
+    return 1
+
+
+def decoded_pixels(path: str | Path, reduce_to: tuple[int, int] | None = None) -> int:
+    """How many pixels :func:`read_image` will decode, from the header alone (0 if unknown).
+
+    Cheap (no pixel is decoded): callers use it to bound the memory of many
+    reads at once. A file whose header cannot be read counts 0; reading it
+    then fails with the real reason.
+    """
+    path = Path(path)
+    try:
+        if _sniff(path) == "DICOM" or path.suffix.lower() in _DICOM_EXTENSIONS:
+            from assurexray.dicom import dicom_size
+
+            height, width = dicom_size(path)
+            return height * width
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path, formats=_PIL_FORMATS) as img:
+                height, width = img.height, img.width
+                jpeg = img.format in ("JPEG", "MPO")
+    except Exception:  # any unreadable header: read_image reports it properly
+        return 0
+    factor = reduction_factor((height, width), reduce_to) if jpeg else 1
+    return -(-height // factor) * -(-width // factor)
 
 
 def _link_problem(path: Path) -> str:
@@ -158,7 +248,7 @@ def _sniff(path: Path) -> str | None:
     return next((fmt for magic, fmt in _MAGIC.items() if head.startswith(magic)), None)
 
 
-def _check_size(path: Path, height: int, width: int, max_pixels: int) -> None:
+def check_size(path: Path, height: int, width: int, max_pixels: int) -> None:
     if height * width > max_pixels:
         raise ImageReadError(
             f"{path}: image too large ({width}x{height} = {height * width:,} pixels, "
@@ -166,31 +256,60 @@ def _check_size(path: Path, height: int, width: int, max_pixels: int) -> None:
         )
 
 
-def _one_line(exc: BaseException) -> str:
+def _too_large(path: Path, exc: Exception, max_pixels: int) -> ImageReadError:
+    """Pillow's decompression-bomb error, worded with our limit rather than Pillow's."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    count = f"{int(found.group(1)):,} pixels, " if found else ""
+    return ImageReadError(f"{path}: image too large ({count}limit {max_pixels:,})")
+
+
+def one_line(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return " ".join(lines) or type(exc).__name__
 
 
-def _to_unit(arr: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
-    """Map [lo, hi] linearly onto [0, 1] (min-max if not given); NaN -> 0, constant -> 0."""
-    arr = np.asarray(arr, dtype=np.float32)
+def to_unit(
+    path: Path,
+    arr: np.ndarray,
+    lo: float | None = None,
+    hi: float | None = None,
+    notes: list[str] | None = None,
+) -> np.ndarray:
+    """Map [lo, hi] linearly onto float32 [0, 1] (min-max if not given); constant -> 0.
+
+    Raises:
+        ImageReadError: No pixel value is finite.
+    """
+    arr = np.asarray(arr)
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float32)
     finite = np.isfinite(arr)
+    all_finite = bool(finite.all())
+    if not all_finite and not finite.any():
+        raise ImageReadError(f"{path}: no finite pixel value (all are NaN or infinite)")
     if lo is None or hi is None:
-        if not finite.any():
-            return np.zeros(arr.shape, dtype=np.float32)
-        lo, hi = float(arr[finite].min()), float(arr[finite].max())
-    if not hi > lo:
+        values = arr if all_finite else arr[finite]
+        lo, hi = float(values.min()), float(values.max())
+    span = float(hi) - float(lo)
+    if not span > 0:
         return np.zeros(arr.shape, dtype=np.float32)
-    if not finite.all():
+    if not math.isfinite(span):
+        raise ImageReadError(f"{path}: pixel values span too wide a range ({lo:g} to {hi:g})")
+    if not all_finite:
+        if notes is not None:
+            count = int(arr.size - np.count_nonzero(finite))
+            notes.append(f"{count:,} NaN or infinite pixel values shown as black or white")
         arr = np.nan_to_num(arr, nan=lo, posinf=hi, neginf=lo)
-    out = np.clip((arr - np.float32(lo)) / np.float32(hi - lo), 0.0, 1.0)
-    return np.ascontiguousarray(out, dtype=np.float32)
+    out = (arr - arr.dtype.type(lo)) * arr.dtype.type(1.0 / span)
+    return np.ascontiguousarray(np.clip(out, 0.0, 1.0), dtype=np.float32)
 
 
 # --- Pillow: JPEG, PNG, TIFF, BMP ---------------------------------------------------------
 
 
-def _read_pillow(path: Path, max_pixels: int, kind: str | None) -> Radiograph:
+def _read_pillow(
+    path: Path, max_pixels: int, kind: str | None, reduce_to: tuple[int, int] | None
+) -> Radiograph:
     # Pillow's own bomb check must never be stricter than ours (it errors at twice its limit).
     if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
         Image.MAX_IMAGE_PIXELS = max_pixels
@@ -200,7 +319,7 @@ def _read_pillow(path: Path, max_pixels: int, kind: str | None) -> Radiograph:
         try:
             img = Image.open(path, formats=_PIL_FORMATS)
         except Image.DecompressionBombError as exc:
-            raise ImageReadError(f"{path}: image too large ({_one_line(exc)})") from exc
+            raise _too_large(path, exc, max_pixels) from exc
         except UnidentifiedImageError as exc:
             if kind:  # the magic bytes say what it should be, but the header is broken
                 raise ImageReadError(f"{path}: corrupt {kind} image (bad header)") from exc
@@ -208,154 +327,73 @@ def _read_pillow(path: Path, max_pixels: int, kind: str | None) -> Radiograph:
                 f"{path}: not a recognised image (expected JPEG, PNG, TIFF, BMP or DICOM)"
             ) from exc
         with img:
-            _check_size(path, img.height, img.width, max_pixels)
+            check_size(path, img.height, img.width, max_pixels)
             fmt, mode = "JPEG" if img.format == "MPO" else str(img.format), img.mode
             try:
-                frames: int = getattr(img, "n_frames", 1)
+                size = _oriented_size(img)
+                frames = int(getattr(img, "n_frames", 1))
                 if frames > 1:
                     notes.append(f"{frames} frames/pages: only the first is used")
+                if fmt == "JPEG":  # grey straight from libjpeg, at reduced scale if allowed
+                    factor = reduction_factor(size, reduce_to)
+                    width, height = img.size
+                    img.draft("L", (width // factor, height // factor) if factor > 1 else None)
                 img.load()  # decode everything now, so truncation is an error here
-                oriented = ImageOps.exif_transpose(img)
+                ImageOps.exif_transpose(img, in_place=True)
             except Image.DecompressionBombError as exc:
-                raise ImageReadError(f"{path}: image too large ({_one_line(exc)})") from exc
+                raise _too_large(path, exc, max_pixels) from exc
             except _DECODE_ERRORS as exc:
                 raise ImageReadError(
-                    f"{path}: truncated or corrupt {fmt} image ({_one_line(exc)})"
+                    f"{path}: truncated or corrupt {fmt} image ({one_line(exc)})"
                 ) from exc
-    pixels, depth = _pillow_gray(path, oriented, notes)
-    return Radiograph(pixels, path, fmt, depth, mode, tuple(notes))
+            data, depth = _pillow_gray(path, img, notes)
+    return Radiograph(data, size, path, fmt, depth, mode, tuple(notes))
+
+
+def _oriented_size(img: Image.Image) -> tuple[int, int]:
+    """(height, width) of the image as shown, after its EXIF orientation."""
+    orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+    return (img.width, img.height) if orientation in _TRANSPOSED else (img.height, img.width)
 
 
 def _pillow_gray(path: Path, img: Image.Image, notes: list[str]) -> tuple[np.ndarray, int]:
-    """Return (pixels in [0, 1], source bit depth) for any Pillow mode."""
+    """Return (grey data: uint8, uint16 or float32 in [0, 1], source bit depth)."""
     mode = img.mode
     if mode.startswith("I;16"):
-        return _to_unit(np.asarray(img), 0, 65535), 16
+        return np.ascontiguousarray(np.asarray(img), dtype=np.uint16), 16
     if mode == "I":
         arr = np.asarray(img)
         if arr.min() >= 0 and arr.max() <= 65535:
-            return _to_unit(arr, 0, 65535), 16
+            return arr.astype(np.uint16), 16
         notes.append("32-bit integer values outside 0..65535: min-max scaled")
-        return _to_unit(arr), 32
+        return to_unit(path, arr), 32
     if mode == "F":
         arr = np.asarray(img, dtype=np.float32)
-        finite = arr[np.isfinite(arr)]
-        in_range = finite.size > 0 and finite.min() >= 0 and finite.max() <= 1
-        return (_to_unit(arr, 0.0, 1.0) if in_range else _to_unit(arr)), 32
+        with np.errstate(invalid="ignore"):
+            finite = arr[np.isfinite(arr)]
+            in_range = finite.size > 0 and finite.min() >= 0 and finite.max() <= 1
+        lo, hi = (0.0, 1.0) if in_range else (None, None)
+        return to_unit(path, arr, lo, hi, notes), 32
     try:
-        if mode == "1":
-            img = img.convert("L")
-        elif mode in ("P", "PA"):
-            img = img.convert("RGBA" if mode == "PA" or "transparency" in img.info else "RGB")
-        elif mode not in ("L", "LA", "RGB", "RGBA"):  # CMYK, YCbCr, RGBX, ...
+        if mode in ("P", "PA"):
+            has_alpha = mode == "PA" or "transparency" in img.info
+            img = img.convert("RGBA" if has_alpha else "RGB")
+        elif mode not in ("1", "L", "LA", "RGB", "RGBA"):  # CMYK, YCbCr, RGBX, ...
             img = img.convert("RGB")
+        if img.mode in ("LA", "RGBA"):
+            return _composite_on_black(np.asarray(img.convert("LA")), notes), 8
+        if img.mode != "L":
+            img = img.convert("L")
     except ValueError as exc:
         raise ImageReadError(f"{path}: unsupported pixel mode {mode} ({exc})") from exc
-    arr = np.asarray(img, dtype=np.float32) / np.float32(255)
-    alpha = None
-    if arr.ndim == 3 and arr.shape[2] in (2, 4):
-        arr, alpha = arr[..., :-1], arr[..., -1]
-    gray = arr @ _LUMA if arr.ndim == 3 and arr.shape[2] == 3 else arr.reshape(arr.shape[:2])
-    if alpha is not None and bool((alpha < 1).any()):
-        gray = gray * alpha
-        notes.append("transparent pixels composited on black")
-    return _to_unit(gray, 0.0, 1.0), 8
+    return np.ascontiguousarray(np.asarray(img), dtype=np.uint8), 8
 
 
-# --- DICOM ----------------------------------------------------------------------------------
-
-
-def _read_dicom(path: Path, max_pixels: int) -> Radiograph:
-    ds = _load_dicom(path)
-    try:  # pydicom converts element values lazily, so a bad value surfaces here
-        rows, cols = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
-        if rows <= 0 or cols <= 0:
-            raise ImageReadError(f"{path}: invalid DICOM: Rows/Columns missing or zero")
-        _check_size(path, rows, cols, max_pixels)
-        notes: list[str] = []
-        frames = int(ds.get("NumberOfFrames") or 1)
-        if frames > 1:
-            notes.append(f"multi-frame DICOM ({frames} frames): only the first frame is used")
-        photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
-        bits = int(ds.get("BitsStored") or ds.get("BitsAllocated") or 8)
-        arr = _decode_dicom(path, ds)
-        if photometric in ("MONOCHROME1", "MONOCHROME2"):
-            pixels = _dicom_gray(ds, arr, notes)
-            if photometric == "MONOCHROME1":  # low values are bright: invert so bone is bright
-                pixels = 1.0 - pixels
-        elif photometric == "PALETTE COLOR":
-            rgb = apply_color_lut(arr, ds)
-            pixels = _to_unit(rgb.astype(np.float32) @ _LUMA, 0, np.iinfo(rgb.dtype).max)
-        elif arr.ndim == 3 and arr.shape[2] == 3:  # RGB; pydicom already turned YBR_* into RGB
-            pixels = _to_unit(arr.astype(np.float32) @ _LUMA, 0, 2**bits - 1)
-        else:
-            raise ImageReadError(f"{path}: unsupported DICOM photometric {photometric}")
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
-        raise ImageReadError(f"{path}: invalid DICOM ({_one_line(exc)})") from exc
-    return Radiograph(pixels, path, "DICOM", bits, photometric, tuple(notes))
-
-
-def _load_dicom(path: Path) -> pydicom.Dataset:
-    """Parse the file; a bare data set without the 'DICM' header is read with force=True."""
-    forced = False
-    try:
-        ds = pydicom.dcmread(path)
-    except InvalidDicomError:
-        forced = True
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                ds = pydicom.dcmread(path, force=True)
-            except Exception as exc:  # pydicom raises many types on arbitrary bytes
-                raise ImageReadError(f"{path}: not a valid DICOM file ({_one_line(exc)})") from exc
-    except Exception as exc:  # idem: a header that starts well and then breaks
-        raise ImageReadError(f"{path}: corrupt DICOM file ({_one_line(exc)})") from exc
-    if "PixelData" not in ds:
-        if forced and not any(key in ds for key in ("SOPClassUID", "Modality", "Rows")):
-            raise ImageReadError(f"{path}: not a valid DICOM file")
-        raise ImageReadError(f"{path}: DICOM file has no pixel data (not an image object)")
-    if "TransferSyntaxUID" not in ds.file_meta:  # bare data set: use the encoding found
-        ds.file_meta.TransferSyntaxUID = _NATIVE_SYNTAX.get(
-            ds.original_encoding, ExplicitVRBigEndian
-        )
-    return ds
-
-
-def _decode_dicom(path: Path, ds: pydicom.Dataset) -> np.ndarray:
-    """Decode the first frame, turning pydicom's errors into ImageReadError."""
-    tsyntax = ds.file_meta.TransferSyntaxUID
-    try:
-        return pixel_array(ds, index=0)
-    except (RuntimeError, NotImplementedError) as exc:  # no (working) handler for the syntax
-        try:
-            missing = get_decoder(tsyntax).missing_dependencies
-            hint = "install one of: " + "; ".join(missing) if missing else _one_line(exc)
-        except NotImplementedError:
-            hint = "pydicom has no decoder for it"
-        raise ImageReadError(
-            f"{path}: DICOM transfer syntax {tsyntax.name} cannot be decoded ({hint})"
-        ) from exc
-    except (ValueError, AttributeError, KeyError, TypeError, EOFError) as exc:
-        raise ImageReadError(
-            f"{path}: invalid or truncated DICOM pixel data ({_one_line(exc)})"
-        ) from exc
-
-
-def _dicom_gray(ds: pydicom.Dataset, arr: np.ndarray, notes: list[str]) -> np.ndarray:
-    """Modality LUT, then VOI LUT (preferred, as apply_voi_lut does) or window, to [0, 1]."""
-    values = apply_modality_lut(arr, ds)
-    try:
-        seq = ds.get("VOILUTSequence")
-        if seq and "LUTDescriptor" in seq[0] and "LUTData" in seq[0]:
-            entries, first = seq[0].LUTDescriptor[0] or 2**16, seq[0].LUTDescriptor[1]
-            lut = apply_voi(np.arange(first, first + entries), ds)  # the whole table
-            # Clip first: pydicom 3.0 wraps indices past 255 for an 8-bit table.
-            index = np.clip(np.rint(values), first, first + entries - 1).astype(np.int32)
-            mapped = apply_voi(index, ds)
-            return _to_unit(mapped, float(lut.min()), float(lut.max()))
-        if ds.get("WindowCenter") is not None and ds.get("WindowWidth") is not None:
-            lo, hi = apply_windowing(np.array([-np.inf, np.inf]), ds)  # output range
-            return _to_unit(apply_windowing(values, ds), lo, hi)
-    except (ValueError, TypeError, IndexError, NotImplementedError) as exc:
-        notes.append(f"VOI LUT/window not usable ({_one_line(exc)}): min-max scaled instead")
-    return _to_unit(values)
+def _composite_on_black(grey_alpha: np.ndarray, notes: list[str]) -> np.ndarray:
+    """Grey × alpha of an ``h×w×2`` uint8 array: float32 in [0, 1], or uint8 if all opaque."""
+    grey, alpha = grey_alpha[..., 0], grey_alpha[..., 1]
+    if bool((alpha == 255).all()):
+        return np.ascontiguousarray(grey)
+    notes.append("transparent pixels composited on black")
+    scale = np.float32(1.0 / (255 * 255))
+    return (grey.astype(np.float32) * alpha.astype(np.float32)) * scale

@@ -33,6 +33,7 @@ from assurexray.report import (
     write_png,
 )
 from assurexray.streaming import ExplainedImage, LoadFailure, explain_paths
+from assurexray.writer import BackgroundWriter, WriteInterrupted
 
 if TYPE_CHECKING:
     from assurexray.config import Settings
@@ -256,7 +257,12 @@ def write_image_result(
     target_layers: Sequence[str],
     render: RenderOptions,
 ) -> dict[str, Any]:
-    """Write one image's files and return its JSON record (also added to ``run``)."""
+    """Write one image's files and return its JSON record (add it with :func:`add_record`).
+
+    Pictures are drawn from the image's reduced copy at display size; the
+    heatmap is mapped straight to that size (to the full frame only for
+    ``--save-raw``). Runs in the writer thread, so it does not touch ``run``.
+    """
     from assurexray import render as draw
 
     names = run.class_names
@@ -264,10 +270,12 @@ def write_image_result(
     confidence = float(item.probabilities[item.predicted])
     files: dict[str, str] = {}
     out = run.output
+    radiograph = item.image.radiograph
     if render.images:
-        gray = draw.fit_display(item.image.radiograph.pixels, render.max_side)
-        heat = draw.fit_display(item.heatmap, render.max_side)
-        overlay = draw.overlay(gray, heat, alpha=render.alpha, colormap=render.colormap)
+        gray = draw.fit_display(radiograph.data, render.max_side, frame=radiograph.size)
+        heat = item.heatmap_at(gray.shape[:2])
+        colour = draw.colorize(heat, render.colormap)
+        overlay = draw.blend(gray, colour, alpha=render.alpha)
         caption = f"{predicted} {confidence:.1%}"
         if item.target != item.predicted:
             caption += f" | heatmap: {names[item.target]}"
@@ -275,7 +283,7 @@ def write_image_result(
             write_png(out / f"{name}_overlay.png", draw.add_caption(overlay, caption))
         )
         files["heatmap"] = str(
-            write_png(out / f"{name}_heatmap.png", draw.colorize(heat, render.colormap))
+            write_png(out / f"{name}_heatmap.png", colour)
         )
         if run.report_facts is not None:
             from assurexray.html_report import write_pictures
@@ -290,10 +298,8 @@ def write_image_result(
         files["heatmap_raw"] = str(out / f"{name}_heatmap.npy")
     record: dict[str, Any] = {
         "image_path": printable(item.image.path),
-        "image_size": {
-            "height": item.image.radiograph.height,
-            "width": item.image.radiograph.width,
-        },
+        "image_size": {"height": radiograph.height, "width": radiograph.width},
+        "notes": list(radiograph.warnings),  # e.g. only the first page used, alpha composited
         "predicted_class": predicted,
         "predicted_index": item.predicted,
         "confidence": confidence,
@@ -309,17 +315,21 @@ def write_image_result(
     }
     files["json"] = str(out / f"{name}.json")
     write_json(out / f"{name}.json", record)
+    return record
+
+
+def add_record(run: InferRun, record: dict[str, Any]) -> None:
+    """Add a written image's record to the run's results and CSV rows."""
     run.results.append(record)
     run.rows.append(
         {
             "image": record["image_path"],
-            "predicted_class": predicted,
-            "confidence": confidence,
+            "predicted_class": record["predicted_class"],
+            "confidence": record["confidence"],
             **{f"p_{k}": v for k, v in record["probabilities"].items()},
             "error": "",
         }
     )
-    return record
 
 
 def record_failure(run: InferRun, failure: LoadFailure) -> None:
@@ -340,37 +350,57 @@ def process(
 ) -> InferRun:
     """Consume explained images, writing each as it comes; batch files at the end.
 
-    The batch files are written in a ``finally`` block, so an interrupted or
-    failing run still records every image finished before it stopped; a run
-    stopped before its first image writes none.
+    Each image's files are written by a background thread while the model
+    works on the next images; results are recorded in input order. The batch
+    files are written in a ``finally`` block, after every queued image is
+    written (or recorded as failed), so an interrupted or failing run still
+    records every image finished before it stopped; a run stopped before its
+    first image writes none.
     """
     check_output_folder(run.output)  # an unwritable folder fails before any work
+
+    def write(item: ExplainedImage | LoadFailure) -> dict[str, Any] | LoadFailure:
+        if isinstance(item, LoadFailure):
+            return item
+        return write_image_result(
+            item,
+            names[item.image.path],
+            run,
+            method=method,
+            target_layers=target_layers,
+            render=render,
+        )
+
+    def record(item: ExplainedImage | LoadFailure, outcome: Any) -> None:
+        if isinstance(outcome, dict):
+            add_record(run, outcome)
+        elif isinstance(outcome, LoadFailure):
+            record_failure(run, outcome)
+            item = outcome
+        elif isinstance(outcome, OSError | AssureXrayError | WriteInterrupted):
+            path = item.image.path if isinstance(item, ExplainedImage) else item.path
+            reason = getattr(outcome, "strerror", None) or outcome
+            item = LoadFailure(path, f"{path}: cannot write results ({reason})")
+            record_failure(run, item)
+        else:  # a bug, not bad input: stop (after the batch files are written)
+            raise outcome
+        if on_item:
+            on_item(item)
+
+    writer: BackgroundWriter[ExplainedImage | LoadFailure, Any] = BackgroundWriter(write)
     try:
         for item in items:
-            if isinstance(item, ExplainedImage):
-                try:
-                    write_image_result(
-                        item,
-                        names[item.image.path],
-                        run,
-                        method=method,
-                        target_layers=target_layers,
-                        render=render,
-                    )
-                except OSError as exc:
-                    path = item.image.path
-                    item = LoadFailure(
-                        path, f"{path}: cannot write results ({exc.strerror or exc})"
-                    )
-            if isinstance(item, LoadFailure):
-                record_failure(run, item)
-            if on_item:
-                on_item(item)
+            for done, outcome in writer.submit(item):
+                record(done, outcome)
     finally:
+        for done, outcome in writer.finish():
+            record(done, outcome)
         if run.results or run.failures:
             run.write_batch_files()
             if run.report_facts is not None:
                 run.write_report(render.colormap)
+    if writer.interrupted:
+        raise KeyboardInterrupt
     return run
 
 
@@ -404,6 +434,7 @@ def run(
         model.preprocess,
         options.stream,
         targets=[target] * len(found.files) if target is not None else None,
+        display_side=options.render.max_side if options.render.images else 0,
     )
     total = len(found.files)
     done = 0

@@ -141,15 +141,19 @@ class Geometry:
         out[:, 1] = (pts[:, 1] + 0.5 - self.pad_top) / self.scale_y - 0.5
         return out
 
-    def heatmap_to_original(self, heatmap: np.ndarray) -> np.ndarray:
+    def heatmap_to_original(
+        self, heatmap: np.ndarray, size: tuple[int, int] | None = None
+    ) -> np.ndarray:
         """Crop the padding from a network-size heatmap, rescale it to [0, 1] within
         the image itself, and resize it to the image.
 
         Args:
             heatmap: ``S×S`` float map at the network input size.
+            size: ``(H, W)`` to resize to, e.g. a picture of the whole image;
+                default the original frame.
 
         Returns:
-            ``H×W`` float32 map in the original image frame, clipped to [0, 1].
+            ``H×W`` float32 map of the whole image, clipped to [0, 1].
         """
         if heatmap.shape != (self.network_size, self.network_size):
             raise ValueError(
@@ -159,7 +163,7 @@ class Geometry:
         left, top, right, bottom = self.content_box
         crop = np.ascontiguousarray(heatmap[top:bottom, left:right], dtype=np.float32)
         crop = _rescale(crop)  # padding must not set the scale (nor the thresholds)
-        height, width = self.original_size
+        height, width = size or self.original_size
         resized = cv2.resize(crop, (width, height), interpolation=cv2.INTER_LINEAR)
         return np.clip(resized, 0.0, 1.0)
 
@@ -192,35 +196,75 @@ def compute_geometry(original_size: tuple[int, int], config: PreprocessConfig) -
 
 
 def apply_clahe(pixels: np.ndarray, clip_limit: float = 2.0, tiles: int = 8) -> np.ndarray:
-    """Contrast-limited adaptive histogram equalisation of a [0,1] float image."""
-    as_u16 = np.round(np.clip(pixels, 0.0, 1.0) * 65535).astype(np.uint16)
+    """Contrast-limited adaptive histogram equalisation of a grey image, as uint16.
+
+    Args:
+        pixels: ``uint8``, ``uint16`` or float in [0, 1] (all become 16-bit levels).
+    """
+    if pixels.dtype == np.uint8:
+        as_u16 = pixels.astype(np.uint16) * np.uint16(257)  # 255 -> 65535, exactly
+    elif pixels.dtype == np.uint16:
+        as_u16 = pixels
+    else:
+        as_u16 = np.round(np.clip(pixels, 0.0, 1.0) * 65535).astype(np.uint16)
     clahe = cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=(tiles, tiles))
-    return clahe.apply(as_u16).astype(np.float32) / 65535.0
+    return clahe.apply(np.ascontiguousarray(as_u16))
 
 
 def resize_to_network(pixels: np.ndarray, geometry: Geometry) -> np.ndarray:
-    """Resize (and pad) a grey [0,1] image into the ``S×S`` network frame."""
+    """Resize (and pad) a grey image into the ``S×S`` network frame, as float32 in [0, 1].
+
+    Args:
+        pixels: ``uint8`` (white 255), ``uint16`` (white 65535) or float in
+            [0, 1], covering the whole image at any resolution (the file's, or
+            a reduced decode of it): the content box comes from ``geometry``.
+        geometry: From :func:`compute_geometry` for the image's own size.
+
+    Integer images are resized in their own type (OpenCV rounds each result
+    to the nearest level, at most half a grey level away from a float resize)
+    and only the network-size result becomes float.
+    """
     left, top, right, bottom = geometry.content_box
     size = geometry.network_size
     shrinking = (right - left) < pixels.shape[1]
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    resized = cv2.resize(
-        np.ascontiguousarray(pixels, dtype=np.float32),
-        (right - left, bottom - top),
-        interpolation=interpolation,
-    )
+    white = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(pixels.dtype)
+    source = np.ascontiguousarray(pixels if white else pixels.astype(np.float32, copy=False))
+    resized = cv2.resize(source, (right - left, bottom - top), interpolation=interpolation)
     canvas = np.zeros((size, size), dtype=np.float32)
     canvas[top:bottom, left:right] = resized
+    if white:
+        canvas /= np.float32(white)
     return canvas
 
 
-def to_network_gray(pixels: np.ndarray, config: PreprocessConfig) -> tuple[np.ndarray, Geometry]:
-    """CLAHE (if on) and resize a grey ``H×W`` [0,1] image into the ``S×S`` frame."""
+def to_network_gray(
+    pixels: np.ndarray, config: PreprocessConfig, *, size: tuple[int, int] | None = None
+) -> tuple[np.ndarray, Geometry]:
+    """CLAHE (if on) and resize a grey image into the ``S×S`` frame (float32, [0, 1]).
+
+    Args:
+        pixels: Grey ``h×w`` image, ``uint8``, ``uint16`` or float in [0, 1].
+        config: The checkpoint's preprocessing.
+        size: ``(H, W)`` of the image's own frame when ``pixels`` is a reduced
+            copy of it (:attr:`assurexray.imaging.Radiograph.size`); default
+            ``pixels.shape``. The geometry always refers to this frame.
+    """
     if pixels.ndim != 2:
         raise ValueError(f"expected a grey H×W image, got shape {pixels.shape}")
-    geometry = compute_geometry(pixels.shape, config)
+    geometry = compute_geometry(size or pixels.shape, config)
     image = apply_clahe(pixels) if config.clahe else pixels
     return resize_to_network(image, geometry), geometry
+
+
+def decode_floor(config: PreprocessConfig, display_side: int = 0) -> tuple[int, int]:
+    """The ``(long, short)`` sides below which a reduced decode must not go.
+
+    The network needs ``image_size`` pixels along both sides (a stretch
+    resize fills the square), pictures need ``display_side`` along the
+    longest; pass this as ``reduce_to`` to :func:`assurexray.imaging.read_image`.
+    """
+    return max(config.image_size, display_side), config.image_size
 
 
 def normalise(square: np.ndarray, config: PreprocessConfig) -> np.ndarray:
@@ -231,15 +275,21 @@ def normalise(square: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     return ((stacked - mean) / std).astype(np.float32)
 
 
-def preprocess_image(pixels: np.ndarray, config: PreprocessConfig) -> tuple[np.ndarray, Geometry]:
-    """Turn a grey ``H×W`` image in [0,1] into a normalised ``C×S×S`` network input.
+def preprocess_image(
+    pixels: np.ndarray, config: PreprocessConfig, *, size: tuple[int, int] | None = None
+) -> tuple[np.ndarray, Geometry]:
+    """Turn a grey image into a normalised ``C×S×S`` network input.
 
     Args:
-        pixels: float32 grey image in [0, 1] (see :func:`assurexray.imaging.read_image`).
+        pixels: Grey image: ``uint8``, ``uint16`` or float in [0, 1], such as
+            :attr:`assurexray.imaging.Radiograph.data`.
         config: The checkpoint's preprocessing parameters.
+        size: The image's own ``(H, W)`` when ``pixels`` is a reduced copy
+            (:attr:`assurexray.imaging.Radiograph.size`); default its shape.
 
     Returns:
-        The float32 input array and the geometry that maps back to ``pixels``.
+        The float32 input array and the geometry that maps back to the
+        ``size`` frame.
     """
-    square, geometry = to_network_gray(pixels, config)
+    square, geometry = to_network_gray(pixels, config, size=size)
     return normalise(square, config), geometry

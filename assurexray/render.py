@@ -38,18 +38,27 @@ def overlay(
     """Blend a coloured heatmap over a radiograph: ``(1 - alpha)·image + alpha·colour``.
 
     Args:
-        gray: ``H×W`` float image in [0, 1] (or uint8, or RGB).
+        gray: ``H×W`` float image in [0, 1] (or uint8, uint16, or RGB).
         heatmap: ``H×W`` map in [0, 1], in the same frame as ``gray``.
         alpha: Weight of the heatmap colour, in [0, 1].
         colormap: An OpenCV colormap name, e.g. ``jet``, ``turbo``, ``inferno``.
     """
     if heatmap.shape[:2] != gray.shape[:2]:
         raise ValueError(f"heatmap shape {heatmap.shape[:2]} differs from image {gray.shape[:2]}")
+    return blend(gray, colorize(heatmap, colormap), alpha=alpha)
+
+
+def blend(gray: np.ndarray, colour: np.ndarray, *, alpha: float = 0.4) -> np.ndarray:
+    """``(1 - alpha)·image + alpha·colour`` for an already coloured heatmap (RGB uint8).
+
+    The weighted sum is OpenCV's (``addWeighted``, in uint8, rounded), so a
+    picture costs one pass over its pixels.
+    """
+    if colour.shape[:2] != gray.shape[:2]:
+        raise ValueError(f"heatmap shape {colour.shape[:2]} differs from image {gray.shape[:2]}")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    base = to_rgb(gray).astype(np.float32)
-    colour = colorize(heatmap, colormap).astype(np.float32)
-    return np.round((1.0 - alpha) * base + alpha * colour).astype(np.uint8)
+    return cv2.addWeighted(to_rgb(gray), 1.0 - alpha, colour, alpha, 0.0)
 
 
 def colorbar(
@@ -102,14 +111,34 @@ def add_caption(rgb: np.ndarray, text: str, *, position: str = "top") -> np.ndar
     return np.vstack(parts)
 
 
-def fit_display(image: np.ndarray, max_side: int = 1024) -> np.ndarray:
-    """Shrink an image (any dtype, grey or colour) so its longest side is at most ``max_side``."""
-    height, width = image.shape[:2]
+def display_size(size: tuple[int, int], max_side: int = 1024) -> tuple[int, int]:
+    """``(height, width)`` of a picture of an image of ``size``, at most ``max_side`` a side."""
+    height, width = size
     scale = max_side / max(height, width)
     if scale >= 1.0:
+        return int(height), int(width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def fit_display(
+    image: np.ndarray, max_side: int = 1024, *, frame: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Shrink an image (any dtype, grey or colour) so its longest side is at most ``max_side``.
+
+    Args:
+        image: The picture's source.
+        max_side: Longest side of the result.
+        frame: ``(H, W)`` of the image that ``image`` shows when it is a
+            reduced copy (:attr:`assurexray.imaging.Radiograph.size`). The
+            result then has :func:`display_size` of the frame, the size of
+            every other picture of the image (heatmaps, masks).
+    """
+    height, width = display_size(frame or image.shape[:2], max_side)
+    if (height, width) == image.shape[:2]:
         return image
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    shrinking = height * width < image.shape[0] * image.shape[1]
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), interpolation=interpolation)
 
 
 def outline(
@@ -188,9 +217,11 @@ def letterbox(image: np.ndarray, size: tuple[int, int], background: int = 255) -
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:
-    """Grey or RGB(A), float in [0, 1] or uint8, to RGB uint8."""
+    """Grey or RGB(A), float in [0, 1], uint8 or uint16 (white 65535), to RGB uint8."""
     array = np.asarray(image)
-    if array.dtype != np.uint8:
+    if array.dtype == np.uint16:
+        array = np.round(array.astype(np.float32) / np.float32(257)).astype(np.uint8)
+    elif array.dtype != np.uint8:
         array = np.round(np.clip(np.nan_to_num(array.astype(np.float32)), 0.0, 1.0) * 255).astype(
             np.uint8
         )

@@ -11,10 +11,13 @@ read becomes a :class:`LoadFailure` and the run goes on.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -24,19 +27,25 @@ import pandas as pd
 import torch
 
 from assurexray.errors import AssureXrayError
-from assurexray.imaging import DEFAULT_MAX_PIXELS, Radiograph, read_image
+from assurexray.imaging import DEFAULT_MAX_PIXELS, Radiograph, decoded_pixels, read_image
 from assurexray.jobs import OpenedModel, Progress, StreamOptions, no_progress
-from assurexray.preprocess import Geometry, PreprocessConfig, preprocess_image
+from assurexray.preprocess import Geometry, PreprocessConfig, decode_floor, preprocess_image
 
 if TYPE_CHECKING:
     from assurexray.explain import Explainer
 
 T = TypeVar("T")
+DISPLAY_SIDE = 1024  # longest side of any picture the jobs draw of one image
 
 
 @dataclass(frozen=True)
 class LoadedImage:
-    """A decoded radiograph and its network input."""
+    """A decoded radiograph and its network input.
+
+    ``radiograph.data`` is a copy at most ``display_side`` pixels a side (the
+    pictures' size; ``radiograph.size`` is the file's), so images waiting in
+    the stream hold little memory whatever the files' size.
+    """
 
     path: Path
     radiograph: Radiograph
@@ -61,22 +70,60 @@ class Prediction:
     predicted: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ExplainedImage:
-    """Prediction plus heatmap, mapped back to the original image frame."""
+    """Prediction plus heatmap; :attr:`heatmap` is in the original image frame."""
 
     image: LoadedImage
     probabilities: np.ndarray
     predicted: int
     target: int
-    heatmap: np.ndarray
+    network_heatmap: np.ndarray  # S×S, at the network input
     empty: bool
 
+    @cached_property
+    def heatmap(self) -> np.ndarray:
+        """The heatmap in the original frame, ``radiograph.size`` (made on first use)."""
+        return self.image.geometry.heatmap_to_original(self.network_heatmap)
 
-def _load_one(path: Path, config: PreprocessConfig, max_pixels: int) -> LoadedImage | LoadFailure:
+    def heatmap_at(self, size: tuple[int, int]) -> np.ndarray:
+        """The heatmap of the whole image at ``size`` (H, W), e.g. a picture's size."""
+        return self.image.geometry.heatmap_to_original(self.network_heatmap, size=size)
+
+
+class PixelBudget:
+    """At most ``limit`` decoded pixels held by the images being read at once.
+
+    An image larger than the whole budget still goes, alone. This bounds the
+    memory of a folder run by the budget, whatever the number or size of files.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def hold(self, pixels: int) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: self.used == 0 or self.used + pixels <= self.limit)
+            self.used += pixels
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.used -= pixels
+                self._changed.notify_all()
+
+
+def _load_one(
+    path: Path, config: PreprocessConfig, display_side: int, max_pixels: int, budget: PixelBudget
+) -> LoadedImage | LoadFailure:
+    floor = decode_floor(config, display_side)
     try:
-        radiograph = read_image(path, max_pixels=max_pixels)
-        tensor, geometry = preprocess_image(radiograph.pixels, config)
+        with budget.hold(decoded_pixels(path, floor)):
+            radiograph = read_image(path, max_pixels=max_pixels, reduce_to=floor)
+            tensor, geometry = preprocess_image(radiograph.data, config, size=radiograph.size)
+            radiograph = radiograph.reduced(max(display_side, config.image_size))
     except AssureXrayError as exc:
         return LoadFailure(path, str(exc))
     except (OSError, ValueError, MemoryError) as exc:
@@ -96,6 +143,8 @@ def load_images(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     workers: int = 2,
     prefetch: int = 16,
+    display_side: int = DISPLAY_SIDE,
+    pixels_in_flight: int | None = None,
 ) -> Iterator[LoadedImage | LoadFailure]:
     """Decode and preprocess images in background threads, in input order.
 
@@ -105,16 +154,26 @@ def load_images(
         max_pixels: Decompression-bomb limit per image.
         workers: Decoding threads.
         prefetch: Images decoded ahead of the consumer at most.
+        display_side: Longest side of the pictures to be drawn (0: none; the
+            default suits every picture the jobs draw). JPEGs are decoded at
+            reduced scale down to what the network and the pictures need, and
+            each image keeps a copy this size (at least the network size).
+        pixels_in_flight: Decoded pixels being read at once, all workers
+            together (default ``max_pixels``: one image of the largest allowed
+            size at a time), so peak memory does not grow with the files.
     """
+    budget = PixelBudget(pixels_in_flight or max_pixels)
     pending: deque[Future[LoadedImage | LoadFailure]] = deque()
     iterator = iter(paths)
+
+    def submit(path: str | Path) -> Future[LoadedImage | LoadFailure]:
+        return pool.submit(_load_one, Path(path), config, display_side, max_pixels, budget)
+
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for path in islice(iterator, prefetch):
-            pending.append(pool.submit(_load_one, Path(path), config, max_pixels))
+        pending.extend(submit(path) for path in islice(iterator, prefetch))
         while pending:
             result = pending.popleft().result()
-            for path in islice(iterator, 1):
-                pending.append(pool.submit(_load_one, Path(path), config, max_pixels))
+            pending.extend(submit(path) for path in islice(iterator, 1))
             yield result
 
 
@@ -130,6 +189,7 @@ def _stream(
     config: PreprocessConfig,
     run_batch: Callable[[list[LoadedImage], torch.Tensor, list[int]], list[T]],
     stream: StreamOptions,
+    display_side: int = 0,
 ) -> Iterator[T | LoadFailure]:
     """Load images in the background, batch them, and yield in input order.
 
@@ -137,7 +197,13 @@ def _stream(
     (with their positions in ``paths``) into one output each; a file that
     could not be loaded is yielded as its :class:`LoadFailure` where it stands.
     """
-    images = load_images(paths, config, max_pixels=stream.max_pixels, workers=stream.workers)
+    images = load_images(
+        paths,
+        config,
+        max_pixels=stream.max_pixels,
+        workers=stream.workers,
+        display_side=display_side,
+    )
     device = stream.torch_device
     start = 0
     for chunk in batched(images, stream.batch_size):
@@ -184,6 +250,7 @@ def explain_paths(
     stream: StreamOptions,
     *,
     targets: Sequence[int | None] | None = None,
+    display_side: int = DISPLAY_SIDE,
 ) -> Iterator[ExplainedImage | LoadFailure]:
     """Predict and explain every image, heatmaps mapped back to each image's frame.
 
@@ -194,6 +261,8 @@ def explain_paths(
         stream: Device, images per forward pass, decoding threads, pixel limit.
         targets: Class index to explain, one per path (None: the predicted
             class); by default the predicted class of every image.
+        display_side: Longest side of the pictures the caller will draw
+            (0: none); see :func:`load_images`.
     """
     paths = list(paths)
     if targets is not None and len(targets) != len(paths):
@@ -213,13 +282,13 @@ def explain_paths(
                 probabilities=result.probabilities[n],
                 predicted=int(result.predicted[n]),
                 target=int(result.targets[n]),
-                heatmap=image.geometry.heatmap_to_original(result.heatmaps[n]),
+                network_heatmap=np.asarray(result.heatmaps[n]),
                 empty=bool(result.empty[n]),
             )
             for n, image in enumerate(loaded)
         ]
 
-    yield from _stream(paths, config, run_batch, stream)
+    yield from _stream(paths, config, run_batch, stream, display_side)
 
 
 def predict_records(

@@ -1,9 +1,13 @@
 """Training loop: class-weighted cross-entropy, augmentation, AdamW with a
 cosine schedule, early stopping on validation macro-F1, best checkpoint kept.
 
-Images are decoded and letterboxed once into a small in-memory cache (grey,
-network size, float16); each epoch augments from that cache, so epochs cost
-only the network's time.
+Images are decoded (JPEGs at reduced scale, never below the network size) and
+letterboxed once into a small in-memory cache (grey, network size, float16).
+Each epoch augments from that cache in background threads that prepare the
+next batches while the model trains, so the model does not wait for data. On
+CUDA the same loop runs with mixed precision (float16 autocast and a gradient
+scaler), ``channels_last`` memory layout and pinned host memory; on the CPU
+it runs in float32.
 """
 
 from __future__ import annotations
@@ -12,24 +16,24 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
 
 from assurexray.config import CLASS_NAMES
-from assurexray.errors import CheckpointError, DatasetError
-from assurexray.imaging import DEFAULT_MAX_PIXELS, read_image
+from assurexray.errors import DatasetError
+from assurexray.imaging import DEFAULT_MAX_PIXELS
 from assurexray.jobs import Progress, Warn, load_records, no_warn, pick
 from assurexray.metrics import classification_metrics
-from assurexray.model import build_model, save_checkpoint
-from assurexray.preprocess import PreprocessConfig, normalise, to_network_gray
+from assurexray.model import save_checkpoint
+from assurexray.preprocess import PreprocessConfig
+from assurexray.pretrained import initial_model
 from assurexray.report import check_output_file
+from assurexray.train_data import BatchLoader, cache_images, to_batch
 
 if TYPE_CHECKING:
     from assurexray.config import Settings
@@ -51,7 +55,7 @@ class TrainOptions:
     seed: int = 0
     device: str = "cpu"
     workers: int = 2
-    pretrained: Path | None = None
+    pretrained: str | Path | None = None  # a weights file, "imagenet" or a timm tag
     max_pixels: int = DEFAULT_MAX_PIXELS
     data: Path | None = None
     split_fractions: tuple[float, ...] = (0.7, 0.15, 0.15)
@@ -69,7 +73,7 @@ class TrainOptions:
         epochs: int | None = None,
         batch_size: int | None = None,
         lr: float | None = None,
-        pretrained: Path | None = None,
+        pretrained: str | Path | None = None,
         device: str | None = None,
     ) -> TrainOptions:
         """Options from the config; arguments left at None keep its values."""
@@ -125,81 +129,27 @@ class TrainResult:
     not_pretrained: list[str] = field(default_factory=list)  # keys --pretrained did not fill
 
 
-def load_pretrained_backbone(model: nn.Module, path: Path) -> list[str]:
-    """Load user-supplied weights, skipping the classifier where shapes differ.
+@dataclass
+class Accelerator:
+    """Mixed precision and memory layout for a device: on for CUDA, off elsewhere."""
 
-    Accepts the same files as :func:`assurexray.model.load_checkpoint` (a
-    checkpoint, a bare or wrapped state dict, ``module.`` prefixes).
+    device: torch.device
+    enabled: bool = field(init=False)
+    scaler: torch.amp.GradScaler = field(init=False)
 
-    Returns:
-        Names of the model's keys that kept their fresh initialisation.
-    """
-    from assurexray.model import _read_checkpoint_file, _split_payload
+    def __post_init__(self) -> None:
+        self.enabled = self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.enabled)
 
-    _, state = _split_payload(path, _read_checkpoint_file(path))
-    own = model.state_dict()
-    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    if not usable:
-        raise CheckpointError(f"{path}: no weight in the file fits {type(model).__name__}")
-    model.load_state_dict(usable, strict=False)
-    return sorted(set(own) - set(usable))
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.enabled else torch.contiguous_format
 
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.float16, enabled=self.enabled)
 
-def _small_classifier_init(model: nn.Module) -> None:
-    """Start the final linear layer near zero.
-
-    timm's EfficientNet initialises it with a range of 1/sqrt(num_classes),
-    which for three classes gives initial logits above ten and a diverging
-    first epoch when training from scratch.
-    """
-    get_classifier = getattr(model, "get_classifier", None)
-    classifier = get_classifier() if get_classifier is not None else None
-    if isinstance(classifier, nn.Linear):
-        nn.init.normal_(classifier.weight, std=0.01)
-        nn.init.zeros_(classifier.bias)
-
-
-def cache_images(
-    paths: Sequence[str | Path],
-    config: PreprocessConfig,
-    *,
-    max_pixels: int,
-    workers: int = 2,
-    progress: Progress | None = None,
-) -> np.ndarray:
-    """Decode and letterbox every image once: an ``N×S×S`` float16 array."""
-
-    def prepare(path: str | Path) -> np.ndarray:
-        square, _ = to_network_gray(read_image(path, max_pixels=max_pixels).pixels, config)
-        return square.astype(np.float16)
-
-    cache = np.empty((len(paths), config.image_size, config.image_size), dtype=np.float16)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for i, square in enumerate(pool.map(prepare, paths)):
-            cache[i] = square
-            if progress:
-                progress("prepare", i + 1, len(paths))
-    return cache
-
-
-def augment(square: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random flips, a small affine warp, and brightness/contrast jitter."""
-    if rng.random() < 0.5:
-        square = square[:, ::-1]
-    if rng.random() < 0.5:
-        square = square[::-1, :]
-    size = square.shape[0]
-    matrix = cv2.getRotationMatrix2D(
-        (size / 2, size / 2), rng.uniform(-10, 10), rng.uniform(0.9, 1.1)
-    )
-    matrix[:, 2] += rng.uniform(-0.05, 0.05, size=2) * size
-    warped = cv2.warpAffine(np.ascontiguousarray(square, dtype=np.float32), matrix, (size, size))
-    contrast, brightness = rng.uniform(0.8, 1.2), rng.uniform(-0.08, 0.08)
-    return np.clip((warped - 0.5) * contrast + 0.5 + brightness, 0.0, 1.0)
-
-
-def _to_batch(squares: Sequence[np.ndarray] | np.ndarray, config: PreprocessConfig) -> torch.Tensor:
-    return torch.from_numpy(np.stack([normalise(s.astype(np.float32), config) for s in squares]))
+    def to_device(self, batch: torch.Tensor) -> torch.Tensor:
+        return batch.to(self.device, memory_format=self.memory_format, non_blocking=True)
 
 
 def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
@@ -222,11 +172,13 @@ def evaluate(
 ) -> dict[str, Any]:
     """Classification metrics (and mean loss) of ``model`` on cached images."""
     model.eval()
+    accelerator = Accelerator(device)
     probabilities, losses = [], []
     with torch.inference_mode():
         for start in range(0, len(cache), batch_size):
-            batch = _to_batch(cache[start : start + batch_size], config).to(device)
-            logits = model(batch)
+            batch = accelerator.to_device(to_batch(list(cache[start : start + batch_size]), config))
+            with accelerator.autocast():
+                logits = model(batch).float()
             if loss_fn is not None:
                 target = torch.from_numpy(labels[start : start + batch_size].copy()).to(device)
                 losses.append(loss_fn(logits, target).item() * len(batch))
@@ -316,6 +268,7 @@ def train_model(
     labels = {n: _label_indices(f, options.class_names, n) for n, f in splits.items()}
     for message in class_coverage_warnings(labels, options.class_names):
         (warn or _warn)(message)
+    model, fresh = initial_model(options)
     caches = {
         n: cache_images(
             list(f["path"]),
@@ -327,21 +280,28 @@ def train_model(
         for n, f in splits.items()
         if not f.empty
     }
-    model = build_model(options.arch, num_classes=len(options.class_names))
-    _small_classifier_init(model)
-    fresh = load_pretrained_backbone(model, options.pretrained) if options.pretrained else []
+    accelerator = Accelerator(device)
     model.to(device)
+    model.to(memory_format=accelerator.memory_format)
+    loader = BatchLoader(
+        caches["train"],
+        labels["train"],
+        pre,
+        batch_size=options.batch_size,
+        workers=options.workers,
+        rng=rng,
+        pin_memory=device.type == "cuda",
+    )
     weights = class_weights(labels["train"], len(options.class_names)).to(device)
     loss_fn = nn.CrossEntropyLoss(weight=weights)
     eval_loss = nn.CrossEntropyLoss(weight=weights, reduction="mean")
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=options.lr, weight_decay=options.weight_decay
     )
-    steps_per_epoch = math.ceil(len(caches["train"]) / options.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
         max_lr=options.lr,
-        total_steps=options.epochs * steps_per_epoch,
+        total_steps=options.epochs * max(1, len(loader)),
         pct_start=0.15,
         anneal_strategy="cos",
     )
@@ -355,16 +315,7 @@ def train_model(
         for epoch in range(1, options.epochs + 1):
             started = time.perf_counter()
             train_loss = _train_epoch(
-                model,
-                caches["train"],
-                labels["train"],
-                options,
-                rng,
-                optimizer,
-                scheduler,
-                loss_fn,
-                device,
-                progress,
+                model, loader, optimizer, scheduler, loss_fn, accelerator, progress
             )
             val = evaluate(
                 model,
@@ -409,32 +360,35 @@ def train_model(
 
 
 def _train_epoch(
-    model, cache, labels, options, rng, optimizer, scheduler, loss_fn, device, progress
+    model: nn.Module,
+    loader: BatchLoader,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    loss_fn: nn.Module,
+    accelerator: Accelerator,
+    progress: Progress | None,
 ) -> float:
-    """One pass over the training cache in a random order; returns the mean loss."""
+    """One pass over the loader's shuffled, augmented batches; returns the mean loss."""
     model.train()
-    order = rng.permutation(len(cache))
-    total, seen = 0.0, 0
-    steps = math.ceil(len(order) / options.batch_size)
-    for step in range(steps):
-        chosen = order[step * options.batch_size : (step + 1) * options.batch_size]
-        if len(chosen) < 2:  # BatchNorm cannot train on a single image
-            continue
-        batch = _to_batch(
-            [augment(cache[i].astype(np.float32), rng) for i in chosen], options.preprocess
-        )
-        target = torch.from_numpy(labels[chosen]).to(device)
+    total = torch.zeros((), device=accelerator.device)
+    seen, steps = 0, len(loader)
+    for step, (batch, target) in enumerate(loader, start=1):
+        batch = accelerator.to_device(batch)
+        target = target.to(accelerator.device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(batch.to(device)), target)
-        loss.backward()
+        with accelerator.autocast():
+            loss = loss_fn(model(batch), target)
+        accelerator.scaler.scale(loss).backward()
+        accelerator.scaler.unscale_(optimizer)  # clip the true gradients, not scaled ones
         nn.utils.clip_grad_norm_(model.parameters(), max_norm=2.0)
-        optimizer.step()
+        accelerator.scaler.step(optimizer)
+        accelerator.scaler.update()
         scheduler.step()
-        total += loss.item() * len(chosen)
-        seen += len(chosen)
+        total += loss.detach().float() * len(target)  # no GPU sync per step
+        seen += len(target)
         if progress:
-            progress("train", step + 1, steps)
-    return total / max(seen, 1)
+            progress("train", step, steps)
+    return float(total) / max(seen, 1)
 
 
 def _history_dicts(history: list[EpochResult]) -> list[dict[str, float]]:

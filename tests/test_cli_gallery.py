@@ -86,7 +86,8 @@ def test_gallery_predictions_match_an_independent_forward(
     )
     row = pd.read_csv(out / "predictions.csv").iloc[0]
     checkpoint = load_checkpoint(tiny_checkpoint)
-    tensor, _ = preprocess_image(read_image(row["path"]).pixels, checkpoint.preprocess)
+    radiograph = read_image(row["path"])
+    tensor, _ = preprocess_image(radiograph.data, checkpoint.preprocess, size=radiograph.size)
     with torch.inference_mode():
         probs = torch.softmax(checkpoint.model(torch.from_numpy(tensor)[None]), 1)[0].numpy()
     np.testing.assert_allclose(
@@ -150,9 +151,9 @@ def test_fn_true_class_adds_a_row_of_true_class_heatmaps(
     asked: list[tuple[str, int]] = []
     original = gallery_module.explain_paths
 
-    def recording(paths, explainer, config, stream, *, targets=None):
+    def recording(paths, explainer, config, stream, *, targets=None, **kwargs):
         asked.extend(zip(map(str, paths), targets, strict=True))
-        return original(paths, explainer, config, stream, targets=targets)
+        return original(paths, explainer, config, stream, targets=targets, **kwargs)
 
     monkeypatch.setattr(gallery_module, "explain_paths", recording)
     settings = load_settings(None)

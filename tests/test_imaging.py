@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from assurexray.imaging import (
 )
 
 GRADIENT = np.tile(np.arange(0, 256, 4, dtype=np.uint8), (48, 1))  # 48 x 64, 0..252
+HALF_LEVEL = 0.5 / 255 + 1e-6  # Pillow's "L" conversion rounds luminance to 8-bit levels
 
 
 def _save(img: Image.Image, path: Path, **kwargs) -> Path:
@@ -31,6 +33,8 @@ def _save(img: Image.Image, path: Path, **kwargs) -> Path:
 
 
 def _check_valid(rad: Radiograph) -> None:
+    assert rad.data.dtype in (np.uint8, np.uint16, np.float32)
+    assert rad.data.flags["C_CONTIGUOUS"] and rad.data.shape == rad.size
     assert rad.pixels.dtype == np.float32
     assert rad.pixels.ndim == 2
     assert rad.pixels.flags["C_CONTIGUOUS"]
@@ -71,8 +75,8 @@ def test_rgb_becomes_luminance(tmp_path: Path) -> None:
     arr[0, 0], arr[0, 1], arr[0, 2], arr[0, 3] = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255,) * 3
     rad = read_image(_save(Image.fromarray(arr), tmp_path / "a.png"))
     assert rad.original_mode == "RGB"
-    np.testing.assert_allclose(rad.pixels[0], [0.299, 0.587, 0.114, 1.0], atol=1e-6)
-    assert (rad.pixels[1] == 0).all()
+    np.testing.assert_allclose(rad.pixels[0], [0.299, 0.587, 0.114, 1.0], atol=HALF_LEVEL)
+    assert (rad.pixels[1] == 0).all() and rad.data.dtype == np.uint8
 
 
 def test_rgba_composited_on_black(tmp_path: Path) -> None:
@@ -103,7 +107,7 @@ def test_palette_image(tmp_path: Path) -> None:
     img.putdata([0, 1, 2])
     rad = read_image(_save(img, tmp_path / "a.png"))
     assert rad.original_mode == "P"
-    np.testing.assert_allclose(rad.pixels[0], [0.299, 0.587, 10 / 255], atol=1e-6)
+    np.testing.assert_allclose(rad.pixels[0], [0.299, 0.587, 10 / 255], atol=HALF_LEVEL)
 
 
 def test_palette_with_transparency(tmp_path: Path) -> None:
@@ -479,3 +483,148 @@ def test_constants() -> None:
     assert DEFAULT_MAX_PIXELS == 100_000_000
     assert all(ext.startswith(".") and ext == ext.lower() for ext in IMAGE_EXTENSIONS)
     assert {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".dcm", ".dicom"} == IMAGE_EXTENSIONS
+
+
+# --- Integer data, reduced decoding, notes ---------------------------------------------------
+
+
+def _radiograph_like(height: int, width: int) -> np.ndarray:
+    """A smooth bone-like band with texture: JPEG-friendly, not constant."""
+    yy, xx = np.mgrid[:height, :width].astype(np.float32)
+    band = np.exp(-(((xx - width / 2) / (0.15 * width)) ** 2))
+    texture = 0.1 * np.sin(yy / 7.0) * np.cos(xx / 11.0)
+    return np.clip(255 * (0.2 + 0.6 * band + texture), 0, 255).astype(np.uint8)
+
+
+def test_integer_sources_stay_integer_until_asked(tmp_path: Path) -> None:
+    rad8 = read_image(_save(Image.fromarray(GRADIENT), tmp_path / "a.png"))
+    assert rad8.data.dtype == np.uint8 and rad8.white == 255
+    np.testing.assert_array_equal(rad8.data, GRADIENT)
+    assert rad8.pixels is rad8.pixels  # converted once, then kept
+    arr16 = GRADIENT.astype(np.uint16) * 257
+    rad16 = read_image(_save(Image.fromarray(arr16), tmp_path / "b.png"))
+    assert rad16.data.dtype == np.uint16 and rad16.white == 65535
+    np.testing.assert_array_equal(rad16.data, arr16)
+
+
+def test_reduction_factor_never_goes_below_the_floor() -> None:
+    from assurexray.imaging import reduction_factor
+
+    assert reduction_factor((3000, 2000), None) == 1
+    assert reduction_factor((3000, 2000), (224, 224)) == 8  # 375 x 250
+    assert reduction_factor((3000, 2000), (1024, 224)) == 2  # 1500 x 1000
+    assert reduction_factor((900, 700), (1024, 224)) == 1
+    for height in range(60, 3000, 37):
+        for need in ((224, 224), (1024, 224), (512, 100)):
+            factor = reduction_factor((height, 1500), need)
+            sides = sorted((-(-height // factor), -(-1500 // factor)))
+            assert sides[1] >= min(need[0], max(height, 1500))
+            assert sides[0] >= min(need[1], height, 1500)
+
+
+def test_jpeg_decoded_at_reduced_scale_keeps_the_file_size(tmp_path: Path) -> None:
+    full = _radiograph_like(700, 1000)
+    path = _save(Image.fromarray(full), tmp_path / "big.jpg", quality=95)
+    rad = read_image(path, reduce_to=(200, 100))
+    assert rad.size == (700, 1000) and (rad.height, rad.width) == (700, 1000)
+    assert rad.data.shape == (175, 250) and rad.data.dtype == np.uint8  # 1/4 scale
+    whole = read_image(path)
+    assert whole.data.shape == (700, 1000)
+    import cv2
+
+    shrunk = cv2.resize(whole.pixels, (250, 175), interpolation=cv2.INTER_AREA)
+    assert np.abs(rad.pixels - shrunk).mean() < 0.01  # libjpeg's scaled IDCT ~ area average
+
+
+def test_reduced_decode_follows_exif_orientation(tmp_path: Path) -> None:
+    arr = np.zeros((200, 400), dtype=np.uint8)  # stored H=200, W=400, bright top-left block
+    arr[:40, :40] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+    path = _save(Image.fromarray(arr), tmp_path / "r.jpg", exif=exif, quality=95)
+    rad = read_image(path, reduce_to=(100, 50))
+    assert rad.size == (400, 200) and rad.data.shape == (100, 50)
+    assert rad.pixels[0, -1] > 0.9 and rad.pixels[-1, 0] < 0.1
+
+
+def test_colour_jpeg_decoded_straight_to_grey(tmp_path: Path) -> None:
+    rgb = np.stack([_radiograph_like(48, 64), GRADIENT, np.full((48, 64), 90, np.uint8)], axis=2)
+    path = _save(Image.fromarray(rgb), tmp_path / "c.jpg", quality=95)
+    rad = read_image(path)
+    assert rad.original_mode == "RGB" and rad.data.dtype == np.uint8
+    with Image.open(path) as img:
+        reference = np.asarray(img.convert("L"), dtype=np.int16)  # full RGB decode, then luma
+    assert np.abs(rad.data.astype(np.int16) - reference).max() <= 3
+
+
+def test_reduced_copy_keeps_the_frame(tmp_path: Path) -> None:
+    rad = read_image(_save(Image.fromarray(_radiograph_like(300, 500)), tmp_path / "a.png"))
+    small = rad.reduced(100)
+    assert small.data.shape == (60, 100) and small.size == (300, 500)
+    assert small.warnings == rad.warnings and small.path == rad.path
+    assert rad.reduced(600) is rad
+
+
+def test_all_infinite_tiff_is_an_error_without_numpy_warnings(tmp_path: Path) -> None:
+    path = _save(Image.fromarray(np.full((4, 4), np.inf, np.float32)), tmp_path / "inf.tif")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning would fail the test
+        with pytest.raises(ImageReadError, match=r"inf\.tif: no finite pixel value"):
+            read_image(path)
+
+
+def test_partly_non_finite_tiff_is_noted(tmp_path: Path) -> None:
+    arr = np.array([[0.0, 2.0, np.nan, np.inf]], dtype=np.float32)
+    rad = read_image(_save(Image.fromarray(arr), tmp_path / "nan.tif"))
+    np.testing.assert_allclose(rad.pixels[0], [0.0, 1.0, 0.0, 1.0])
+    assert any("2 NaN or infinite" in note for note in rad.warnings)
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR DS")  # pydicom, on writing "nan"
+@pytest.mark.parametrize("slope", ["1e400", "-1e400", "nan"])
+def test_dicom_non_finite_rescale_is_an_error(tmp_path: Path, slope: str) -> None:
+    path = _write_dicom(tmp_path / "s.dcm", np.array([[0, 100]], dtype=np.uint16))
+    ds = pydicom.dcmread(path)
+    ds.RescaleSlope, ds.RescaleIntercept = slope, "0"
+    ds.save_as(path, enforce_file_format=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ImageReadError, match=r"s\.dcm: .*RescaleSlope .* not a finite number"):
+            read_image(path)
+
+
+def test_dicom_overflowing_rescale_is_an_error(tmp_path: Path) -> None:
+    stored = np.array([[60000, 65000]], dtype=np.uint16)
+    path = _write_dicom(
+        tmp_path / "o.dcm", stored, bits_stored=16, RescaleSlope="1e305", RescaleIntercept="0"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ImageReadError, match=r"o\.dcm: no finite pixel value"):
+            read_image(path)
+
+
+@pytest.mark.filterwarnings("ignore:Expected explicit VR")  # pydicom, on SC_rgb_jpeg.dcm
+@pytest.mark.parametrize("name", ["MR_small_RLE.dcm", "SC_rgb_jpeg.dcm"])
+def test_corrupt_compressed_dicom_is_not_blamed_on_missing_packages(
+    tmp_path: Path, name: str
+) -> None:
+    source = get_testdata_file(name)
+    if source is None:
+        pytest.skip(f"pydicom test file {name} not available")
+    raw = Path(source).read_bytes()
+    pixel_data = pydicom.dcmread(source).PixelData
+    start, keep = raw.index(pixel_data), len(pixel_data) // 3  # zero the last two thirds
+    zeros = b"\0" * (len(pixel_data) - keep)
+    (tmp_path / "bad.dcm").write_bytes(raw[: start + keep] + zeros + raw[start + len(pixel_data) :])
+    with pytest.raises(ImageReadError, match=r"bad\.dcm: corrupt .* pixel data") as info:
+        read_image(tmp_path / "bad.dcm")
+    assert "install" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_decompression_bomb_message_quotes_our_limit(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow refuses above 2000 itself
+    path = _save(Image.fromarray(GRADIENT), tmp_path / "bomb.png")
+    with pytest.raises(ImageReadError) as info:
+        read_image(path, max_pixels=1000)
+    assert str(info.value) == f"{path}: image too large (3,072 pixels, limit 1,000)"

@@ -12,13 +12,13 @@ from assurexray.cli import app
 from assurexray.datasets import load_dataset
 from assurexray.model import build_model, load_checkpoint
 from assurexray.preprocess import PreprocessConfig
+from assurexray.pretrained import initial_model, load_pretrained_backbone
 from assurexray.train import (
     TrainOptions,
-    augment,
     class_weights,
-    load_pretrained_backbone,
     train_model,
 )
+from assurexray.train_data import BatchLoader, augment
 
 runner = CliRunner()
 TINY = dict(arch="test_efficientnet", preprocess=PreprocessConfig(image_size=64), batch_size=8)
@@ -123,3 +123,113 @@ def test_split_command_writes_a_stratified_split(tmp_path: Path, tiny_dataset: P
     for label in ("Normal", "Benign", "Malignant"):
         assert all(counts[(label, name)] >= 1 for name in ("train", "val", "test"))
     assert "train" in result.output
+
+
+def test_batch_loader_epochs_do_not_depend_on_the_number_of_workers() -> None:
+    rng = np.random.default_rng(1)
+    cache = rng.random((11, 16, 16)).astype(np.float16)
+    labels = np.arange(11) % 3
+    config = PreprocessConfig(image_size=16)
+
+    def epochs(workers: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        loader = BatchLoader(
+            cache, labels, config, batch_size=4, workers=workers, rng=np.random.default_rng(7)
+        )
+        assert len(loader) == 3  # 4 + 4 + 3; a last batch of one image would be dropped
+        return [batch for _ in range(2) for batch in loader]
+
+    one, three = epochs(1), epochs(3)
+    assert [len(t) for _, t in one] == [4, 4, 3] * 2
+    for (images_a, targets_a), (images_b, targets_b) in zip(one, three, strict=True):
+        assert images_a.shape[1:] == (3, 16, 16)
+        assert torch.equal(images_a, images_b) and torch.equal(targets_a, targets_b)
+    assert not torch.equal(one[0][0], one[3][0])  # a new order and new augmentations
+    seen = torch.cat([t for _, t in one[:3]]).sort().values
+    assert torch.equal(seen, torch.from_numpy(np.sort(labels)))  # every image once per epoch
+
+
+# --- Pretrained weights, offline ---------------------------------------------------------------
+
+
+@pytest.fixture
+def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty, offline Hugging Face cache in tmp_path (nothing can be downloaded)."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hub"
+    cache.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # huggingface_hub reads both variables when it is imported: set its copies too.
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return cache
+
+
+def _imagenet_like_weights(seed: int = 3) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)
+    return build_model("test_efficientnet", num_classes=1000).state_dict()
+
+
+def _put_in_hub_cache(cache: Path, repo: str, weights: dict[str, torch.Tensor]) -> None:
+    """Lay out ``weights`` as huggingface_hub caches a download of ``repo``."""
+    from safetensors.torch import save_file
+
+    commit = "0" * 40
+    folder = cache / f"models--{repo.replace('/', '--')}"
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "main").write_text(commit)
+    snapshot = folder / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in weights.items()}, snapshot / "model.safetensors")
+
+
+@pytest.mark.parametrize("spec", ["imagenet", "r160_in1k"])
+def test_pretrained_imagenet_comes_from_timm_and_the_hub_cache(hub_cache: Path, spec: str) -> None:
+    weights = _imagenet_like_weights()
+    _put_in_hub_cache(hub_cache, "timm/test_efficientnet.r160_in1k", weights)
+    options = TrainOptions(output=hub_cache / "x.pt", pretrained=spec, **TINY)
+    model, fresh = initial_model(options)
+    assert torch.equal(model.conv_stem.weight, weights["conv_stem.weight"])
+    assert torch.equal(model.bn2.running_mean, weights["bn2.running_mean"])
+    assert model.classifier.out_features == 3 and fresh == ["classifier.bias", "classifier.weight"]
+    assert model.gradcam_target_layer_name == "bn2"
+
+
+def test_pretrained_missing_from_the_cache_is_one_line(hub_cache: Path) -> None:
+    from assurexray.errors import CheckpointError
+    options = TrainOptions(output=hub_cache / "x.pt", pretrained="imagenet", **TINY)
+    with pytest.raises(CheckpointError) as info:
+        initial_model(options)
+    message = str(info.value)
+    assert "\n" not in message and str(hub_cache) in message
+    assert "test_efficientnet" in message and "--pretrained PATH" in message
+
+
+def test_pretrained_unknown_tag_lists_the_known_ones(hub_cache: Path) -> None:
+    from assurexray.errors import ConfigError
+    options = TrainOptions(output=hub_cache / "x.pt", pretrained="in22k_nope", **TINY)
+    with pytest.raises(ConfigError, match="'in22k_nope' is not a timm tag .* known: r160_in1k"):
+        initial_model(options)
+
+
+def test_pretrained_safetensors_file_is_read_by_timm(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    weights = _imagenet_like_weights(seed=4)
+    save_file(weights, tmp_path / "weights.safetensors")
+    file = tmp_path / "weights.safetensors"
+    options = TrainOptions(output=tmp_path / "x.pt", pretrained=file, **TINY)
+    model, fresh = initial_model(options)
+    assert torch.equal(model.conv_stem.weight, weights["conv_stem.weight"])
+    assert fresh == ["classifier.bias", "classifier.weight"]
+
+
+def test_train_command_without_cached_weights_fails_before_any_work(
+    tmp_path: Path, tiny_dataset: Path, hub_cache: Path
+) -> None:
+    out = tmp_path / "ckpt.pt"
+    args = ["train", "--data", str(tiny_dataset), "--arch", "test_efficientnet"]
+    result = runner.invoke(app, [*args, "--pretrained", "imagenet", "--output", str(out)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "could not be fetched" in result.output and not out.exists()

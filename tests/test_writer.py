@@ -1,0 +1,102 @@
+"""The background writer: order kept, errors per item, bounded, nothing lost on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from assurexray.writer import BackgroundWriter, WriteInterrupted
+
+
+def test_outcomes_come_back_in_order_with_errors_per_item() -> None:
+    def write(n: int) -> int:
+        time.sleep(0.01 * (n % 3))  # uneven work
+        if n == 4:
+            raise OSError("disk full")
+        return n * n
+
+    writer = BackgroundWriter(write, ahead=3)
+    outcomes = []
+    for n in range(8):
+        outcomes.extend(writer.submit(n))
+        assert len(writer._pending) <= 3  # bounded: the caller waits beyond `ahead`
+    outcomes.extend(writer.finish())
+    assert [item for item, _ in outcomes] == list(range(8))
+    assert [o for _, o in outcomes if not isinstance(o, Exception)] == [0, 1, 4, 9, 25, 36, 49]
+    failed = [(item, o) for item, o in outcomes if isinstance(o, Exception)]
+    assert len(failed) == 1 and failed[0][0] == 4 and str(failed[0][1]) == "disk full"
+
+
+def test_work_runs_off_the_calling_thread() -> None:
+    threads: list[str] = []
+    writer = BackgroundWriter(lambda _: threads.append(threading.current_thread().name))
+    writer.submit(1)
+    writer.finish()
+    assert threads and threads[0] != threading.current_thread().name
+
+
+def test_an_interrupted_finish_records_every_unwritten_item(monkeypatch) -> None:
+    release = threading.Event()
+    writer = BackgroundWriter(lambda n: release.wait(5) and n, ahead=10)
+    for n in range(3):
+        writer.submit(n)
+    calls = 0
+    original = writer._collect
+
+    def interrupted_once():
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise KeyboardInterrupt  # a second Ctrl-C while waiting for the writer
+        return original()
+
+    monkeypatch.setattr(writer, "_collect", interrupted_once)
+    outcomes = writer.finish()
+    release.set()
+    assert writer.interrupted
+    assert [item for item, _ in outcomes] == [0, 1, 2]
+    assert all(isinstance(o, WriteInterrupted) for _, o in outcomes)
+
+
+def test_infer_ctrl_c_keeps_every_finished_image_whole(
+    tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    """Ctrl-C after two images: both have all their files and are in the batch files."""
+    from conftest import write_gray_png
+
+    from assurexray.infer import InferRun, RenderOptions, output_names, process
+    from assurexray.jobs import ModelOptions, StreamOptions, open_model
+    from assurexray.streaming import explain_paths
+
+    files = [write_gray_png(tmp_path / "in" / f"x{n}.png", seed=n) for n in range(4)]
+    model = open_model(ModelOptions(tiny_checkpoint), "cpu")
+
+    def interrupted_after_two():
+        stream = StreamOptions(batch_size=2, workers=1)
+        for n, item in enumerate(explain_paths(files, model.explainer, model.preprocess, stream)):
+            if n == 2:
+                raise KeyboardInterrupt
+            yield item
+
+    run = InferRun(tmp_path / "out", model.class_names, {})
+    with pytest.raises(KeyboardInterrupt):
+        process(
+            interrupted_after_two(),
+            output_names(files),
+            run,
+            method="gradcam",
+            target_layers=["bn2"],
+            render=RenderOptions(),
+        )
+    summary = json.loads((tmp_path / "out" / "batch_results.json").read_text())
+    assert summary["num_processed"] == 2 and summary["num_failed"] == 0
+    for record in summary["results"]:
+        outputs = record["outputs"]
+        assert set(outputs) == {"overlay", "heatmap", "json"}
+        assert all(Path(p).is_file() for p in outputs.values())
+        assert record["notes"] == []
+    assert not (tmp_path / "out" / "x2.json").exists()
