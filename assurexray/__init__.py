@@ -1,6 +1,9 @@
 """assurexray: where does a bone-tumour X-ray classifier look?
 
 The public API is loaded lazily, so ``import assurexray`` does not import torch.
+No public name equals a module name: after ``import assurexray.<module>`` the
+package attribute ``<module>`` is that module, which would hide a function of
+the same name.
 """
 
 from __future__ import annotations
@@ -8,13 +11,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one version source; pyproject.toml reads it
 
 _EXPORTS = {
     "read_image": "imaging",
     "Radiograph": "imaging",
     "PreprocessConfig": "preprocess",
-    "preprocess": "preprocess",
+    "preprocess_image": "preprocess",
     "build_model": "model",
     "load_checkpoint": "model",
     "save_checkpoint": "model",

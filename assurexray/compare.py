@@ -4,25 +4,42 @@ Choose annotated images (by default the true positives of each tumour class,
 stratified), explain each image's class, score the heatmap against the mask in
 the original image frame, and write ``annotation_report.json`` with panels
 ``annotation_comparison*.png`` (Original | Annotation | Heatmap | Overlay).
+:func:`run` with :class:`CompareOptions` is the job; the report's means are
+built in :mod:`assurexray.compare_report`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from assurexray import render as draw
 from assurexray.annotations import annotation_mask, find_annotation, load_labelme
+from assurexray.compare_report import build_report
 from assurexray.errors import AnnotationError, DatasetError
-from assurexray.inference import LoadFailure, Progress, explain_paths
+from assurexray.jobs import (
+    OpenedModel,
+    Progress,
+    StreamOptions,
+    Warn,
+    check_classes,
+    load_records,
+    no_progress,
+    no_warn,
+    pick,
+)
 from assurexray.metrics import localisation_scores
 from assurexray.report import write_json, write_png
 from assurexray.selection import stratified_choice
+from assurexray.streaming import LoadFailure, explain_paths, predict_records
+
+if TYPE_CHECKING:
+    from assurexray.config import Settings
 
 PANEL_SIDE = 320
 SCORE_KEYS = ("otsu_iou", "hit", "relevance_mass", "mask_fraction")
@@ -30,7 +47,12 @@ SCORE_KEYS = ("otsu_iou", "hit", "relevance_mass", "mask_fraction")
 
 @dataclass(frozen=True)
 class CompareOptions:
-    """How images are chosen and scored."""
+    """Which images the ``compare`` job scores, and how.
+
+    Images come from ``images`` (a bare folder, labels unknown) or else from
+    the ``split`` of the data set ``data``; annotations from ``annotations``
+    or else the data set's own. ``per_class=None`` scores every annotated image.
+    """
 
     output: Path
     thresholds: tuple[float, ...] = (0.5,)
@@ -41,6 +63,50 @@ class CompareOptions:
     seed: int = 0
     alpha: float = 0.4
     colormap: str = "jet"
+    data: Path | None = None
+    split: str = "test"
+    images: Path | None = None
+    annotations: Path | None = None
+    stream: StreamOptions = field(default_factory=StreamOptions)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        annotations: Path | None = None,
+        images: Path | None = None,
+        data: Path | None = None,
+        split: str | None = None,
+        per_class: int | None = None,
+        all_images: bool = False,
+        thresholds: Sequence[float] | None = None,
+        output: Path | None = None,
+        batch_size: int | None = None,
+        device: str | None = None,
+    ) -> CompareOptions:
+        """Options from the config; arguments left at None keep its values."""
+        configured = settings.compare
+        return cls(
+            output=Path(pick(output, configured.output)),
+            thresholds=tuple(thresholds or configured.thresholds),
+            per_class=None if all_images else pick(per_class, configured.per_class),
+            classes=tuple(configured.classes),
+            annotation_mode=configured.annotation_mode,
+            rows_per_page=configured.rows_per_page,
+            seed=settings.seed,
+            alpha=settings.explain.alpha,
+            colormap=settings.explain.colormap,
+            data=Path(pick(data, settings.data)),
+            split=pick(split, configured.split),
+            images=images,
+            annotations=annotations or (
+                Path(configured.annotations) if configured.annotations else None
+            ),
+            stream=StreamOptions.from_settings(
+                settings, batch_size=batch_size, device=device, section="gallery"
+            ),
+        )
 
 
 @dataclass
@@ -94,19 +160,85 @@ def score_image(
     return mask, localisation_scores(heatmap, mask, options.thresholds), list(annotation.warnings)
 
 
-def run_compare(
-    chosen: pd.DataFrame,
-    counts: dict[str, dict[str, int]],
-    checkpoint: Any,
-    explainer: Any,
+def run(
+    model: OpenedModel,
     options: CompareOptions,
     *,
-    device: Any,
-    batch_size: int,
-    workers: int,
-    max_pixels: int,
-    progress: Progress | None = None,
-    warn: Callable[[str], None] | None = None,
+    progress: Progress = no_progress,
+    warn: Warn = no_warn,
+) -> CompareResult:
+    """The ``compare`` job: choose annotated images, explain, score, write report and panels.
+
+    Raises:
+        DatasetError: no images, no annotations, or labels the checkpoint lacks.
+    """
+    chosen, counts, failures = choose_annotated(model, options, progress, warn)
+    return score_images(chosen, counts, model, options, progress, warn, failures)
+
+
+def choose_annotated(
+    model: OpenedModel, options: CompareOptions, progress: Progress = no_progress,
+    warn: Warn = no_warn,
+) -> tuple[pd.DataFrame, dict[str, dict[str, int]], list[dict[str, str]]]:
+    """The annotated images to score (true positives unless every image is wanted).
+
+    Returns:
+        The chosen records, the per-class counts (available and used), and the
+        images that could not be read while predicting.
+    """
+    records = candidate_records(options, warn)
+    if records["label"].notna().any():
+        check_classes(model, records)
+    annotated = attach_annotations(records, options.annotations)
+    if annotated.empty:
+        if options.images is not None and options.annotations is None:
+            raise DatasetError("--images needs --annotations (the folder of LabelMe files)")
+        raise DatasetError(f"no image has an annotation in {options.annotations or 'the data set'}")
+    predictions, unreadable = None, []
+    if options.per_class is not None or annotated["label"].isna().any():
+        predictions, unreadable = predict_records(
+            annotated, model, options.stream, progress=progress
+        )
+    chosen, counts = choose_images(annotated, predictions, options)
+    failures = [{"image_id": f.path.stem, "error": f.error} for f in unreadable]
+    return chosen, counts, failures
+
+
+def candidate_records(options: CompareOptions, warn: Warn = no_warn) -> pd.DataFrame:
+    """The candidate images: a bare folder (labels unknown) or a data set split."""
+    from assurexray.datasets import select_split
+    from assurexray.imaging import is_image_file
+
+    if options.images is not None:
+        if not options.images.is_dir():
+            raise DatasetError(f"{options.images}: image folder not found")
+        paths = sorted(p for p in options.images.iterdir() if p.is_file() and is_image_file(p))
+        return pd.DataFrame(
+            {
+                "image_id": [p.stem for p in paths],
+                "path": [str(p) for p in paths],
+                "label": [None] * len(paths),
+                "annotation": [None] * len(paths),
+            }
+        )
+    if options.data is None:
+        raise DatasetError("no images to compare: give a data set (--data) or --images")
+    index = load_records(options.data)
+    no_split = index["split"].isna().all()
+    if options.split != "all" and no_split:
+        warn("the data set has no split: scoring every image, training images included")
+    if options.split == "all" or no_split:
+        return index
+    return select_split(index, options.split)
+
+
+def score_images(
+    chosen: pd.DataFrame,
+    counts: dict[str, dict[str, int]],
+    model: OpenedModel,
+    options: CompareOptions,
+    progress: Progress = no_progress,
+    warn: Warn = no_warn,
     failures: Sequence[dict[str, str]] = (),
 ) -> CompareResult:
     """Explain and score ``chosen`` images; write the report and the panels.
@@ -114,7 +246,8 @@ def run_compare(
     Panels are written a page at a time as rows come, so a long run holds at
     most one page in memory. ``failures`` from earlier steps join the report.
     """
-    names = tuple(checkpoint.class_names)
+    names = model.class_names
+    explainer = model.explainer
     lookup = {n: i for i, n in enumerate(names)}
     result = CompareResult(report={}, failures=list(failures))
     per_image, page = [], []
@@ -122,16 +255,12 @@ def run_compare(
     stream = explain_paths(
         [r.path for r in rows],
         explainer,
-        checkpoint.preprocess,
-        device=device,
+        model.preprocess,
+        options.stream,
         targets=[lookup[r.label] for r in rows],
-        batch_size=batch_size,
-        workers=workers,
-        max_pixels=max_pixels,
     )
     for done, (row, item) in enumerate(zip(rows, stream, strict=True), start=1):
-        if progress:
-            progress("compare", done, len(rows))
+        progress("compare", done, len(rows))
         if isinstance(item, LoadFailure):
             result.failures.append({"image_id": row.image_id, "error": item.error})
             continue
@@ -143,8 +272,7 @@ def run_compare(
             result.failures.append({"image_id": row.image_id, "error": str(exc)})
             continue
         for note in notes:
-            if warn:
-                warn(note)
+            warn(note)
         entry = {
             "image_id": row.image_id,
             "class": row.label,
@@ -203,84 +331,3 @@ def write_page(rows: Sequence[np.ndarray], number: int, options: CompareOptions)
     suffix = "" if number == 1 else f"_{number}"
     path = options.output / f"annotation_comparison{suffix}.png"
     return write_png(path, draw.add_caption(figure, title))
-
-
-def _mean(values: Sequence[Any]) -> float | None:
-    numbers = np.array([v for v in values if v is not None], dtype=np.float64)
-    if numbers.size == 0 or np.isnan(numbers).all():
-        return None
-    return float(np.nanmean(numbers))
-
-
-def mean_scores(entries: Sequence[dict[str, Any]], thresholds: Sequence[float]) -> dict[str, Any]:
-    """Mean of every score over ``entries`` (NaN IoUs of empty cases left out)."""
-    keys = [f"{t:g}" for t in thresholds]
-    return {
-        "num_images": len(entries),
-        "iou": {k: _mean([e["iou"][k] for e in entries]) for k in keys},
-        "otsu_iou": _mean([e["otsu_iou"] for e in entries]),
-        "hit_rate": _mean([float(e["hit"]) for e in entries]),
-        "relevance_mass": _mean([e["relevance_mass"] for e in entries]),
-        "mask_fraction": _mean([e["mask_fraction"] for e in entries]),
-    }
-
-
-def build_report(
-    per_image: list[dict[str, Any]],
-    counts: dict[str, dict[str, int]],
-    options: CompareOptions,
-    *,
-    names: tuple[str, ...],
-    failures: list[dict[str, str]],
-    method: str,
-) -> dict[str, Any]:
-    """The JSON report: per-image scores, means overall and per class, and a summary."""
-    overall = mean_scores(per_image, options.thresholds)
-    per_class = {
-        c: {
-            **mean_scores([e for e in per_image if e["class"] == c], options.thresholds),
-            **counts.get(c, {}),
-        }
-        for c in options.classes
-    }
-    first = f"{options.thresholds[0]:g}"
-    return {
-        "num_images": len(per_image),
-        "iou_threshold": options.thresholds[0],
-        "mean_iou": overall["iou"][first],
-        "mean_iou_by_threshold": overall["iou"],
-        "mean_otsu_iou": overall["otsu_iou"],
-        "hit_rate": overall["hit_rate"],
-        "mean_relevance_mass": overall["relevance_mass"],
-        "chance_level": overall["mask_fraction"],
-        "per_class": per_class,
-        "selection": "every annotated image"
-        if options.per_class is None
-        else f"true positives, up to {options.per_class} per class",
-        "method": method,
-        "class_names": list(names),
-        "per_image": per_image,
-        "errors": failures,
-        "summary": summary_sentence(overall, first),
-    }
-
-
-def summary_sentence(overall: dict[str, Any], threshold: str) -> str:
-    """One sentence stating the scores against their chance level."""
-    if not overall["num_images"]:
-        return "No image could be scored."
-
-    def pct(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.0%}"
-
-    def num(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.2f}"
-
-    chance = overall["mask_fraction"]
-    return (
-        f"Over {overall['num_images']} images, mean IoU at {threshold} is "
-        f"{num(overall['iou'][threshold])} (Otsu {num(overall['otsu_iou'])}); the heatmap peak "
-        f"fell inside the tumour in {pct(overall['hit_rate'])} of images and "
-        f"{pct(overall['relevance_mass'])} of the heatmap mass lay inside it, against a chance "
-        f"level of {pct(chance)} (the mean tumour area fraction)."
-    )

@@ -15,6 +15,8 @@ from typing import Any
 from assurexray.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("configs/default.yaml")
+CLASS_NAMES: tuple[str, ...] = ("Normal", "Benign", "Malignant")
+"""The BTXRD classes, in label-index order: the one definition every module imports."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,23 @@ class TrainSettings:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    output: str = "results/audit"
+    methods: list[str] = field(
+        default_factory=lambda: ["gradcam", "gradcam++", "hirescam", "xgradcam", "layercam",
+                                 "eigencam"]
+    )
+    layers: list[str] = field(default_factory=list)
+    per_class: int = 20
+    rank_by: str = "relevance_mass"
+    check_images: int = 12
+    sanity_depth: int = 2
+    sanity_threshold: float = 0.5
+    road_percentiles: list[int] = field(default_factory=lambda: [20, 40, 60, 80])
+    shown_images: int = 4
+
+
+@dataclass(frozen=True)
 class DemoSettings:
     output: str = "results/demo"
     data: str = "data/demo"
@@ -84,6 +103,7 @@ class DemoSettings:
     image_size: int = 128
     resize_mode: str = "stretch"
     per_class: int = 20
+    audit_methods: list[str] = field(default_factory=lambda: ["gradcam", "layercam", "eigencam"])
 
 
 @dataclass(frozen=True)
@@ -95,13 +115,14 @@ class Settings:
     max_pixels: int = 100_000_000
     data: str = "data/demo"
     checkpoint: str = "results/demo/checkpoints/best.pt"
-    class_names: list[str] = field(default_factory=lambda: ["Normal", "Benign", "Malignant"])
+    class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
     model: ModelSettings = field(default_factory=ModelSettings)
     explain: ExplainSettings = field(default_factory=ExplainSettings)
     infer: InferSettings = field(default_factory=InferSettings)
     gallery: GallerySettings = field(default_factory=GallerySettings)
     compare: CompareSettings = field(default_factory=CompareSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
 
 
@@ -169,11 +190,24 @@ _RANGES: list[tuple[str, Any, str]] = [
         lambda v: len(v) == 3 and min(v) >= 0 and sum(v) > 0,
         "three non-negative numbers (train, val, test)",
     ),
+    ("audit.methods", lambda v: len(v) >= 1, "one or more method names"),
+    ("audit.per_class", _positive, "positive"),
+    (
+        "audit.rank_by",
+        lambda v: v in ("relevance_mass", "hit_rate", "mean_iou", "mean_otsu_iou"),
+        "relevance_mass, hit_rate, mean_iou or mean_otsu_iou",
+    ),
+    ("audit.check_images", lambda v: v >= 2, "at least 2"),
+    ("audit.sanity_depth", lambda v: v >= 0, "at least 0"),
+    ("audit.sanity_threshold", lambda v: -1.0 <= v <= 1.0, "between -1 and 1"),
+    ("audit.road_percentiles", lambda v: v and all(0 < p < 100 for p in v), "values in 1-99"),
+    ("audit.shown_images", lambda v: v >= 0, "at least 0"),
     ("demo.images", lambda v: v >= 12, "at least 12"),
     ("demo.epochs", _positive, "positive"),
     ("demo.image_size", lambda v: v >= 16, "at least 16"),
     ("demo.resize_mode", lambda v: v in ("letterbox", "stretch"), "letterbox or stretch"),
     ("demo.per_class", _positive, "positive"),
+    ("demo.audit_methods", lambda v: len(v) >= 1, "one or more method names"),
 ]
 
 

@@ -41,14 +41,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from assurexray.config import CLASS_NAMES
 from assurexray.errors import DatasetError
+from assurexray.imaging import IMAGE_EXTENSIONS
 from assurexray.report import write_csv
 
-CLASS_NAMES = ("Normal", "Benign", "Malignant")
 INDEX_COLUMNS = ["image_id", "path", "label", "split", "annotation"]
 SPLIT_NAMES = ("train", "val", "test")
 SPLIT_FILE = "splits.csv"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm")
 METADATA_NAMES = ("dataset.xlsx", "dataset.csv")
 _ANNOTATION_DIRS = ("Annotations", "annotations")
 _SHOWN = 3  # how many offending entries an error message names
@@ -497,7 +497,7 @@ def _clean_name(value: Any, where: Path, row: int) -> str:
 def _strip_suffix(name: str) -> str:
     """Drop an image suffix (``.jpeg``, ``.png``, ...) from a name; keep other dots."""
     suffix = PurePosixPath(name).suffix
-    return name[: -len(suffix)] if suffix.lower() in IMAGE_SUFFIXES else name
+    return name[: -len(suffix)] if suffix.lower() in IMAGE_EXTENSIONS else name
 
 
 def _image_id(path: Path, root: Path) -> str:
@@ -506,7 +506,7 @@ def _image_id(path: Path, root: Path) -> str:
 
 def _is_image(path: Path) -> bool:
     return (
-        path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
+        path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".") and path.is_file()
     )
 
 

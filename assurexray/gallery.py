@@ -2,29 +2,36 @@
 true positives, false positives and false negatives per class with heatmaps.
 
 Two streaming passes: the first predicts every image (memory does not grow
-with the split), the second explains only the selected examples.
+with the split), the second explains only the selected examples. :func:`run`
+with :class:`GalleryOptions` is the job.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from assurexray import render as draw
-from assurexray.inference import (
-    ExplainedImage,
-    LoadFailure,
+from assurexray.jobs import (
+    OpenedModel,
     Progress,
-    explain_paths,
-    predict_records,
+    StreamOptions,
+    check_classes,
+    load_records,
+    no_progress,
+    pick,
 )
 from assurexray.metrics import classification_metrics
 from assurexray.report import write_csv, write_json, write_png
 from assurexray.selection import CATEGORIES, select_examples
+from assurexray.streaming import ExplainedImage, LoadFailure, explain_paths, predict_records
+
+if TYPE_CHECKING:
+    from assurexray.config import Settings
 
 CELL = (360, 360)  # (height, width) of one gallery cell, caption included
 _ROW_TITLES = {
@@ -33,6 +40,47 @@ _ROW_TITLES = {
     "FN": "False negatives\ntrue {c}, predicted other",
     "FN_true": "False negatives\nheatmap of {c}",
 }
+
+
+@dataclass(frozen=True)
+class GalleryOptions:
+    """Which split the ``gallery`` job runs on and what it draws."""
+
+    data: Path
+    output: Path = Path("results/gradcam")
+    split: str = "test"
+    k: int = 3
+    fn_true_class: bool = False
+    alpha: float = 0.4
+    colormap: str = "jet"
+    stream: StreamOptions = field(default_factory=StreamOptions)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        data: Path | None = None,
+        split: str | None = None,
+        k: int | None = None,
+        output: Path | None = None,
+        fn_true_class: bool = False,
+        batch_size: int | None = None,
+        device: str | None = None,
+    ) -> GalleryOptions:
+        """Options from the config; arguments left at None keep its values."""
+        return cls(
+            data=Path(pick(data, settings.data)),
+            output=Path(pick(output, settings.gallery.output)),
+            split=pick(split, settings.gallery.split),
+            k=pick(k, settings.gallery.k),
+            fn_true_class=fn_true_class,
+            alpha=settings.explain.alpha,
+            colormap=settings.explain.colormap,
+            stream=StreamOptions.from_settings(
+                settings, batch_size=batch_size, device=device, section="gallery"
+            ),
+        )
 
 
 @dataclass
@@ -101,33 +149,21 @@ def render_class_gallery(
     return draw.add_caption(figure, f"{class_name}: heatmap of the predicted class (red = high)")
 
 
-def run_gallery(
-    records: pd.DataFrame,
-    checkpoint: Any,
-    explainer: Any,
-    *,
-    output: Path,
-    k: int,
-    device: Any,
-    batch_size: int = 16,
-    workers: int = 2,
-    max_pixels: int,
-    alpha: float = 0.4,
-    colormap: str = "jet",
-    show_fn_true: bool = False,
-    progress: Progress | None = None,
+def run(
+    model: OpenedModel, options: GalleryOptions, *, progress: Progress = no_progress
 ) -> GalleryResult:
-    """Predict a split, write predictions/metrics, and draw one gallery per class."""
-    names = tuple(checkpoint.class_names)
-    predictions, failures = predict_records(
-        records,
-        checkpoint,
-        device=device,
-        batch_size=batch_size,
-        workers=workers,
-        max_pixels=max_pixels,
-        progress=progress,
-    )
+    """The ``gallery`` job: predict a split, write predictions/metrics, one gallery per class.
+
+    Raises:
+        DatasetError: no data set, an unknown split, or labels the checkpoint lacks.
+    """
+    from assurexray.datasets import select_split
+
+    records = select_split(load_records(options.data), options.split)
+    check_classes(model, records)
+    names = model.class_names
+    output = options.output
+    predictions, failures = predict_records(records, model, options.stream, progress=progress)
     result = GalleryResult(predictions, {}, failures=failures)
     result.files["predictions"] = write_csv(output / "predictions.csv", predictions)
     if predictions.empty:
@@ -139,24 +175,16 @@ def run_gallery(
         output / "confusion_matrix.png",
         draw.confusion_matrix_image(np.array(result.metrics["confusion_matrix"]), names),
     )
-    chosen = select_examples(predictions, names, k)
-    cells = _explain_selected(
-        chosen,
-        explainer,
-        checkpoint,
-        names,
-        device=device,
-        batch_size=batch_size,
-        workers=workers,
-        max_pixels=max_pixels,
-        alpha=alpha,
-        colormap=colormap,
-        show_fn_true=show_fn_true,
-        progress=progress,
-    )
+    chosen = select_examples(predictions, names, options.k)
+    cells = _explain_selected(chosen, model, options, progress)
     for name in names:
         figure = render_class_gallery(
-            name, chosen[name], cells[name], k, show_fn_true=show_fn_true, colormap=colormap
+            name,
+            chosen[name],
+            cells[name],
+            options.k,
+            show_fn_true=options.fn_true_class,
+            colormap=options.colormap,
         )
         result.files[f"gallery_{name}"] = write_png(output / f"gallery_{name}.png", figure)
     return result
@@ -164,17 +192,13 @@ def run_gallery(
 
 def _explain_selected(
     chosen: dict[str, dict[str, pd.DataFrame]],
-    explainer: Any,
-    checkpoint: Any,
-    names: tuple[str, ...],
-    *,
-    show_fn_true: bool,
-    alpha: float,
-    colormap: str,
-    progress: Progress | None,
-    **stream: Any,
+    model: OpenedModel,
+    options: GalleryOptions,
+    progress: Progress,
 ) -> dict[str, dict[tuple[str, str], np.ndarray]]:
     """Explain each selected image once per needed class and draw its cell."""
+    names = model.class_names
+    show_fn_true = options.fn_true_class
     lookup = {n: i for i, n in enumerate(names)}
     wanted: dict[tuple[str, int], list[tuple[str, str, pd.Series]]] = {}
     for name, groups in chosen.items():
@@ -191,10 +215,10 @@ def _explain_selected(
     cells: dict[str, dict[tuple[str, str], np.ndarray]] = {n: {} for n in names}
     stream_items = explain_paths(
         [p for p, _ in jobs],
-        explainer,
-        checkpoint.preprocess,
+        model.explainer,
+        model.preprocess,
+        options.stream,
         targets=[cls for _, cls in jobs],
-        **stream,
     )
     for done, (job, item) in enumerate(zip(jobs, stream_items, strict=True), start=1):
         for name, category, row in wanted[job]:
@@ -203,7 +227,8 @@ def _explain_selected(
                     f"cannot read\n{row['image_id']}", CELL, grey=True
                 )
             else:
-                cells[name][(category, row["image_id"])] = _cell(item, row, names, alpha, colormap)
-        if progress:
-            progress("explain", done, len(jobs))
+                cells[name][(category, row["image_id"])] = _cell(
+                    item, row, names, options.alpha, options.colormap
+                )
+        progress("explain", done, len(jobs))
     return cells

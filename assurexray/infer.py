@@ -1,5 +1,8 @@
 """The ``infer`` job: explain image files and write one result set per image.
 
+:func:`run` with :class:`InferOptions` is the job; the batched model work is
+in :mod:`assurexray.streaming`.
+
 Per image: ``<name>_overlay.png``, ``<name>_heatmap.png``, ``<name>.json`` (and
 ``<name>_heatmap.npy`` on request). For a run: ``predictions.csv`` and
 ``batch_results.json``, written even when the run is interrupted, so nothing
@@ -12,15 +15,19 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from assurexray import __version__
 from assurexray.errors import AssureXrayError
 from assurexray.imaging import IMAGE_EXTENSIONS, is_image_file
-from assurexray.inference import ExplainedImage, LoadFailure
+from assurexray.jobs import OpenedModel, Progress, StreamOptions, no_progress, pick
 from assurexray.report import atomic_path, write_csv, write_json, write_png
+from assurexray.streaming import ExplainedImage, LoadFailure, explain_paths
+
+if TYPE_CHECKING:
+    from assurexray.config import Settings
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,54 @@ class RenderOptions:
     images: bool = True
     save_raw: bool = False
     max_side: int = 1024
+
+
+@dataclass(frozen=True)
+class InferOptions:
+    """What the ``infer`` job explains, and how it writes the results."""
+
+    inputs: tuple[Path, ...]
+    output: Path = Path("results/inference")
+    recursive: bool = False
+    target_class: str | None = None
+    render: RenderOptions = field(default_factory=RenderOptions)
+    stream: StreamOptions = field(default_factory=StreamOptions)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        inputs: Sequence[Path],
+        output: Path | None = None,
+        recursive: bool = False,
+        target_class: str | None = None,
+        alpha: float | None = None,
+        images: bool = True,
+        save_raw: bool = False,
+        batch_size: int | None = None,
+        device: str | None = None,
+    ) -> InferOptions:
+        """Options from the config; arguments left at None (or False) keep its values.
+
+        Folders among ``inputs`` are expanded here, so a bad input fails before
+        a model is loaded.
+        """
+        recursive = recursive or settings.infer.recursive
+        files = collect_inputs(inputs, recursive=recursive).files if inputs else []
+        return cls(
+            inputs=tuple(files),
+            output=Path(pick(output, settings.infer.output)),
+            recursive=recursive,
+            target_class=target_class,
+            render=RenderOptions(
+                alpha=pick(alpha, settings.explain.alpha),
+                colormap=settings.explain.colormap,
+                images=images,
+                save_raw=save_raw,
+            ),
+            stream=StreamOptions.from_settings(settings, batch_size=batch_size, device=device),
+        )
 
 
 def write_image_result(
@@ -249,3 +304,48 @@ def process(
     finally:
         run.write_batch_files()
     return run
+
+
+def run(
+    model: OpenedModel, options: InferOptions, *, progress: Progress = no_progress
+) -> InferRun:
+    """The ``infer`` job: explain every input image and write its files.
+
+    Files that cannot be read are recorded in the returned run's ``failures``
+    and the others go on. ``predictions.csv`` and ``batch_results.json`` are
+    written even when the run is interrupted (Ctrl-C propagates afterwards).
+
+    Raises:
+        AssureXrayError: no inputs found, or an unknown ``target_class``.
+    """
+    found = collect_inputs(options.inputs, recursive=options.recursive)
+    explainer = model.explainer
+    target = explainer.class_index(options.target_class) if options.target_class else None
+    result = InferRun(
+        output=options.output, class_names=model.class_names, checkpoint=model.describe()
+    )
+    items = explain_paths(
+        found.files,
+        explainer,
+        model.preprocess,
+        options.stream,
+        targets=[target] * len(found.files) if target is not None else None,
+    )
+    total = len(found.files)
+    done = 0
+    progress("explain", done, total)
+
+    def advance(_: ExplainedImage | LoadFailure) -> None:
+        nonlocal done
+        done += 1
+        progress("explain", done, total)
+
+    return process(
+        items,
+        output_names(found.files),
+        result,
+        method=explainer.method,
+        target_layers=explainer.target_layer_names,
+        render=options.render,
+        on_item=advance,
+    )

@@ -17,11 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from assurexray.config import CLASS_NAMES
 from assurexray.errors import CheckpointError, ConfigError
 from assurexray.preprocess import PreprocessConfig
 
 FORMAT_VERSION = 1
-DEFAULT_CLASS_NAMES = ("Normal", "Benign", "Malignant")
 # Module names of the last spatial feature map, for architectures we know.
 _TARGET_LAYERS = {"efficientnet": "bn2", "test_efficientnet": "bn2", "resnet": "layer4"}
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
@@ -130,7 +130,7 @@ def save_checkpoint(
     preprocess: PreprocessConfig,
     train_metrics: dict[str, Any] | None = None,
 ) -> Path:
-    """Save a model and its facts in the checkpoint format of DESIGN.md, atomically."""
+    """Save a model and its facts in the checkpoint format of docs/architecture.md, atomically."""
     from assurexray.report import write_with
 
     payload = {
@@ -227,7 +227,7 @@ def load_checkpoint(
         return value
 
     arch_name = str(fact("arch", arch, "efficientnet_b0"))
-    names = tuple(str(n) for n in fact("class_names", class_names, DEFAULT_CLASS_NAMES))
+    names = tuple(str(n) for n in fact("class_names", class_names, CLASS_NAMES))
     num_classes = int(facts.get("num_classes", len(names)))
     if num_classes != len(names):
         raise CheckpointError(

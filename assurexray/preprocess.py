@@ -195,7 +195,7 @@ def normalise(square: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     return ((stacked - mean) / std).astype(np.float32)
 
 
-def preprocess(pixels: np.ndarray, config: PreprocessConfig) -> tuple[np.ndarray, Geometry]:
+def preprocess_image(pixels: np.ndarray, config: PreprocessConfig) -> tuple[np.ndarray, Geometry]:
     """Turn a grey ``H×W`` image in [0,1] into a normalised ``C×S×S`` network input.
 
     Args:

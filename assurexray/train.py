@@ -14,26 +14,31 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 import torch
 from torch import nn
 
+from assurexray.config import CLASS_NAMES
 from assurexray.errors import CheckpointError, DatasetError
 from assurexray.imaging import DEFAULT_MAX_PIXELS, read_image
+from assurexray.jobs import Progress, Warn, load_records, no_warn, pick
 from assurexray.metrics import classification_metrics
 from assurexray.model import build_model, save_checkpoint
 from assurexray.preprocess import PreprocessConfig, normalise, to_network_gray
 
+if TYPE_CHECKING:
+    from assurexray.config import Settings
+
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """Everything a training run needs besides the data."""
+    """Everything a training run needs; ``data`` and ``split_fractions`` are for :func:`run`."""
 
     output: Path
-    class_names: tuple[str, ...] = ("Normal", "Benign", "Malignant")
+    class_names: tuple[str, ...] = CLASS_NAMES
     arch: str = "efficientnet_b0"
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     epochs: int = 30
@@ -46,6 +51,50 @@ class TrainOptions:
     workers: int = 2
     pretrained: Path | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
+    data: Path | None = None
+    split_fractions: tuple[float, ...] = (0.7, 0.15, 0.15)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        data: Path | None = None,
+        output: Path | None = None,
+        arch: str | None = None,
+        image_size: int | None = None,
+        resize_mode: str | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        lr: float | None = None,
+        pretrained: Path | None = None,
+        device: str | None = None,
+    ) -> TrainOptions:
+        """Options from the config; arguments left at None keep its values."""
+        from assurexray.model import resolve_device
+
+        return cls(
+            output=Path(pick(output, settings.train.output)),
+            class_names=tuple(settings.class_names),
+            arch=pick(arch, settings.model.arch),
+            preprocess=PreprocessConfig(
+                image_size=pick(image_size, settings.model.image_size),
+                resize_mode=pick(resize_mode, settings.model.resize_mode),
+                clahe=settings.model.clahe,
+            ),
+            epochs=pick(epochs, settings.train.epochs),
+            batch_size=pick(batch_size, settings.train.batch_size),
+            lr=pick(lr, settings.train.lr),
+            weight_decay=settings.train.weight_decay,
+            patience=settings.train.patience,
+            seed=settings.seed,
+            device=str(resolve_device(pick(device, settings.device))),
+            workers=settings.train.workers,
+            pretrained=pretrained,
+            max_pixels=settings.max_pixels,
+            data=Path(pick(data, settings.data)),
+            split_fractions=tuple(settings.train.split_fractions),
+        )
 
 
 @dataclass(frozen=True)
@@ -72,9 +121,6 @@ class TrainResult:
     interrupted: bool = False
     stopped_early: bool = False
     not_pretrained: list[str] = field(default_factory=list)  # keys --pretrained did not fill
-
-
-ProgressHook = Callable[[str, int, int], None]
 
 
 def load_pretrained_backbone(model: nn.Module, path: Path) -> list[str]:
@@ -116,7 +162,7 @@ def cache_images(
     *,
     max_pixels: int,
     workers: int = 2,
-    progress: ProgressHook | None = None,
+    progress: Progress | None = None,
 ) -> np.ndarray:
     """Decode and letterbox every image once: an ``N×S×S`` float16 array."""
 
@@ -201,7 +247,7 @@ def train_model(
     options: TrainOptions,
     *,
     on_epoch: Callable[[EpochResult], None] | None = None,
-    progress: ProgressHook | None = None,
+    progress: Progress | None = None,
 ) -> TrainResult:
     """Train on the ``train`` split, select on ``val``, report on ``test``.
 
@@ -395,3 +441,27 @@ def _test_best(options, cache, labels, device, history, best_epoch) -> dict[str,
         {"test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"]},
     )
     return metrics
+
+
+def run(
+    options: TrainOptions,
+    *,
+    progress: Progress | None = None,
+    on_epoch: Callable[[EpochResult], None] | None = None,
+    warn: Warn = no_warn,
+) -> TrainResult:
+    """The ``train`` job: index ``options.data`` (writing a split if it has none) and train.
+
+    Raises:
+        DatasetError: no data set, or a split without train or val images.
+    """
+    if options.data is None:
+        raise DatasetError("no data set to train on: give --data")
+    index = load_records(
+        options.data,
+        create_split=True,
+        fractions=options.split_fractions,
+        seed=options.seed,
+        warn=warn,
+    )
+    return train_model(index, options, on_epoch=on_epoch, progress=progress)

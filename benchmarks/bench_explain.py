@@ -34,7 +34,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from assurexray.errors import AssureXrayError
 from assurexray.explain import Explainer
 from assurexray.model import build_model
-from assurexray.preprocess import PreprocessConfig, preprocess
+from assurexray.preprocess import PreprocessConfig, preprocess_image
 from assurexray.report import write_json
 
 
@@ -67,7 +67,7 @@ def load_inputs(args: argparse.Namespace) -> np.ndarray:
             arrays = []
             for path in files:
                 try:
-                    arrays.append(preprocess(read_image(path).pixels, config)[0])
+                    arrays.append(preprocess_image(read_image(path).pixels, config)[0])
                 except AssureXrayError as exc:
                     print(f"skipped: {exc}", file=sys.stderr)
             return np.stack(arrays)
@@ -79,7 +79,7 @@ def load_inputs(args: argparse.Namespace) -> np.ndarray:
         cy, cx = rng.uniform(0.3, 0.7) * height, rng.uniform(0.3, 0.7) * width
         bone = np.exp(-(((yy - cy) / (0.3 * height)) ** 2 + ((xx - cx) / (0.1 * width)) ** 2))
         grays.append(np.clip(bone + rng.normal(0, 0.05, bone.shape), 0, 1).astype(np.float32))
-    return np.stack([preprocess(g, config)[0] for g in grays])
+    return np.stack([preprocess_image(g, config)[0] for g in grays])
 
 
 def _time(

@@ -8,6 +8,9 @@ Times, on the same image files in one run:
     heatmap mapped back to each image's frame, and JSON/CSV written;
 (c) the full infer job: (b) plus the overlay and heatmap PNGs.
 
+(b) and (c) call the job function itself, ``assurexray.infer.run``, on a
+checkpoint opened with ``assurexray.jobs.open_model`` (as the command does).
+
 Prints seconds, images/s and the ratios to (a); ``--json PATH`` writes them.
 Without ``--input-dir`` it generates synthetic radiographs first.
 
@@ -25,12 +28,14 @@ from pathlib import Path
 
 import torch
 
-from assurexray.explain import Explainer
-from assurexray.infer import InferRun, RenderOptions, collect_inputs, output_names, process
-from assurexray.inference import explain_paths, predict_paths
-from assurexray.model import build_model
+from assurexray import infer
+from assurexray.config import CLASS_NAMES
+from assurexray.infer import InferOptions, RenderOptions, collect_inputs
+from assurexray.jobs import ModelOptions, StreamOptions, open_model
+from assurexray.model import build_model, save_checkpoint
 from assurexray.preprocess import PreprocessConfig
 from assurexray.report import write_json
+from assurexray.streaming import predict_paths
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,29 +61,30 @@ def main(argv: list[str] | None = None) -> dict:
         generate_dataset(scratch / "data", num_images=args.images, seed=0)
         folder = scratch / "data" / "images"
     files = collect_inputs([folder]).files
-    names = output_names(files)
     torch.manual_seed(0)
-    model = build_model(args.arch, num_classes=3).eval()
-    config = PreprocessConfig(image_size=args.image_size)
-    explainer = Explainer(model, class_names=("Normal", "Benign", "Malignant"))
-    device = torch.device("cpu")
-    stream = dict(batch_size=args.batch_size, workers=args.workers)
+    checkpoint = scratch / "model.pt"
+    save_checkpoint(
+        checkpoint,
+        build_model(args.arch, num_classes=len(CLASS_NAMES)),
+        arch=args.arch,
+        class_names=CLASS_NAMES,
+        preprocess=PreprocessConfig(image_size=args.image_size),
+    )
+    stream = StreamOptions(device="cpu", batch_size=args.batch_size, workers=args.workers)
+    model = open_model(ModelOptions(checkpoint), stream.device)
 
     def plain() -> None:
-        for _ in predict_paths(files, model, config, device=device, **stream):
+        for _ in predict_paths(files, model.checkpoint.model, model.preprocess, stream):
             pass
 
     def infer_job(images: bool) -> None:
-        run = InferRun(scratch / f"out_{images}", ("Normal", "Benign", "Malignant"), {})
-        items = explain_paths(files, explainer, config, device=device, **stream)
-        process(
-            items,
-            names,
-            run,
-            method="gradcam",
-            target_layers=explainer.target_layer_names,
+        options = InferOptions(
+            inputs=(folder,),
+            output=scratch / f"out_{images}",
             render=RenderOptions(images=images),
+            stream=stream,
         )
+        infer.run(model, options)
 
     approaches = {
         "plain": plain,

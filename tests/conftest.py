@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from assurexray.config import CLASS_NAMES
+
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 TINY_ARCH = "test_efficientnet"
-CLASS_NAMES = ("Normal", "Benign", "Malignant")
 
 
 @pytest.fixture(scope="session")

@@ -66,7 +66,7 @@ def test_gallery_predictions_match_an_independent_forward(
 ) -> None:
     from assurexray.imaging import read_image
     from assurexray.model import load_checkpoint
-    from assurexray.preprocess import preprocess
+    from assurexray.preprocess import preprocess_image
 
     out = tmp_path / "g"
     assert (
@@ -86,7 +86,7 @@ def test_gallery_predictions_match_an_independent_forward(
     )
     row = pd.read_csv(out / "predictions.csv").iloc[0]
     checkpoint = load_checkpoint(tiny_checkpoint)
-    tensor, _ = preprocess(read_image(row["path"]).pixels, checkpoint.preprocess)
+    tensor, _ = preprocess_image(read_image(row["path"]).pixels, checkpoint.preprocess)
     with torch.inference_mode():
         probs = torch.softmax(checkpoint.model(torch.from_numpy(tensor)[None]), 1)[0].numpy()
     np.testing.assert_allclose(
@@ -137,3 +137,46 @@ def test_gallery_bad_inputs(tmp_path: Path, tiny_dataset: Path, tiny_checkpoint:
         ],
     )
     assert no_test.exit_code == 2 and "Traceback" not in no_test.output
+
+
+def test_fn_true_class_adds_a_row_of_true_class_heatmaps(
+    tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path, monkeypatch
+) -> None:
+    import assurexray.gallery as gallery_module
+    from assurexray.config import load_settings
+    from assurexray.gallery import CELL, GalleryOptions, run
+    from assurexray.jobs import ModelOptions, open_model
+
+    asked: list[tuple[str, int]] = []
+    original = gallery_module.explain_paths
+
+    def recording(paths, explainer, config, stream, *, targets=None):
+        asked.extend(zip(map(str, paths), targets, strict=True))
+        return original(paths, explainer, config, stream, targets=targets)
+
+    monkeypatch.setattr(gallery_module, "explain_paths", recording)
+    settings = load_settings(None)
+    model = open_model(ModelOptions(tiny_checkpoint), "cpu")
+    results, requests = [], []
+    for flag in (False, True):
+        asked.clear()
+        options = GalleryOptions.from_settings(
+            settings, data=tiny_dataset, k=2, output=tmp_path / str(flag), fn_true_class=flag
+        )
+        results.append(run(model, options))
+        requests.append(set(asked))
+    plain, with_fn = results
+    names = list(model.class_names)
+    misses = with_fn.predictions.query("true_label != predicted_label")
+    assert not misses.empty  # a random tiny model misses some test images
+    true_class = {
+        (p, names.index(t)) for p, t in zip(misses["path"], misses["true_label"], strict=True)
+    }
+    assert not true_class & requests[0]  # without the flag: predicted classes only
+    assert true_class & requests[1]  # with it: the true class of shown false negatives too
+    assert requests[0] < requests[1]
+    pd.testing.assert_frame_equal(plain.predictions, with_fn.predictions)
+    for name in names:
+        rows_plain = cv2.imread(str(plain.files[f"gallery_{name}"])).shape[0]
+        rows_fn = cv2.imread(str(with_fn.files[f"gallery_{name}"])).shape[0]
+        assert CELL[0] <= rows_fn - rows_plain < 2 * CELL[0]  # one more row of cells

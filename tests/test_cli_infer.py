@@ -159,3 +159,33 @@ def test_too_large_image_fails_alone(tmp_path: Path, tiny_checkpoint: Path) -> N
     batch = json.loads((tmp_path / "out" / "batch_results.json").read_text())
     assert batch["num_processed"] == 1
     assert "too large" in batch["errors"][0]["error"] and "large.png" in batch["errors"][0]["error"]
+
+
+def test_interrupted_run_exits_130_and_keeps_finished_images(
+    tmp_path: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assurexray.explain import Explainer
+
+    folder = tmp_path / "imgs"
+    for i in range(3):
+        write_gray_png(folder / f"scan{i}.png", seed=i)
+    original = Explainer.explain
+    calls = []
+
+    def explain_then_ctrl_c(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Explainer, "explain", explain_then_ctrl_c)
+    out = tmp_path / "out"
+    result = _infer(folder, "--checkpoint", tiny_checkpoint, "-o", out, "--batch-size", "1")
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.output and "Traceback" not in result.output
+    batch = json.loads((out / "batch_results.json").read_text())
+    assert batch["num_processed"] == 1 and batch["num_failed"] == 0
+    assert Path(batch["results"][0]["image_path"]).name == "scan0.png"
+    table = pd.read_csv(out / "predictions.csv")
+    assert table["image"].map(lambda p: Path(p).name).tolist() == ["scan0.png"]
+    assert (out / "scan0.json").is_file() and not (out / "scan1.json").exists()

@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from assurexray.cli import app
-from assurexray.compare import CompareOptions, build_report, choose_images
+from assurexray.compare import CompareOptions, choose_images
+from assurexray.compare_report import build_report
 
 runner = CliRunner()
 PER_IMAGE_KEYS = {

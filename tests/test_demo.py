@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import cv2
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from assurexray.cli import app
+from assurexray.config import CLASS_NAMES
 
 runner = CliRunner()
 TINY = ["--images", "24", "--epochs", "1", "--arch", "test_efficientnet", "--image-size", "64"]
@@ -14,29 +18,71 @@ TINY = ["--images", "24", "--epochs", "1", "--arch", "test_efficientnet", "--ima
 def test_demo_end_to_end_then_reuses_outputs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from assurexray.datasets import load_dataset, select_split
+    from assurexray.model import load_checkpoint
+
     monkeypatch.chdir(tmp_path)
     first = runner.invoke(app, ["demo", *TINY])
     assert first.exit_code == 0, first.output
     out = tmp_path / "results" / "demo"
-    expected = [
-        "checkpoints/best.pt",
-        "gallery/predictions.csv",
-        "gallery/metrics.json",
-        "gallery/confusion_matrix.png",
-        "gallery/gallery_Normal.png",
-        "gallery/gallery_Benign.png",
-        "gallery/gallery_Malignant.png",
-        "compare/annotation_report.json",
-        "inference/batch_results.json",
-        "inference/predictions.csv",
-    ]
-    for name in expected:
-        assert (out / name).is_file(), name
-    assert (tmp_path / "data" / "demo" / "dataset.xlsx").is_file()
+    data = tmp_path / "data" / "demo"
+    test = select_split(load_dataset(data), "test")
+    assert len(load_dataset(data)) == 24 and (data / "dataset.xlsx").is_file()
+
+    checkpoint = load_checkpoint(out / "checkpoints" / "best.pt")
+    assert checkpoint.arch == "test_efficientnet" and checkpoint.class_names == CLASS_NAMES
+    assert checkpoint.preprocess.image_size == 64 and checkpoint.train_metrics["epoch"] == 1
+    assert not (out / "checkpoints" / "training.pt").exists()  # renamed once training completed
+
+    predictions = pd.read_csv(out / "gallery" / "predictions.csv")
+    assert sorted(predictions["image_id"]) == sorted(test["image_id"])
+    metrics = json.loads((out / "gallery" / "metrics.json").read_text())
+    accuracy = (predictions["true_label"] == predictions["predicted_label"]).mean()
+    assert metrics["accuracy"] == pytest.approx(accuracy)
+    assert f"{metrics['accuracy']:.0%}" in first.output  # the summary shows the same number
+    for name in ("confusion_matrix", *(f"gallery_{c}" for c in CLASS_NAMES)):
+        picture = cv2.imread(str(out / "gallery" / f"{name}.png"))
+        assert picture is not None and min(picture.shape[:2]) > 100, name
+
+    report = json.loads((out / "compare" / "annotation_report.json").read_text())
+    assert report["num_images"] == len(report["per_image"])
+    assert {e["class"] for e in report["per_image"]} <= {"Benign", "Malignant"}
+    assert all(e["class"] == e["predicted_class"] for e in report["per_image"])  # true positives
+    assert report["selection"] == "true positives, up to 20 per class"
+
+    batch = json.loads((out / "inference" / "batch_results.json").read_text())
+    assert batch["num_processed"] == 3 and batch["num_failed"] == 0  # one test image per class
+    explained = [Path(r["image_path"]).stem for r in batch["results"]]
+    assert sorted(test.set_index("image_id").loc[explained, "label"]) == sorted(CLASS_NAMES)
+    assert len(pd.read_csv(out / "inference" / "predictions.csv")) == 3
     assert "test accuracy" in first.output and "hit rate" in first.output
+    assert "gallery_Benign.png" in first.output  # the pictures to open
     stamp = (out / "checkpoints" / "best.pt").stat().st_mtime_ns
 
     second = runner.invoke(app, ["demo", *TINY])
     assert second.exit_code == 0, second.output
     assert "reusing synthetic data set" in second.output and "reusing checkpoint" in second.output
     assert (out / "checkpoints" / "best.pt").stat().st_mtime_ns == stamp
+    assert json.loads((out / "gallery" / "metrics.json").read_text()) == metrics
+
+
+def test_demo_run_returns_every_step_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assurexray import demo
+    from assurexray.config import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    options = demo.DemoOptions.from_settings(
+        load_settings(None), images=24, epochs=1, arch="test_efficientnet", image_size=64
+    )
+    steps: list[tuple[str, bool]] = []
+    result = demo.run(options, on_step=lambda name, done: steps.append((name, done is None)))
+    assert [name for name, _ in steps] == [
+        "data", "train", "train", "gallery", "gallery", "compare", "compare", "infer", "infer"
+    ]  # fmt: skip
+    assert result.training is not None and result.checkpoint.is_file()
+    assert result.gallery.files["metrics"] == options.gallery.output / "metrics.json"
+    assert result.compare.report["num_images"] == len(result.compare.report["per_image"])
+    assert len(result.infer.results) == 3
+    assert all(path.is_file() for path in result.pictures) and len(result.pictures) >= 4

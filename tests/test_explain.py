@@ -25,7 +25,7 @@ from assurexray.explain import (
     resolve_target_layers,
 )
 from assurexray.model import build_model
-from assurexray.preprocess import PreprocessConfig, preprocess
+from assurexray.preprocess import PreprocessConfig, preprocess_image
 
 NAMES = ("Normal", "Benign", "Malignant")
 SIZE = 96
@@ -361,7 +361,7 @@ def test_heatmaps_back_to_the_original_frame(effnet: nn.Module) -> None:
     config = PreprocessConfig(image_size=64)
     rng = np.random.default_rng(0)
     images = [rng.random((80, 50), dtype=np.float32), rng.random((40, 70), dtype=np.float32)]
-    inputs, geometries = zip(*(preprocess(image, config) for image in images), strict=True)
+    inputs, geometries = zip(*(preprocess_image(image, config) for image in images), strict=True)
     result = Explainer(effnet).explain(np.stack(inputs))
     back = heatmaps_to_original(result.heatmaps, geometries)
     assert [b.shape for b in back] == [(80, 50), (40, 70)]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from assurexray.errors import ConfigError
-from assurexray.preprocess import PreprocessConfig, compute_geometry, preprocess
+from assurexray.preprocess import PreprocessConfig, compute_geometry, preprocess_image
 
 
 @pytest.mark.parametrize("shape", [(300, 120), (120, 300), (200, 200), (37, 91)])
@@ -22,7 +22,7 @@ def test_points_round_trip_within_a_pixel(shape: tuple[int, int], mode: str) -> 
 def test_letterbox_keeps_aspect_and_pads_black() -> None:
     pixels = np.ones((200, 100), dtype=np.float32)
     config = PreprocessConfig(image_size=64, mean=(0.0,) * 3, std=(1.0,) * 3)
-    tensor, geometry = preprocess(pixels, config)
+    tensor, geometry = preprocess_image(pixels, config)
     assert tensor.shape == (3, 64, 64) and tensor.dtype == np.float32
     assert geometry.content_box == (16, 0, 48, 64)
     assert tensor[0, :, :16].max() == 0.0 and tensor[0, :, 48:].max() == 0.0
@@ -33,7 +33,7 @@ def test_a_feature_lands_where_the_geometry_says() -> None:
     pixels = np.zeros((300, 150), dtype=np.float32)
     pixels[200:220, 100:110] = 1.0  # a bright square centred at (104.5, 209.5)
     config = PreprocessConfig(image_size=100, mean=(0.0,) * 3, std=(1.0,) * 3)
-    tensor, geometry = preprocess(pixels, config)
+    tensor, geometry = preprocess_image(pixels, config)
     ys, xs = np.nonzero(tensor[0] > 0.5)
     expected = geometry.to_network(np.array([[104.5, 209.5]]))[0]
     assert abs(xs.mean() - expected[0]) < 1.0 and abs(ys.mean() - expected[1]) < 1.0
@@ -52,15 +52,17 @@ def test_heatmap_maps_back_to_original_frame() -> None:
 def test_normalisation_and_channels() -> None:
     pixels = np.full((10, 10), 0.5, dtype=np.float32)
     config = PreprocessConfig(image_size=10, mean=(0.5, 0.25, 0.0), std=(0.5, 0.25, 1.0))
-    tensor, _ = preprocess(pixels, config)
+    tensor, _ = preprocess_image(pixels, config)
     np.testing.assert_allclose(tensor[:, 5, 5], [0.0, 1.0, 0.5], atol=1e-6)
 
 
 def test_clahe_changes_contrast_but_keeps_range() -> None:
     rng = np.random.default_rng(0)
     pixels = (0.4 + 0.1 * rng.random((64, 64))).astype(np.float32)
-    plain, _ = preprocess(pixels, PreprocessConfig(image_size=64, mean=(0,) * 3, std=(1,) * 3))
-    clahe, _ = preprocess(
+    plain, _ = preprocess_image(
+        pixels, PreprocessConfig(image_size=64, mean=(0,) * 3, std=(1,) * 3)
+    )
+    clahe, _ = preprocess_image(
         pixels, PreprocessConfig(image_size=64, mean=(0,) * 3, std=(1,) * 3, clahe=True)
     )
     assert clahe.std() > plain.std() * 2

@@ -281,7 +281,9 @@ def test_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
 def test_progress_is_reported_per_image(tmp_path: Path) -> None:
     calls: list[tuple[int, int]] = []
     generate_dataset(
-        tmp_path / "data", **{**SMALL, "num_images": 4}, progress=lambda d, t: calls.append((d, t))
+        tmp_path / "data",
+        **{**SMALL, "num_images": 4},
+        progress=lambda _stage, d, t: calls.append((d, t)),
     )
     assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assurexray.datasets import CLASS_NAMES
+from assurexray.config import CLASS_NAMES
 from assurexray.errors import ConfigError
 
 SUBTYPES: dict[str, tuple[str, ...]] = {

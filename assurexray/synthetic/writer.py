@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from assurexray.datasets import CLASS_NAMES
+from assurexray.config import CLASS_NAMES
 from assurexray.errors import DatasetError
+from assurexray.jobs import Progress
 from assurexray.report import write_json, write_with
 from assurexray.synthetic.phantom import render_case
 from assurexray.synthetic.plan import (
@@ -31,9 +32,6 @@ from assurexray.synthetic.plan import (
 GENERATOR_VERSION = 3
 MANIFEST_NAME = "synthetic.json"
 METADATA_NAME = "dataset.xlsx"
-
-ProgressCallback = Callable[[int, int], None]
-
 
 @dataclass(frozen=True)
 class SyntheticSummary:
@@ -55,7 +53,7 @@ def generate_dataset(
     min_size: int = 256,
     max_size: int = 512,
     class_fractions: Sequence[float] = (0.4, 0.3, 0.3),
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
 ) -> SyntheticSummary:
     """Write a synthetic data set in the BTXRD layout.
 
@@ -68,7 +66,7 @@ def generate_dataset(
         min_size: Smallest image side in pixels.
         max_size: Largest image side in pixels.
         class_fractions: Fractions of Normal, Benign and Malignant images.
-        progress: Called as ``progress(done, total)`` after each image.
+        progress: Called as ``progress("generate", done, total)`` after each image.
 
     Returns:
         A summary with the image counts per class.
@@ -95,7 +93,7 @@ def generate_dataset(
                 root / "Annotations" / f"{case.image_id}.json", _labelme(case, phantom.polygon)
             )
         if progress is not None:
-            progress(done, len(cases))
+            progress("generate", done, len(cases))
     metadata = root / METADATA_NAME
     table = _metadata_table(cases)
     write_with(metadata, lambda tmp: table.to_excel(tmp, index=False, engine="openpyxl"))

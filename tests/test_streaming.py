@@ -2,17 +2,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from assurexray.explain import Explainer
-from assurexray.inference import (
+from assurexray.jobs import StreamOptions
+from assurexray.model import load_checkpoint
+from assurexray.streaming import (
     ExplainedImage,
     LoadFailure,
     Prediction,
     explain_paths,
     predict_paths,
 )
-from assurexray.model import load_checkpoint
 from tests.conftest import write_gray_png
 
 
@@ -33,9 +32,7 @@ def test_results_come_in_input_order_with_failures_in_place(
             files,
             checkpoint.model,
             checkpoint.preprocess,
-            device=torch.device("cpu"),
-            batch_size=2,
-            workers=2,
+            StreamOptions(batch_size=2, workers=2),
         )
     )
     assert [type(o) for o in out] == [Prediction, LoadFailure, Prediction, Prediction]
@@ -51,9 +48,8 @@ def test_targets_follow_their_images_past_a_failure(tmp_path: Path, tiny_checkpo
             files,
             explainer,
             checkpoint.preprocess,
-            device=torch.device("cpu"),
+            StreamOptions(batch_size=3),
             targets=[2, 0, 1, 0],
-            batch_size=3,
         )
     )
     assert isinstance(out[1], LoadFailure)

@@ -1,4 +1,7 @@
-"""Batched prediction and explanation over many image files.
+"""Streams of images through the model: batched prediction and explanation.
+
+The building block of the jobs (:mod:`assurexray.infer`, :mod:`assurexray.gallery`,
+:mod:`assurexray.compare`), which decide what to stream and what to write.
 
 Images are decoded and preprocessed by a small thread pool while the model
 works on the previous batch; at most a few batches are in memory at once, so
@@ -14,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -22,10 +25,10 @@ import torch
 
 from assurexray.errors import AssureXrayError
 from assurexray.imaging import DEFAULT_MAX_PIXELS, Radiograph, read_image
-from assurexray.preprocess import Geometry, PreprocessConfig, preprocess
+from assurexray.jobs import OpenedModel, Progress, StreamOptions, no_progress
+from assurexray.preprocess import Geometry, PreprocessConfig, preprocess_image
 
 T = TypeVar("T")
-Progress = Callable[[str, int, int], None]  # progress(stage, done, total)
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class ExplainedImage:
 def _load_one(path: Path, config: PreprocessConfig, max_pixels: int) -> LoadedImage | LoadFailure:
     try:
         radiograph = read_image(path, max_pixels=max_pixels)
-        tensor, geometry = preprocess(radiograph.pixels, config)
+        tensor, geometry = preprocess_image(radiograph.pixels, config)
     except AssureXrayError as exc:
         return LoadFailure(path, str(exc))
     except (OSError, ValueError, MemoryError) as exc:
@@ -118,11 +121,7 @@ def _stream(
     paths: Iterable[str | Path],
     config: PreprocessConfig,
     run_batch: Callable[[list[LoadedImage], torch.Tensor, list[int]], list[T]],
-    *,
-    device: torch.device,
-    batch_size: int,
-    workers: int,
-    max_pixels: int,
+    stream: StreamOptions,
 ) -> Iterator[T | LoadFailure]:
     """Load images in the background, batch them, and yield in input order.
 
@@ -130,9 +129,10 @@ def _stream(
     (with their positions in ``paths``) into one output each; a file that
     could not be loaded is yielded as its :class:`LoadFailure` where it stands.
     """
-    images = load_images(paths, config, max_pixels=max_pixels, workers=workers)
+    images = load_images(paths, config, max_pixels=stream.max_pixels, workers=stream.workers)
+    device = stream.torch_device
     start = 0
-    for chunk in batched(images, batch_size):
+    for chunk in batched(images, stream.batch_size):
         positions = [start + n for n, item in enumerate(chunk) if isinstance(item, LoadedImage)]
         start += len(chunk)
         loaded = [item for item in chunk if isinstance(item, LoadedImage)]
@@ -148,11 +148,7 @@ def predict_paths(
     paths: Iterable[str | Path],
     model: torch.nn.Module,
     config: PreprocessConfig,
-    *,
-    device: torch.device,
-    batch_size: int = 16,
-    workers: int = 2,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    stream: StreamOptions,
 ) -> Iterator[Prediction | LoadFailure]:
     """Softmax probabilities for every image, streamed in batches (no heatmaps)."""
     model.eval()
@@ -162,27 +158,16 @@ def predict_paths(
             probs = torch.softmax(model(batch).float(), dim=1).cpu().numpy()
         return [Prediction(i.path, p, int(p.argmax())) for i, p in zip(loaded, probs, strict=True)]
 
-    yield from _stream(
-        paths,
-        config,
-        run_batch,
-        device=device,
-        batch_size=batch_size,
-        workers=workers,
-        max_pixels=max_pixels,
-    )
+    yield from _stream(paths, config, run_batch, stream)
 
 
 def explain_paths(
     paths: Iterable[str | Path],
     explainer: object,
     config: PreprocessConfig,
+    stream: StreamOptions,
     *,
-    device: torch.device,
     targets: Sequence[int | None] | None = None,
-    batch_size: int = 8,
-    workers: int = 2,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Iterator[ExplainedImage | LoadFailure]:
     """Predict and explain every image, heatmaps mapped back to each image's frame.
 
@@ -190,12 +175,9 @@ def explain_paths(
         paths: Image files.
         explainer: An :class:`assurexray.explain.Explainer`.
         config: The checkpoint's preprocessing.
-        device: Where the batch goes.
+        stream: Device, images per forward pass, decoding threads, pixel limit.
         targets: Class index to explain, one per path (None: the predicted
             class); by default the predicted class of every image.
-        batch_size: Images per forward pass.
-        workers: Decoding threads.
-        max_pixels: Decompression-bomb limit per image.
     """
     paths = list(paths)
     if targets is not None and len(targets) != len(paths):
@@ -218,43 +200,24 @@ def explain_paths(
             for n, image in enumerate(loaded)
         ]
 
-    yield from _stream(
-        paths,
-        config,
-        run_batch,
-        device=device,
-        batch_size=batch_size,
-        workers=workers,
-        max_pixels=max_pixels,
-    )
+    yield from _stream(paths, config, run_batch, stream)
 
 
 def predict_records(
     records: pd.DataFrame,
-    checkpoint: Any,
+    model: OpenedModel,
+    stream: StreamOptions,
     *,
-    device: Any,
-    batch_size: int,
-    workers: int,
-    max_pixels: int,
-    progress: Progress | None = None,
+    progress: Progress = no_progress,
 ) -> tuple[pd.DataFrame, list[LoadFailure]]:
     """Predict every image of ``records`` (``image_id``, ``path``, ``label``)."""
-    names = checkpoint.class_names
+    names = model.class_names
     by_path = {
         str(Path(p)): row for p, row in zip(records["path"], records.itertuples(), strict=True)
     }
     rows, failures = [], []
-    stream = predict_paths(
-        records["path"],
-        checkpoint.model,
-        checkpoint.preprocess,
-        device=device,
-        batch_size=batch_size,
-        workers=workers,
-        max_pixels=max_pixels,
-    )
-    for done, item in enumerate(stream, start=1):
+    items = predict_paths(records["path"], model.checkpoint.model, model.preprocess, stream)
+    for done, item in enumerate(items, start=1):
         if isinstance(item, LoadFailure):
             failures.append(item)
         else:
@@ -269,8 +232,7 @@ def predict_records(
                     "correct": record.label == names[item.predicted],
                 }
             )
-        if progress:
-            progress("predict", done, len(records))
+        progress("predict", done, len(records))
     columns = [
         "image_id",
         "path",

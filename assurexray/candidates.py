@@ -1,0 +1,170 @@
+"""Candidate heatmaps for the audit: methods × target layers, named ``method@layers``.
+
+The default layers are the model's last feature map and the two stages before
+it whose maps are spatially larger (found from the strides timm records in
+``model.feature_info``, or measured with one forward pass for other models),
+plus the combination of those layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from assurexray.errors import ExplainError
+from assurexray.explain import canonical_method, resolve_target_layers
+
+DEFAULT_METHODS = ("gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "eigencam")
+SLOW_METHODS = ("scorecam", "ablationcam")
+LAYER_SEPARATOR = "+"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way of drawing a heatmap.
+
+    Attributes:
+        method: Canonical method name (``gradcam``, ``layercam``, ...).
+        layers: Dotted names of the target layers; several are averaged as
+            pytorch-grad-cam does.
+    """
+
+    method: str
+    layers: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.method}@{LAYER_SEPARATOR.join(self.layers)}"
+
+    def config_lines(self) -> str:
+        """The ``explain:`` lines that make infer, gallery and compare use this candidate."""
+        return (
+            "explain:\n"
+            f"  method: {self.method}\n"
+            f"  target_layer: {','.join(self.layers)}\n"
+            "  aggregation: mean"
+        )
+
+
+def feature_stages(model: nn.Module, input_size: tuple[int, int, int]) -> list[tuple[str, int]]:
+    """``(module name, stride)`` of each stage's output, shallow to deep.
+
+    Uses timm's ``feature_info`` where the model has it; otherwise records the
+    spatial size of the output of every unit (see :func:`network_units`) in
+    one forward pass of zeros and keeps, per size, the last unit to produce it.
+    """
+    info = getattr(model, "feature_info", None)
+    if info:
+        try:
+            return [(str(entry["module"]), int(entry["reduction"])) for entry in info]
+        except (KeyError, TypeError):
+            pass
+    sizes: dict[str, int] = {}
+    handles = [
+        module.register_forward_hook(
+            lambda _m, _i, out, name=name: (
+                sizes.__setitem__(name, out.shape[-1])
+                if isinstance(out, torch.Tensor) and out.ndim == 4
+                else None
+            )
+        )
+        for name, module, _ in network_units(model)
+    ]
+    try:
+        with torch.no_grad():
+            was_training = model.training
+            model.eval()
+            model(torch.zeros(1, *input_size, device=next(model.parameters()).device))
+            model.train(was_training)
+    finally:
+        for handle in handles:
+            handle.remove()
+    last_of_size: dict[int, str] = {}
+    for name, width in sizes.items():  # dict order is finishing order
+        last_of_size.pop(width, None)
+        last_of_size[width] = name
+    return [(name, max(1, input_size[-1] // width)) for width, name in last_of_size.items()]
+
+
+def network_units(model: nn.Module) -> list[tuple[str, nn.Module, bool]]:
+    """The model's top-level modules in definition order, ``(name, module, is_block)``.
+
+    The children of a top-level ``Sequential`` or ``ModuleList`` (timm's
+    ``blocks`` and ``stages``, ResNet's ``layerN``) stand in for it and are the
+    *blocks*.
+    """
+    units: list[tuple[str, nn.Module, bool]] = []
+    for name, child in model.named_children():
+        if isinstance(child, (nn.Sequential, nn.ModuleList)) and len(child):
+            units += [(f"{name}.{i}", sub, True) for i, sub in enumerate(child)]
+        else:
+            units.append((name, child, False))
+    return units
+
+
+def default_layers(
+    model: nn.Module, input_size: tuple[int, int, int], final_layer: str
+) -> list[tuple[str, ...]]:
+    """The final map, the two larger stages before it, and their combination.
+
+    Returns:
+        Layer tuples, deepest single layer first, the combination last (only
+        when there is more than one layer).
+    """
+    stages = feature_stages(model, input_size)
+    deepest = max((stride for _, stride in stages), default=0)
+    larger: dict[int, str] = {}
+    for name, stride in stages:
+        if stride < deepest:
+            larger[stride] = name  # the last stage at each stride
+    picked = [larger[s] for s in sorted(larger, reverse=True)[:2]]
+    singles = [(final_layer,), *[(name,) for name in picked if name != final_layer]]
+    if len(singles) > 1:
+        combined = tuple(name for (name,) in reversed(singles))
+        return [*singles, combined]
+    return singles
+
+
+def build_candidates(
+    model: nn.Module,
+    *,
+    methods: Sequence[str] = DEFAULT_METHODS,
+    layers: Sequence[str] = (),
+    final_layer: str,
+    input_size: tuple[int, int, int],
+) -> list[Candidate]:
+    """Every method × layer choice, checked against the model.
+
+    Args:
+        model: The classifier.
+        methods: Method names (aliases accepted); rollout is not a candidate.
+        layers: Layer choices as given by the user: a dotted name, several
+            joined by ``+`` or ``,`` (one combined candidate), or ``auto``
+            for the final map. Empty: :func:`default_layers`.
+        final_layer: The name of the model's final feature map.
+        input_size: ``(C, H, W)`` of the network input.
+
+    Raises:
+        ExplainError: An unknown method or layer (the message names it).
+    """
+    names = [canonical_method(m) for m in methods]
+    if "rollout" in names:
+        raise ExplainError("rollout has no target layer; it cannot be an audit candidate")
+    if not names:
+        raise ExplainError("no heatmap methods given")
+    choices: list[tuple[str, ...]] = []
+    for spec in layers:
+        parts = [p.strip() for p in spec.replace(",", LAYER_SEPARATOR).split(LAYER_SEPARATOR)]
+        parts = [final_layer if p.lower() == "auto" else p for p in parts if p]
+        if not parts:
+            raise ExplainError(f"empty target layer {spec!r}")
+        resolved = resolve_target_layers(model, parts)  # raises with close names
+        choices.append(tuple(name for name, _ in resolved))
+    if not choices:
+        choices = default_layers(model, input_size, final_layer)
+    unique_layers = list(dict.fromkeys(choices))
+    unique_methods = list(dict.fromkeys(names))
+    return [Candidate(m, layer) for layer in unique_layers for m in unique_methods]

@@ -1,0 +1,199 @@
+"""The ``demo`` job: the whole chain on a built-in synthetic data set.
+
+Generate a BTXRD-layout phantom data set and its split, train a checkpoint,
+then run the ``gallery``, ``compare`` and ``infer`` jobs on it, each through
+its own ``run`` function. A second run reuses the data and the checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assurexray import compare, gallery, infer, train
+from assurexray.compare import CompareOptions, CompareResult
+from assurexray.gallery import GalleryOptions, GalleryResult
+from assurexray.infer import InferOptions, InferRun
+from assurexray.jobs import (
+    ModelOptions,
+    Progress,
+    Warn,
+    no_progress,
+    no_warn,
+    open_model,
+    pick,
+)
+from assurexray.train import EpochResult, TrainOptions, TrainResult
+
+if TYPE_CHECKING:
+    from assurexray.config import Settings
+
+StepHook = Callable[[str, Any], None]
+"""``on_step(step, result)``: ``result`` is None when a step starts, then the step's result.
+
+The ``data`` step only reports its end, with True if the data set was reused; the
+``train`` step reports the checkpoint's :class:`~pathlib.Path` (and no start) when
+it reuses the checkpoint instead of training.
+"""
+
+STEPS = ("data", "train", "gallery", "compare", "infer")
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """The demo's data set, and the options of every job it runs."""
+
+    output: Path
+    data: Path
+    images: int
+    seed: int
+    fresh: bool
+    train: TrainOptions
+    model: ModelOptions
+    gallery: GalleryOptions
+    compare: CompareOptions
+    infer: InferOptions
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        output: Path | None = None,
+        data: Path | None = None,
+        images: int | None = None,
+        epochs: int | None = None,
+        arch: str | None = None,
+        image_size: int | None = None,
+        fresh: bool = False,
+        device: str | None = None,
+    ) -> DemoOptions:
+        """Options from the config's ``demo`` block; arguments left at None keep its values."""
+        demo = settings.demo
+        out = Path(pick(output, demo.output))
+        root = Path(pick(data, demo.data))
+        checkpoint = out / "checkpoints" / "best.pt"
+        return cls(
+            output=out,
+            data=root,
+            images=pick(images, demo.images),
+            seed=settings.seed,
+            fresh=fresh,
+            train=TrainOptions.from_settings(
+                settings,
+                data=root,
+                output=checkpoint.with_name("training.pt"),  # renamed once training completes
+                arch=arch,
+                image_size=pick(image_size, demo.image_size),
+                resize_mode=demo.resize_mode,
+                epochs=pick(epochs, demo.epochs),
+                device=device,
+            ),
+            model=ModelOptions.from_settings(settings, checkpoint=checkpoint),
+            gallery=GalleryOptions.from_settings(
+                settings, data=root, split="test", output=out / "gallery", device=device
+            ),
+            compare=CompareOptions.from_settings(
+                settings,
+                data=root,
+                split="test",
+                per_class=demo.per_class,
+                output=out / "compare",
+                device=device,
+            ),
+            infer=InferOptions.from_settings(
+                settings, inputs=(), output=out / "inference", device=device
+            ),
+        )
+
+
+@dataclass
+class DemoResult:
+    """What every step of the demo produced."""
+
+    data_reused: bool
+    checkpoint: Path
+    training: TrainResult | None  # None when the checkpoint was reused
+    gallery: GalleryResult | None = None
+    compare: CompareResult | None = None
+    infer: InferRun | None = None
+    seconds: float = 0.0
+    pictures: list[Path] = field(default_factory=list)
+
+
+def run(
+    options: DemoOptions,
+    *,
+    progress: Progress = no_progress,
+    warn: Warn = no_warn,
+    on_step: StepHook | None = None,
+    on_epoch: Callable[[EpochResult], None] | None = None,
+) -> DemoResult:
+    """Run the demo chain; steps that lose some images go on, like the commands do.
+
+    Raises:
+        KeyboardInterrupt: training was interrupted (no checkpoint is kept then).
+    """
+    step = on_step or (lambda _name, _result: None)
+    started = time.perf_counter()
+    reused = ensure_data(options.data, options.images, options.seed, progress)
+    step("data", reused)
+    checkpoint = options.model.checkpoint
+    training = None
+    if options.fresh or not checkpoint.is_file():
+        step("train", None)
+        training = train.run(options.train, progress=progress, on_epoch=on_epoch, warn=warn)
+        if training.interrupted or not training.best_epoch:
+            warn("demo interrupted during training; run it again to retrain")
+            raise KeyboardInterrupt
+        training.checkpoint.replace(checkpoint)
+        training.checkpoint = checkpoint
+        step("train", training)
+    else:
+        step("train", checkpoint)
+    model = open_model(options.model, options.gallery.stream.device, warn=warn)
+    result = DemoResult(data_reused=reused, checkpoint=checkpoint, training=training)
+    step("gallery", None)
+    result.gallery = gallery.run(model, options.gallery, progress=progress)
+    step("gallery", result.gallery)
+    step("compare", None)
+    result.compare = compare.run(model, options.compare, progress=progress, warn=warn)
+    step("compare", result.compare)
+    step("infer", None)
+    inputs = replace(options.infer, inputs=tuple(one_test_image_per_class(options.data)))
+    result.infer = infer.run(model, inputs, progress=progress)
+    step("infer", result.infer)
+    result.seconds = time.perf_counter() - started
+    result.pictures = [
+        path for name, path in result.gallery.files.items() if name.startswith("gallery_")
+    ] + [path for path in result.compare.files if path.suffix == ".png"]
+    return result
+
+
+def ensure_data(root: Path, num_images: int, seed: int, progress: Progress = no_progress) -> bool:
+    """Generate the synthetic data set and its split unless they are there; True if reused."""
+    from assurexray.datasets import SPLIT_FILE, load_dataset, stratified_split, write_split
+    from assurexray.synthetic import dataset_matches, generate_dataset
+
+    if dataset_matches(root, num_images=num_images, seed=seed) and (root / SPLIT_FILE).is_file():
+        return True
+    generate_dataset(root, num_images=num_images, seed=seed, progress=progress)
+    write_split(stratified_split(load_dataset(root, split_file=None), seed=seed), root / SPLIT_FILE)
+    return False
+
+
+def one_test_image_per_class(root: Path) -> list[Path]:
+    """One test image of each class, for the infer step."""
+    from assurexray.datasets import load_dataset, select_split
+
+    test = select_split(load_dataset(root), "test")
+    return [Path(p) for p in test.groupby("label", sort=True).head(1)["path"]]
+
+
+def chance_accuracy(metrics: dict[str, Any]) -> float:
+    """Accuracy of always answering the commonest class of the split."""
+    supports = [row["support"] for row in metrics["per_class"].values()]
+    return max(supports) / sum(supports)

@@ -1,0 +1,270 @@
+"""What every job shares: callback types, stream options, and opening a model.
+
+A *job* (``infer``, ``gallery``, ``compare``, ``train``, ``demo``) is a module
+with a frozen ``<Job>Options`` dataclass, built by
+``<Job>Options.from_settings(settings, **overrides)`` (an override left at None
+takes the config's value), and a ``run(...)`` function that does the work and
+returns a result object. Jobs never print: they report progress through a
+:data:`Progress` callback and notes through a :data:`Warn` callback, and raise
+:class:`~assurexray.errors.AssureXrayError` for bad input. The command line
+(:mod:`assurexray.cli`) only declares options, calls ``run`` and prints. See
+``docs/architecture.md``.
+
+Heavy imports (torch, timm) happen inside the functions, so importing this
+module stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from assurexray.config import CLASS_NAMES
+from assurexray.errors import CheckpointError, DatasetError
+from assurexray.imaging import DEFAULT_MAX_PIXELS
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+
+    from assurexray.config import Settings
+    from assurexray.explain import Explainer
+    from assurexray.model import Checkpoint
+    from assurexray.preprocess import PreprocessConfig
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: ``done`` of ``total`` items of ``stage`` are finished."""
+Warn = Callable[[str], None]
+"""``warn(message)``: a one-line note for the user; the job goes on."""
+
+T = TypeVar("T")
+
+
+def pick(override: T | None, configured: T) -> T:
+    """The command-line ``override`` if given, else the ``configured`` value."""
+    return configured if override is None else override
+
+
+def no_progress(stage: str, done: int, total: int) -> None:
+    """A :data:`Progress` that shows nothing."""
+
+
+def no_warn(message: str) -> None:
+    """A :data:`Warn` that shows nothing."""
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """How images stream through the model: where, how many at once, decoding threads."""
+
+    device: str = "cpu"
+    batch_size: int = 8
+    workers: int = 2
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        batch_size: int | None = None,
+        device: str | None = None,
+        section: str = "infer",
+    ) -> StreamOptions:
+        """Stream options of a job; ``section`` names the config block with its batch size.
+
+        Raises:
+            ConfigError: the device is unknown or not available.
+        """
+        from assurexray.model import resolve_device
+
+        return cls(
+            device=str(resolve_device(pick(device, settings.device))),
+            batch_size=pick(batch_size, getattr(settings, section).batch_size),
+            workers=settings.infer.workers,
+            max_pixels=settings.max_pixels,
+        )
+
+    @property
+    def torch_device(self) -> torch.device:
+        import torch
+
+        return torch.device(self.device)
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Which checkpoint to open and how to explain it.
+
+    The ``fallback_*`` facts fill what an old or foreign checkpoint lacks.
+    """
+
+    checkpoint: Path
+    method: str = "gradcam"
+    target_layers: str = "auto"
+    aggregation: str = "mean"
+    fast_path: bool = True
+    fallback_arch: str = "efficientnet_b0"
+    fallback_class_names: tuple[str, ...] = CLASS_NAMES
+    fallback_preprocess: PreprocessConfig | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, checkpoint: Path | None = None, method: str | None = None
+    ) -> ModelOptions:
+        from assurexray.preprocess import PreprocessConfig
+
+        return cls(
+            checkpoint=Path(pick(checkpoint, settings.checkpoint)),
+            method=pick(method, settings.explain.method),
+            target_layers=settings.explain.target_layer,
+            aggregation=settings.explain.aggregation,
+            fast_path=settings.explain.fast_path,
+            fallback_arch=settings.model.arch,
+            fallback_class_names=tuple(settings.class_names),
+            fallback_preprocess=PreprocessConfig(
+                image_size=settings.model.image_size,
+                resize_mode=settings.model.resize_mode,
+                clahe=settings.model.clahe,
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class OpenedModel:
+    """A loaded checkpoint and the explainer set up for it."""
+
+    checkpoint: Checkpoint
+    explainer: Explainer
+    path: Path
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.checkpoint.class_names)
+
+    @property
+    def preprocess(self) -> PreprocessConfig:
+        return self.checkpoint.preprocess
+
+    def describe(self) -> dict[str, str]:
+        """Path, SHA-256 and architecture, as recorded in result files."""
+        from assurexray.model import file_sha256
+
+        return {
+            "path": str(self.path),
+            "sha256": file_sha256(self.path),
+            "arch": self.checkpoint.arch,
+        }
+
+
+def open_model(options: ModelOptions, device: str, *, warn: Warn = no_warn) -> OpenedModel:
+    """Load the checkpoint (safely) and set up its explainer; every job uses this.
+
+    Facts the checkpoint lacks are taken from the ``fallback_*`` options, each
+    with a warning.
+
+    Raises:
+        CheckpointError: the file is missing, corrupt or does not fit its architecture.
+        ExplainError: the method or the target layers are unknown.
+    """
+    import warnings
+
+    from assurexray.explain import Explainer
+    from assurexray.model import load_checkpoint
+
+    path = options.checkpoint
+    if not path.exists():
+        raise CheckpointError(
+            f"{path}: checkpoint file not found (pass --checkpoint, or run "
+            "'assurexray demo' to train one)"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        checkpoint = load_checkpoint(
+            path,
+            arch=options.fallback_arch,
+            class_names=options.fallback_class_names,
+            preprocess=options.fallback_preprocess,
+            device=device,
+        )
+    for note in checkpoint.warnings:
+        warn(note)
+    layers = options.target_layers
+    if layers == "auto" and checkpoint.target_layer:
+        layers = checkpoint.target_layer  # the layer recorded when the checkpoint was saved
+    spec = "auto" if layers == "auto" else [s.strip() for s in layers.split(",") if s.strip()]
+    explainer = Explainer(
+        checkpoint.model,
+        method=options.method,
+        target_layers=spec,
+        aggregation=options.aggregation,
+        fast_path=options.fast_path,
+        class_names=checkpoint.class_names,
+        device=device,
+    )
+    return OpenedModel(checkpoint, explainer, path)
+
+
+def load_records(
+    data: Path,
+    *,
+    create_split: bool = False,
+    fractions: tuple[float, ...] = (0.7, 0.15, 0.15),
+    seed: int = 0,
+    warn: Warn = no_warn,
+) -> pd.DataFrame:
+    """Index a data set; with ``create_split``, write ``splits.csv`` if it has no split yet.
+
+    Raises:
+        DatasetError: no data set at ``data``, or a broken one.
+    """
+    from assurexray.datasets import SPLIT_FILE, load_dataset, stratified_split, write_split
+
+    if not data.exists():
+        raise DatasetError(
+            f"{data}: no such data set (pass --data, or run 'assurexray demo' "
+            "to make the synthetic one)"
+        )
+    index = load_dataset(data)
+    if index["split"].isna().all() and create_split:
+        index = stratified_split(index, fractions=fractions, seed=seed)
+        target = (data if data.is_dir() else data.parent) / SPLIT_FILE
+        write_split(index, target)
+        warn(f"no split found: wrote a stratified split to {target}")
+    return index
+
+
+def check_classes(model: OpenedModel, records: pd.DataFrame) -> None:
+    """Raise if the records carry labels the checkpoint does not know."""
+    unknown = sorted(set(records["label"].dropna()) - set(model.class_names))
+    if unknown:
+        raise DatasetError(
+            f"the data set has classes {unknown} that the checkpoint {model.path} does not "
+            f"know (it has {', '.join(model.class_names)})"
+        )
+
+
+def split_data_set(
+    data: Path,
+    *,
+    output: Path | None = None,
+    fractions: tuple[float, ...] = (0.7, 0.15, 0.15),
+    seed: int = 0,
+    holdout_center: str | None = None,
+) -> tuple[pd.DataFrame, Path]:
+    """The ``split`` job: write a fresh stratified split of a data set (default DATA/splits.csv).
+
+    A ``holdout_center`` puts every image of that center in the test split.
+    Returns the split index and the file written.
+    """
+    from assurexray.datasets import SPLIT_FILE, load_dataset, stratified_split, write_split
+
+    index = load_dataset(data)  # any existing split is replaced below
+    center: str | int | None = holdout_center
+    if holdout_center and holdout_center.isdigit():
+        center = int(holdout_center)
+    index = stratified_split(index, fractions=fractions, seed=seed, holdout_center=center)
+    target = output or (data if data.is_dir() else data.parent) / SPLIT_FILE
+    return index, write_split(index, target)

@@ -1,0 +1,351 @@
+"""How the command line shows things: warnings, progress bars, result tables.
+
+Each ``print_<job>`` function prints what the job's ``run`` returned; the
+commands in :mod:`assurexray.cli` and the demo's steps share them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from assurexray.errors import AssureXrayError
+
+EXIT_PARTIAL = 1  # some inputs failed; the others were processed
+EXIT_USAGE = 2  # bad option, missing file or checkpoint, bad config
+EXIT_INTERRUPTED = 130  # Ctrl-C; whatever was finished is written
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    """Print one red line on stderr and exit with ``code``."""
+    err_console.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the package's errors and Ctrl-C into one line and an exit code."""
+    try:
+        yield
+    except AssureXrayError as exc:
+        fail(str(exc))
+    except OSError as exc:  # e.g. an output folder that cannot be written
+        where = exc.filename or "file system"
+        fail(f"{where}: {exc.strerror or exc}")
+    except KeyboardInterrupt:
+        fail("interrupted", EXIT_INTERRUPTED)
+
+
+def warn(message: str) -> None:
+    """Print one yellow line on stderr (the jobs' ``warn`` callback)."""
+    err_console.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
+
+
+def show_failures(errors: list[str]) -> None:
+    """One red ``failed:`` line per input that could not be used."""
+    for error in errors:
+        err_console.print(f"[red]failed:[/red] {escape(error)}", soft_wrap=True)
+
+
+@contextmanager
+def progress_bars(*, transient: bool = False) -> Iterator[Any]:
+    """A jobs' ``progress(stage, done, total)`` callback drawing one rich bar per stage."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    labels = {
+        "predict": "Predicting",
+        "explain": "Explaining",
+        "compare": "Scoring",
+        "prepare": "Preparing images",
+        "train": "Training",
+        "generate": "Generating phantoms",
+    }
+    tasks: dict[str, Any] = {}
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=transient,
+    ) as bar:
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(labels.get(stage, stage), total=total)
+            elif done <= 1:  # the stage starts again (a new epoch, the next job)
+                bar.reset(tasks[stage], total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def print_infer(run: Any) -> None:
+    """A single image's probabilities, or a folder's counts per class."""
+    from rich.table import Table
+
+    show_failures([f["error"] for f in run.failures])
+    if len(run.results) == 1 and not run.failures:
+        result = run.results[0]
+        table = Table(title=escape(Path(result["image_path"]).name))
+        table.add_column("class")
+        table.add_column("probability", justify="right")
+        for name, p in result["probabilities"].items():
+            style = "bold green" if name == result["predicted_class"] else ""
+            table.add_row(name, f"{p:.1%}", style=style)
+        console.print(table)
+        console.print(f"explained class: {result['explained_class']} ({result['method']})")
+        for kind, path in result["outputs"].items():
+            console.print(f"  {kind}: {escape(path)}")
+        return
+    summary = run.summary()
+    table = Table(title="Predictions")
+    table.add_column("class")
+    table.add_column("images", justify="right")
+    for name, count in summary["counts_per_class"].items():
+        table.add_row(name, str(count))
+    table.add_row("[red]failed[/red]", str(summary["num_failed"]))
+    console.print(table)
+    console.print(
+        f"written: {escape(str(run.output / 'predictions.csv'))}, "
+        f"{escape(str(run.output / 'batch_results.json'))}"
+    )
+
+
+def print_epoch(entry: Any) -> None:
+    """One line per training epoch."""
+    mark = "  [green]best, saved[/green]" if entry.improved else ""
+    console.print(
+        f"epoch {entry.epoch:3d}  train loss {entry.train_loss:.3f}  val loss "
+        f"{entry.val_loss:.3f}  val acc {entry.val_accuracy:.1%}  val macro-F1 "
+        f"{entry.val_macro_f1:.3f}  ({entry.seconds:.0f}s){mark}"
+    )
+
+
+def print_training(result: Any, *, pretrained: bool = False) -> None:
+    """The best epoch, the checkpoint and the test split's scores."""
+    from rich.table import Table
+
+    if result.interrupted:
+        kept = f"best checkpoint so far: {result.checkpoint}"
+        warn(f"interrupted; {kept if result.best_epoch else 'no checkpoint saved'}")
+    if pretrained:
+        console.print(
+            f"--pretrained left {len(result.not_pretrained)} tensors at their fresh "
+            f"values: {escape(', '.join(result.not_pretrained[:4]))}"
+        )
+    console.print(f"best epoch {result.best_epoch}; checkpoint: {escape(str(result.checkpoint))}")
+    if result.test_metrics:
+        table = Table(title="Test split (best checkpoint)")
+        for column in ("accuracy", "macro-F1", "macro ROC AUC"):
+            table.add_column(column, justify="right")
+        auc = result.test_metrics.get("macro_roc_auc")
+        table.add_row(
+            f"{result.test_metrics['accuracy']:.1%}",
+            f"{result.test_metrics['macro_f1']:.3f}",
+            _fmt(auc, digits=3),
+        )
+        console.print(table)
+
+
+def print_gallery(result: Any) -> None:
+    """Accuracy, per-class precision/recall/F1, and the files written."""
+    from rich.table import Table
+
+    show_failures([f.error for f in result.failures])
+    if result.metrics:
+        table = Table(
+            title=f"{len(result.predictions)} images, accuracy {result.metrics['accuracy']:.1%}, "
+            f"macro-F1 {result.metrics['macro_f1']:.3f}"
+        )
+        for column in ("class", "support", "precision", "recall", "F1"):
+            table.add_column(column, justify="right" if column != "class" else "left")
+        for name, row in result.metrics["per_class"].items():
+            table.add_row(
+                name,
+                str(row["support"]),
+                f"{row['precision']:.2f}",
+                f"{row['recall']:.2f}",
+                f"{row['f1']:.2f}",
+            )
+        console.print(table)
+    for path in result.files.values():
+        console.print(f"  {escape(str(path))}")
+
+
+def print_compare(result: Any) -> None:
+    """Scores per class against chance, the summary sentence, and the files written."""
+    from rich.table import Table
+
+    show_failures([f["error"] for f in result.failures])
+    report = result.report
+    first = f"{report['iou_threshold']:g}"
+    table = Table(title=f"Heatmaps vs annotations ({report['selection']})")
+    columns = ("class", "avail.", "scored", f"IoU@{first}", "Otsu IoU", "hit", "mass", "chance")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for name, row in report["per_class"].items():
+        table.add_row(
+            name,
+            str(row.get("available", 0)),
+            str(row["num_images"]),
+            _fmt(row["iou"][first]),
+            _fmt(row["otsu_iou"]),
+            _fmt(row["hit_rate"], pct=True),
+            _fmt(row["relevance_mass"], pct=True),
+            _fmt(row["mask_fraction"], pct=True),
+        )
+    console.print(table)
+    console.print(
+        "hit: heatmap peak inside the tumour; mass: share of the heatmap inside it; "
+        "chance: tumour area fraction"
+    )
+    console.print(escape(report["summary"]))
+    for path in result.files:
+        console.print(f"  {escape(str(path))}")
+
+
+def print_audit(result: Any) -> None:
+    """The leaderboard with intervals beside chance, the verdict, and the files written."""
+    from rich.table import Table
+
+    show_failures([f["error"] for f in result.failures])
+    report = result.report
+    table = Table(
+        title=f"Audit: {report['num_images']} images ({report['selection']}); "
+        f"checks on {report['num_checked']}; ranked by {report['rank_by'].replace('_', ' ')}"
+    )
+    columns = ("#", "candidate", "hit rate", "rel. mass", f"IoU@{report['iou_thresholds'][0]:g}",
+               "Otsu IoU", "ROAD", "stability", "sanity")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "candidate" else "right")
+    chance = report["chance_level"]
+    for entry in [*report["candidates"], *report["baselines"]]:
+        style = "bold green" if entry["name"] == report["recommended"] else ""
+        if entry["name"] in {b["name"] for b in report["baselines"]}:
+            style = "dim"
+        table.add_row(
+            str(entry.get("rank", "-")),
+            escape(entry["name"]),
+            _with_ci(entry, "hit_rate"),
+            _with_ci(entry, "relevance_mass"),
+            _fmt(entry.get("mean_iou")),
+            _fmt(entry.get("mean_otsu_iou")),
+            _fmt(entry.get("faithfulness"), digits=3),
+            _fmt(entry.get("stability_ssim")),
+            _sanity(entry.get("sanity") or {}),
+            style=style,
+        )
+    console.print(table)
+    console.print(
+        f"chance level (mean tumour area fraction): {_fmt(chance, pct=True)} — a map that "
+        "ignores the image scores about this on hit rate and relevance mass. Intervals are 95 % "
+        "bootstrap over images. ROAD: faithfulness, higher is better, random ≈ 0. Sanity: "
+        "Spearman correlation with the original maps once the head (then the last block) is "
+        f"randomised; a map that stays at ≥ {report['settings']['sanity_threshold']:g} fails."
+    )
+    for line in report["verdict"]:
+        console.print(escape(line))
+    if report["recommended"]:
+        from assurexray.candidates import Candidate
+
+        best = next(e for e in report["candidates"] if e["name"] == report["recommended"])
+        console.print("to use it in infer, gallery and compare, put in your config:")
+        console.print(escape(Candidate(best["method"], tuple(best["layers"])).config_lines()))
+    for path in result.files:
+        console.print(f"  {escape(str(path))}")
+
+
+def _with_ci(entry: dict[str, Any], score: str) -> str:
+    interval = entry.get(f"{score}_ci")
+    text = _fmt(entry.get(score))
+    return f"{text} [{interval[0]:.2f}–{interval[1]:.2f}]" if interval else text
+
+
+def _sanity(sanity: dict[str, Any]) -> str:
+    if sanity.get("passed") is None:
+        return "n/a"
+    verdict = "[green]pass[/green]" if sanity["passed"] else "[red]fail[/red]"
+    return f"{verdict} {sanity['spearman']:.2f}"
+
+
+def _fmt(value: float | None, *, pct: bool = False, digits: int = 2) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.0%}" if pct else f"{value:.{digits}f}"
+
+
+def print_demo_step(options: Any, name: str, result: Any) -> None:
+    """A rule when a demo step starts; its usual summary when it ends."""
+    titles = {"train": "1/4 train", "gallery": "2/4 gallery", "compare": "3/4 compare"}
+    titles["infer"] = "4/4 infer"
+    printers = {"gallery": print_gallery, "compare": print_compare, "infer": print_infer}
+    if name == "data":
+        verb = "reusing" if result else "made"
+        console.print(f"{verb} synthetic data set {escape(str(options.data))}")
+    elif isinstance(result, Path):
+        console.print(f"reusing checkpoint {escape(str(result))} (--fresh retrains)")
+    elif result is None:
+        console.rule(f"[bold]{titles.get(name, name)}")
+    elif name == "train":
+        print_training(result)
+        console.print(f"demo checkpoint: {escape(str(options.model.checkpoint))}")
+    elif name in printers:
+        printers[name](result)
+
+
+def print_demo(result: Any) -> None:
+    """Test accuracy, localisation against chance, and the pictures to open."""
+    from rich.table import Table
+
+    from assurexray.demo import chance_accuracy
+
+    metrics, report = result.gallery.metrics, result.compare.report
+    table = Table(title=f"assurexray demo finished in {result.seconds / 60:.1f} min")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("chance", justify="right")
+    chance = _fmt(report["chance_level"], pct=True)
+    table.add_row(
+        "test accuracy",
+        _fmt(metrics["accuracy"], pct=True),
+        _fmt(chance_accuracy(metrics), pct=True),
+    )
+    table.add_row("test macro-F1", _fmt(metrics["macro_f1"]), "")
+    table.add_row(f"mean IoU @{report['iou_threshold']}", _fmt(report["mean_iou"]), "")
+    table.add_row("hit rate (pointing game)", _fmt(report["hit_rate"], pct=True), chance)
+    table.add_row("relevance mass", _fmt(report["mean_relevance_mass"], pct=True), chance)
+    console.print(table)
+    console.print("pictures to open:")
+    for path in result.pictures:
+        console.print(f"  {escape(str(path))}")
+
+
+def print_split(index: Any, target: Path) -> None:
+    """Images per label and split, and where the split went."""
+    from rich.table import Table
+
+    table = Table(title=f"Split written to {escape(str(target))}")
+    table.add_column("label")
+    for name in ("train", "val", "test"):
+        table.add_column(name, justify="right")
+    counts = index.groupby(["label", "split"]).size()
+    for label in sorted(index["label"].unique()):
+        table.add_row(label, *(str(counts.get((label, s), 0)) for s in ("train", "val", "test")))
+    console.print(table)
