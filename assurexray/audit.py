@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from assurexray.annotations import annotation_mask, load_labelme
+from assurexray.annotations import draw_annotation, load_labelme
 from assurexray.audit_checks import AuditImage, all_maps, run_checks
 from assurexray.audit_summary import RANK_SCORES, Scores, summarise
 from assurexray.baselines import BASELINES
@@ -136,7 +136,7 @@ def run(
         DatasetError: no annotated image to audit.
         ExplainError: an unknown method or layer.
     """
-    from assurexray.audit_report import write_outputs
+    from assurexray.audit_report import settings_record, versions, write_outputs
 
     checkpoint = model.checkpoint
     final_layer = resolve_target_layers(checkpoint.model, checkpoint.target_layer or "auto")[0][0]
@@ -168,7 +168,8 @@ def run(
             else f"true positives, up to {options.compare.per_class} per class",
             "errors": result.failures,
             "checkpoint": model.describe(),
-            "settings": _settings_record(options),
+            "settings": settings_record(options),
+            "versions": versions(),
         }
     )
     result.files = write_outputs(result, options)
@@ -283,34 +284,22 @@ def _usable(
             failures.append({"image_id": str(row.image_id), "error": item.error})
             continue
         try:
-            mask = _mask(
-                Path(row.annotation), item.radiograph.size, options.compare.annotation_mode
+            mask, empty = _mask(
+                Path(row.annotation),
+                item.radiograph.size,
+                options.compare.annotation_mode,
+                options.compare.stream.max_pixels,
             )
         except AnnotationError as exc:
             failures.append({"image_id": str(row.image_id), "error": str(exc)})
             continue
-        if not mask.any():
-            excluded.append({"image_id": str(row.image_id), "reason": "empty tumour mask"})
+        if empty is not None:
+            excluded.append(
+                {"image_id": str(row.image_id), "reason": f"empty tumour mask: {empty}"}
+            )
             continue
         good.append((row, item, mask))
     return good
-
-
-def _settings_record(options: AuditOptions) -> dict[str, Any]:
-    """The settings that shaped the numbers, for the report."""
-    return {
-        "methods": list(options.methods),
-        "layers": list(options.layers) or "auto",
-        "rank_by": options.rank_by,
-        "check_images": options.check_images,
-        "sanity_depth": options.sanity_depth,
-        "sanity_threshold": options.sanity_threshold,
-        "road_percentiles": list(options.road_percentiles),
-        "thresholds": list(options.compare.thresholds),
-        "annotation_mode": options.compare.annotation_mode,
-        "per_class": options.compare.per_class,
-        "seed": options.seed,
-    }
 
 
 def _check_order(chosen: pd.DataFrame) -> list[int]:
@@ -319,9 +308,13 @@ def _check_order(chosen: pd.DataFrame) -> list[int]:
     return list(rank.sort_values(kind="stable").index)
 
 
-def _mask(path: Path, size: tuple[int, int], mode: str) -> np.ndarray:
-    annotation = load_labelme(path).resized(size)
-    return annotation_mask(annotation, size, mode=mode)
+def _mask(
+    path: Path, size: tuple[int, int], mode: str, max_pixels: int
+) -> tuple[np.ndarray, str | None]:
+    """The tumour mask in the image's frame, and why it is empty if it is."""
+    annotation = load_labelme(path, max_pixels=max_pixels).resized(size)
+    drawn = draw_annotation(annotation, size, mode=mode)
+    return drawn.mask, drawn.empty_reason
 
 
 def _compact(scores: dict[str, Any]) -> dict[str, Any]:

@@ -161,3 +161,33 @@ def methods_figure(result: AuditResult, options: AuditOptions) -> np.ndarray:
     figure = draw.grid(tiles, ncols=len(order) + 1, cell_size=(TILE + 40, TILE))
     title = "Each map over the radiograph, expert outline in green (columns in rank order, "
     return draw.add_caption(figure, title + "then the baselines)")
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages whose code produced the numbers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("assurexray", "torch", "timm", "grad-cam", "numpy", "scipy", "scikit-image"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def settings_record(options: AuditOptions) -> dict[str, Any]:
+    """The settings that shaped the numbers, for the report."""
+    return {
+        "methods": list(options.methods),
+        "layers": list(options.layers) or "auto",
+        "rank_by": options.rank_by,
+        "check_images": options.check_images,
+        "sanity_depth": options.sanity_depth,
+        "sanity_threshold": options.sanity_threshold,
+        "road_percentiles": list(options.road_percentiles),
+        "thresholds": list(options.compare.thresholds),
+        "annotation_mode": options.compare.annotation_mode,
+        "per_class": options.compare.per_class,
+        "seed": options.seed,
+    }

@@ -24,8 +24,10 @@ import torch
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
+from assurexray.cam_methods import CAM_METHODS
 from assurexray.candidates import Candidate
-from assurexray.explain import _CAM_METHODS, Explainer, _eval_mode, resolve_target_layers
+from assurexray.explain import Explainer, resolve_target_layers
+from assurexray.target_layers import eval_mode
 
 # Methods whose map is a function of one layer's activations and gradients.
 SHARED_METHODS = frozenset(
@@ -100,7 +102,7 @@ class CandidateMaps:
             raise ValueError(f"{len(targets)} targets for {len(x)} images")
         maps: dict[str, np.ndarray] = {}
         logits = None
-        with _eval_mode(self.model):
+        with eval_mode(self.model):
             if self.shared:
                 captured, logits = self._capture(x, targets)
                 class_targets = [ClassifierOutputTarget(int(t)) for t in targets]
@@ -174,8 +176,8 @@ def _keep(
 def _method_object(method: str, model: nn.Module) -> Any:
     """A pytorch-grad-cam method object used only for its maths (no hooks left on)."""
     first = next(m for m in model.modules() if m is not model)
-    with _eval_mode(model):  # the constructor switches the model to eval for good
-        cam = _CAM_METHODS[method](model, [first])
+    with eval_mode(model):  # the constructor switches the model to eval for good
+        cam = CAM_METHODS[method](model, [first])
     cam.activations_and_grads.release()
     return cam
 

@@ -1,9 +1,9 @@
 """Candidate heatmaps for the audit: methods × target layers, named ``method@layers``.
 
 The default layers are the model's last feature map and the two stages before
-it whose maps are spatially larger (found from the strides timm records in
-``model.feature_info``, or measured with one forward pass for other models),
-plus the combination of those layers.
+it whose maps are spatially larger (found from the output sizes of one forward
+pass, :func:`assurexray.target_layers.feature_stages`), plus the combination
+of those layers.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
 from assurexray.errors import ExplainError
 from assurexray.explain import canonical_method, resolve_target_layers
+from assurexray.target_layers import feature_stages
 
 DEFAULT_METHODS = ("gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "eigencam")
 SLOW_METHODS = ("scorecam", "ablationcam")
@@ -49,46 +49,6 @@ class Candidate:
         )
 
 
-def feature_stages(model: nn.Module, input_size: tuple[int, int, int]) -> list[tuple[str, int]]:
-    """``(module name, stride)`` of each stage's output, shallow to deep.
-
-    Uses timm's ``feature_info`` where the model has it; otherwise records the
-    spatial size of the output of every unit (see :func:`network_units`) in
-    one forward pass of zeros and keeps, per size, the last unit to produce it.
-    """
-    info = getattr(model, "feature_info", None)
-    if info:
-        try:
-            return [(str(entry["module"]), int(entry["reduction"])) for entry in info]
-        except (KeyError, TypeError):
-            pass
-    sizes: dict[str, int] = {}
-    handles = [
-        module.register_forward_hook(
-            lambda _m, _i, out, name=name: (
-                sizes.__setitem__(name, out.shape[-1])
-                if isinstance(out, torch.Tensor) and out.ndim == 4
-                else None
-            )
-        )
-        for name, module, _ in network_units(model)
-    ]
-    try:
-        with torch.no_grad():
-            was_training = model.training
-            model.eval()
-            model(torch.zeros(1, *input_size, device=next(model.parameters()).device))
-            model.train(was_training)
-    finally:
-        for handle in handles:
-            handle.remove()
-    last_of_size: dict[int, str] = {}
-    for name, width in sizes.items():  # dict order is finishing order
-        last_of_size.pop(width, None)
-        last_of_size[width] = name
-    return [(name, max(1, input_size[-1] // width)) for width, name in last_of_size.items()]
-
-
 def network_units(model: nn.Module) -> list[tuple[str, nn.Module, bool]]:
     """The model's top-level modules in definition order, ``(name, module, is_block)``.
 
@@ -115,12 +75,9 @@ def default_layers(
         when there is more than one layer).
     """
     stages = feature_stages(model, input_size)
-    deepest = max((stride for _, stride in stages), default=0)
-    larger: dict[int, str] = {}
-    for name, stride in stages:
-        if stride < deepest:
-            larger[stride] = name  # the last stage at each stride
-    picked = [larger[s] for s in sorted(larger, reverse=True)[:2]]
+    final_stride = next((s.stride for s in stages if s.name == final_layer), stages[-1].stride)
+    larger = [s.name for s in stages if s.stride < final_stride]
+    picked = larger[-2:][::-1]  # the nearest larger stage first
     singles = [(final_layer,), *[(name,) for name in picked if name != final_layer]]
     if len(singles) > 1:
         combined = tuple(name for (name,) in reversed(singles))

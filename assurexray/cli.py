@@ -19,6 +19,27 @@ from typing import Annotated, Any
 import typer
 
 from assurexray import __version__
+from assurexray.cli_options import (
+    AllImagesOption,
+    AnnotatedSplitOption,
+    AnnotationsOption,
+    BatchOption,
+    CandidateLayersOption,
+    CandidateMethodsOption,
+    CheckImagesOption,
+    CheckpointOption,
+    ConfigOption,
+    DataOption,
+    DeviceOption,
+    ImagesOption,
+    MethodOption,
+    OutputOption,
+    PerClassOption,
+    RankByOption,
+    SplitOption,
+    ThresholdOption,
+    from_config,
+)
 from assurexray.terminal import (
     EXIT_INTERRUPTED,
     EXIT_PARTIAL,
@@ -38,8 +59,6 @@ from assurexray.terminal import (
     warn,
 )
 
-FROM_CONFIG = "from the config"
-
 app = typer.Typer(
     name="assurexray",
     no_args_is_help=True,
@@ -52,72 +71,6 @@ app = typer.Typer(
         "Exit codes: 0 success, 1 some inputs failed, 2 usage error, 130 interrupted."
     ),
 )
-
-
-def from_config(*names: str, **options: Any) -> Any:
-    """A ``typer.Option`` whose default comes from the settings (so ``--help`` says so)."""
-    return typer.Option(*names, show_default=FROM_CONFIG, **options)
-
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", "-c", help="YAML settings file.", show_default="configs/default.yaml if present"
-    ),
-]
-CheckpointOption = Annotated[
-    Path | None,
-    from_config("--checkpoint", help="Model checkpoint (.pt)."),
-]
-MethodOption = Annotated[
-    str | None,
-    from_config(
-        "--method",
-        help="Heatmap method: gradcam, gradcam++, hirescam, xgradcam, layercam, "
-        "eigencam, scorecam, rollout (ViT).",
-    ),
-]
-DeviceOption = Annotated[
-    str | None,
-    from_config("--device", help="auto, cpu, cuda, cuda:N or mps."),
-]
-DataOption = Annotated[
-    Path | None,
-    from_config("--data", "-d", help="Data set folder or split CSV."),
-]
-OutputOption = Annotated[
-    Path | None,
-    from_config("--output", "-o", help="Output folder."),
-]
-BatchOption = Annotated[
-    int | None,
-    from_config("--batch-size", min=1, help="Images per forward pass."),
-]
-SplitOption = Annotated[str | None, from_config("--split", help="Split to run on.")]
-AnnotationsOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--annotations", "-a", help="Folder of LabelMe JSON files.", show_default="the data set's"
-    ),
-]
-ImagesOption = Annotated[
-    Path | None, typer.Option("--images", help="Folder of images (instead of --data).")
-]
-AnnotatedSplitOption = Annotated[
-    str | None, from_config("--split", help="Split of --data to use, or 'all'.")
-]
-PerClassOption = Annotated[
-    int | None, from_config("--per-class", min=1, help="True positives scored per class.")
-]
-AllImagesOption = Annotated[
-    bool, typer.Option("--all", help="Score every annotated image, right or wrong.")
-]
-ThresholdOption = Annotated[
-    list[float] | None,
-    from_config(
-        "--threshold", min=0.0, max=1.0, help="Heatmap threshold for IoU; repeat for several."
-    ),
-]
 
 
 def _version_callback(value: bool) -> None:
@@ -440,38 +393,10 @@ def audit(
     per_class: PerClassOption = None,
     all_images: AllImagesOption = False,
     threshold: ThresholdOption = None,
-    method: Annotated[
-        list[str] | None,
-        from_config(
-            "--method",
-            help="Candidate method; repeat for several (gradcam, gradcam++, hirescam, xgradcam, "
-            "layercam, eigencam, eigengradcam, gradcamelementwise, scorecam, ablationcam).",
-        ),
-    ] = None,
-    layer: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--layer",
-            help="Candidate target layer (dotted name, 'auto', or several joined by '+'); "
-            "repeat for several.",
-            show_default="the last feature map, the two larger stages before it, and all three",
-        ),
-    ] = None,
-    rank_by: Annotated[
-        str | None,
-        from_config(
-            "--rank-by", help="Score that ranks the candidates: relevance_mass, hit_rate, "
-            "mean_iou or mean_otsu_iou."
-        ),
-    ] = None,
-    check_images: Annotated[
-        int | None,
-        from_config(
-            "--check-images",
-            min=2,
-            help="Images for the sanity, faithfulness and stability checks.",
-        ),
-    ] = None,
+    method: CandidateMethodsOption = None,
+    layer: CandidateLayersOption = None,
+    rank_by: RankByOption = None,
+    check_images: CheckImagesOption = None,
     output: OutputOption = None,
     batch_size: BatchOption = None,
     device: DeviceOption = None,

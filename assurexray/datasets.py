@@ -1,19 +1,10 @@
-"""One index of records (image, label, split, annotation) from any supported layout.
+"""Load a data set index from any supported layout (see :mod:`assurexray.dataset_index`).
 
-The index is a pandas DataFrame with the columns :data:`INDEX_COLUMNS`, one row
-per image, plus optional extras such as ``center``:
-
-* ``image_id`` — the image's path relative to the layout's image folder,
-  without its suffix, with ``/`` separators. In the BTXRD layout that is the
-  file name stem (``IMG000001`` for ``images/IMG000001.jpeg``; the
-  ``image_id`` column of ``dataset.xlsx``, ``IMG000001.jpeg``, maps to it); in
-  the class-per-folder layout it keeps the class folder (``Benign/IMG000001``)
-  so equal file names in two folders stay distinct. Split CSVs may write ids
-  with or without the image suffix.
-* ``path`` — absolute path of the image file (a string).
-* ``label`` — one of :data:`CLASS_NAMES`.
-* ``split`` — ``train``, ``val``, ``test`` or ``None`` when not assigned.
-* ``annotation`` — absolute path of the LabelMe JSON, or ``None``.
+In the BTXRD layout the ``image_id`` is the file name stem (``IMG000001`` for
+``images/IMG000001.jpeg``; the ``image_id`` column of ``dataset.xlsx``,
+``IMG000001.jpeg``, maps to it); in the class-per-folder layout it keeps the
+class folder (``Benign/IMG000001``) so equal file names in two folders stay
+distinct. Split CSVs may write ids with or without the image suffix.
 
 Supported layouts:
 
@@ -26,32 +17,63 @@ Supported layouts:
 * A split CSV ``image_id,split,label`` with the images under a folder.
 
 Loading never checks the files; :func:`validate_index` does (and
-:func:`load_dataset` calls it).
+:func:`load_dataset` calls it). Splitting lives in :mod:`assurexray.dataset_splits`;
+its public functions are re-exported here.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from functools import partial
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from assurexray.config import CLASS_NAMES
+from assurexray.annotations import annotation_files
+from assurexray.dataset_index import (
+    CLASS_NAMES,
+    INDEX_COLUMNS,
+    SPLIT_NAMES,
+    canonical_label,
+    center_key,
+    class_rank,
+    clean_name,
+    clean_split,
+    make_index,
+    read_table,
+    require_columns,
+    strip_suffix,
+    validate_index,
+)
+from assurexray.dataset_splits import (
+    SPLIT_FILE,
+    apply_split_file,
+    select_split,
+    stratified_split,
+    write_split,
+)
 from assurexray.errors import DatasetError
 from assurexray.imaging import IMAGE_EXTENSIONS
-from assurexray.report import write_csv
 
-INDEX_COLUMNS = ["image_id", "path", "label", "split", "annotation"]
-SPLIT_NAMES = ("train", "val", "test")
-SPLIT_FILE = "splits.csv"
+__all__ = [
+    "CLASS_NAMES",
+    "INDEX_COLUMNS",
+    "METADATA_NAMES",
+    "SPLIT_FILE",
+    "SPLIT_NAMES",
+    "load_btxrd",
+    "load_class_folders",
+    "load_dataset",
+    "load_split_csv",
+    "select_split",
+    "stratified_split",
+    "validate_index",
+    "write_split",
+]
+
 METADATA_NAMES = ("dataset.xlsx", "dataset.csv")
 _ANNOTATION_DIRS = ("Annotations", "annotations")
-_SHOWN = 3  # how many offending entries an error message names
 
 
 def load_btxrd(root: str | Path, *, metadata: str | Path | None = None) -> pd.DataFrame:
@@ -78,21 +100,21 @@ def load_btxrd(root: str | Path, *, metadata: str | Path | None = None) -> pd.Da
             f"{root}: no images/ folder (BTXRD layout: images/, Annotations/, dataset.xlsx)"
         )
     table_path = Path(metadata) if metadata is not None else _find_metadata(root)
-    table = _read_table(table_path)
-    _require_columns(table, ("image_id", "benign", "malignant"), table_path)
-    names = [_clean_name(value, table_path, row) for row, value in enumerate(table["image_id"])]
+    table = read_table(table_path)
+    require_columns(table, ("image_id", "benign", "malignant"), table_path)
+    names = [clean_name(value, table_path, row) for row, value in enumerate(table["image_id"])]
     malignant = _flags(table, "malignant", table_path)
     benign = _flags(table, "benign", table_path)
     labels = np.select([malignant, benign], ["Malignant", "Benign"], "Normal")
     lookup = _ImageLookup(images)
     paths = [lookup.find(name) for name in names]
     annotation_dirs = [root / name for name in _ANNOTATION_DIRS]
-    extras = {"center": table["center"].map(_center_key).to_list()} if "center" in table else {}
-    return _make_index(
-        ids=[_strip_suffix(name) for name in names],
+    extras = {"center": table["center"].map(center_key).to_list()} if "center" in table else {}
+    return make_index(
+        ids=[strip_suffix(name) for name in names],
         paths=paths,
         labels=labels.tolist(),
-        annotations=[_find_annotation(path, annotation_dirs) for path in paths],
+        annotations=_annotations(paths, annotation_dirs),
         source=table_path,
         extras=extras,
     )
@@ -111,13 +133,13 @@ def load_class_folders(root: str | Path) -> pd.DataFrame:
     folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
     if not folders:
         raise DatasetError(f"{root}: no class folders (expected {', '.join(CLASS_NAMES)})")
-    folders.sort(key=lambda p: (_class_rank(p.name), p.name))
+    folders.sort(key=lambda p: (class_rank(p.name), p.name))
     paths = [p for folder in folders for p in sorted(folder.rglob("*")) if _is_image(p)]
-    return _make_index(
+    return make_index(
         ids=[_image_id(p, root) for p in paths],
         paths=paths,
-        labels=[_canonical_label(p.relative_to(root).parts[0]) for p in paths],
-        annotations=[_find_annotation(p, []) for p in paths],
+        labels=[canonical_label(p.relative_to(root).parts[0]) for p in paths],
+        annotations=_annotations(paths, []),
         source=root,
     )
 
@@ -135,21 +157,21 @@ def load_split_csv(csv_path: str | Path, images_root: str | Path) -> pd.DataFram
     """
     csv_path = Path(csv_path)
     images_root = _existing_dir(images_root)
-    table = _read_table(csv_path)
-    _require_columns(table, ("image_id", "split", "label"), csv_path)
-    names = [_clean_name(value, csv_path, row) for row, value in enumerate(table["image_id"])]
+    table = read_table(csv_path)
+    require_columns(table, ("image_id", "split", "label"), csv_path)
+    names = [clean_name(value, csv_path, row) for row, value in enumerate(table["image_id"])]
     lookup = _ImageLookup(images_root)
     paths = [lookup.find(name) for name in names]
     annotation_dirs = [
         d / name for d in (images_root, images_root.parent) for name in _ANNOTATION_DIRS
     ]
-    return _make_index(
-        ids=[_strip_suffix(name) for name in names],
+    return make_index(
+        ids=[strip_suffix(name) for name in names],
         paths=paths,
-        labels=[_canonical_label(value) for value in table["label"]],
-        annotations=[_find_annotation(path, annotation_dirs) for path in paths],
+        labels=[canonical_label(value) for value in table["label"]],
+        annotations=_annotations(paths, annotation_dirs),
         source=csv_path,
-        splits=[_clean_split(value) for value in table["split"]],
+        splits=[clean_split(value) for value in table["split"]],
     )
 
 
@@ -181,160 +203,8 @@ def load_dataset(root_or_csv: str | Path, *, split_file: str | Path | None = Non
     if split_file is not None:
         split_path = Path(split_file)
     if split_path is not None:
-        index = _apply_split(index, split_path)
+        index = apply_split_file(index, split_path)
     validate_index(index)
-    return index
-
-
-def stratified_split(
-    index: pd.DataFrame,
-    *,
-    fractions: Sequence[float] = (0.7, 0.15, 0.15),
-    seed: int = 0,
-    holdout_center: Any = None,
-) -> pd.DataFrame:
-    """Assign ``train``/``val``/``test`` at random, class by class.
-
-    Each class is shuffled on its own (with a generator seeded by ``seed`` and
-    the class name) after sorting by id, so the result does not depend on row
-    order or on the other classes, and never follows id order. Counts per class
-    follow ``fractions`` (largest remainder); a class with at least as many
-    images as non-zero fractions gets at least one image in each such split.
-
-    Args:
-        index: The index (not modified).
-        fractions: Train, val and test fractions (normalised to sum 1).
-        seed: Non-negative integer seed.
-        holdout_center: If given, every image of this ``center`` goes to
-            ``test`` and the others are split into train and val by the ratio
-            of the first two fractions.
-
-    Returns:
-        A copy of ``index`` with the ``split`` column filled.
-
-    Raises:
-        DatasetError: If the index is empty, the fractions or seed are invalid,
-            or the held-out centre is absent or would leave nothing to train on.
-    """
-    if index.empty:
-        raise DatasetError(f"{_source(index)}: cannot split an empty data set")
-    share = _check_fractions(fractions)
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise DatasetError(f"split seed must be a non-negative integer, got {seed!r}")
-    result = index.copy()
-    result["split"] = pd.Series(None, index=result.index, dtype=object)
-    pool = result
-    if holdout_center is not None:
-        held = _held_out(result, holdout_center)
-        result.loc[held, "split"] = "test"
-        pool = result[~held]
-        share = _check_fractions((share[0], share[1], 0.0))
-    for label, rows in pool.groupby("label", sort=True):
-        rng = np.random.default_rng([int(seed), zlib.crc32(str(label).encode())])
-        order = rng.permutation(rows.sort_values("image_id").index.to_numpy())
-        bounds = np.cumsum(_allocate(len(order), share))[:-1]
-        for name, part in zip(SPLIT_NAMES, np.split(order, bounds), strict=True):
-            result.loc[part, "split"] = name
-    return result
-
-
-def write_split(index: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``image_id,split,label`` for every image, atomically.
-
-    Raises:
-        DatasetError: If an image has no split.
-    """
-    _require_columns(index, ("image_id", "split", "label"), _source(index))
-    unassigned = index.loc[index["split"].isna(), "image_id"].tolist()
-    if unassigned:
-        raise DatasetError(
-            f"{path}: {len(unassigned)} images have no split ({_examples(unassigned)}); "
-            "assign splits first"
-        )
-    return write_csv(path, index[["image_id", "split", "label"]])
-
-
-def select_split(index: pd.DataFrame, split: str) -> pd.DataFrame:
-    """Return the rows of one split, renumbered from 0.
-
-    Raises:
-        DatasetError: If no row has that split: an unknown name (the message
-            lists the splits present) or an empty split.
-    """
-    present = _present_splits(index)
-    if split not in present:
-        if not present:
-            problem = "the data set has no split assigned"
-        elif split in SPLIT_NAMES:
-            problem = f"split '{split}' is empty (the data set has: {', '.join(present)})"
-        else:
-            problem = f"unknown split '{split}' (the data set has: {', '.join(present)})"
-        raise DatasetError(f"{_source(index)}: {problem}")
-    return index[index["split"] == split].reset_index(drop=True)
-
-
-def validate_index(index: pd.DataFrame, class_names: Sequence[str] = CLASS_NAMES) -> None:
-    """Check an index before it is used.
-
-    Raises:
-        DatasetError: If the index is empty or lacks a column, an id repeats, a
-            label is not in ``class_names``, a split name is unknown, or images
-            are missing on disk. The message names the first few offenders and
-            their count.
-    """
-    where = _source(index)
-    if index.empty:
-        raise DatasetError(f"{where}: the data set is empty (no images found)")
-    _require_columns(index, INDEX_COLUMNS, where)
-    repeated = _repeated(index["image_id"])
-    if repeated:
-        raise DatasetError(f"{where}: {len(repeated)} duplicate image ids ({_examples(repeated)})")
-    bad_labels = sorted(set(index["label"].astype(str)) - set(class_names))
-    if bad_labels:
-        raise DatasetError(
-            f"{where}: labels not in the class list {', '.join(class_names)}: "
-            f"{_examples(bad_labels)}"
-        )
-    bad_splits = sorted(set(_present_splits(index)) - set(SPLIT_NAMES))
-    if bad_splits:
-        raise DatasetError(
-            f"{where}: unknown split names {_examples(bad_splits)} (use {', '.join(SPLIT_NAMES)})"
-        )
-    missing = [p for p in index["path"] if not Path(p).is_file()]
-    if missing:
-        raise DatasetError(
-            f"{where}: {len(missing)} images listed but missing on disk ({_examples(missing)})"
-        )
-
-
-# --- index building -----------------------------------------------------------
-
-
-def _make_index(
-    *,
-    ids: list[str],
-    paths: Sequence[Path],
-    labels: list[str],
-    annotations: list[Path | None],
-    source: Path,
-    splits: list[str | None] | None = None,
-    extras: dict[str, list[Any]] | None = None,
-) -> pd.DataFrame:
-    """Build an index frame; ``split`` and ``annotation`` keep ``None`` (object dtype)."""
-    count = len(ids)
-    columns = {
-        "image_id": pd.Series(ids, dtype=object),
-        "path": pd.Series([str(Path(p).absolute()) for p in paths], dtype=object),
-        "label": pd.Series(labels, dtype=object),
-        "split": pd.Series(splits if splits is not None else [None] * count, dtype=object),
-        "annotation": pd.Series(
-            [None if a is None else str(a.absolute()) for a in annotations], dtype=object
-        ),
-    }
-    for name, values in (extras or {}).items():
-        columns[name] = pd.Series(values, dtype=object)
-    index = pd.DataFrame(columns)
-    index.attrs["source"] = str(source)
     return index
 
 
@@ -342,13 +212,13 @@ def _load_file(path: Path) -> pd.DataFrame:
     """Index from a table file: BTXRD metadata or a split CSV."""
     if path.suffix.lower() in (".xlsx", ".xls"):
         return load_btxrd(path.parent, metadata=path)
-    columns = set(_read_table(path, nrows=0).columns)
+    columns = set(read_table(path, nrows=0).columns)
     if "split" in columns:
         try:
             loader = _layout_loader(path.parent)
         except DatasetError:
             return load_split_csv(path, path.parent)
-        return _apply_split(loader(path.parent), path)
+        return apply_split_file(loader(path.parent), path)
     if {"benign", "malignant"} <= columns:
         return load_btxrd(path.parent, metadata=path)
     raise DatasetError(
@@ -361,48 +231,12 @@ def _layout_loader(root: Path) -> Callable[[Path], pd.DataFrame]:
     """The loader of the folder's layout: BTXRD (``images/``) or class per folder."""
     if (root / "images").is_dir():
         return load_btxrd
-    if any(p.is_dir() and _class_rank(p.name) < len(CLASS_NAMES) for p in root.iterdir()):
+    if any(p.is_dir() and class_rank(p.name) < len(CLASS_NAMES) for p in root.iterdir()):
         return load_class_folders
     raise DatasetError(
         f"{root}: not a BTXRD folder (images/ and dataset.xlsx) "
         f"nor a class-per-folder layout ({'/, '.join(CLASS_NAMES)}/)"
     )
-
-
-def _apply_split(index: pd.DataFrame, split_path: Path) -> pd.DataFrame:
-    """Fill ``split`` from a split CSV; every listed id must exist, labels must agree."""
-    table = _read_table(split_path)
-    _require_columns(table, ("image_id", "split"), split_path)
-    ids = [
-        _strip_suffix(_clean_name(v, split_path, row)) for row, v in enumerate(table["image_id"])
-    ]
-    repeated = _repeated(ids)
-    if repeated:
-        raise DatasetError(
-            f"{split_path}: {len(repeated)} duplicate image ids ({_examples(repeated)})"
-        )
-    unknown = sorted(set(ids) - set(index["image_id"]))
-    if unknown:
-        raise DatasetError(
-            f"{split_path}: {len(unknown)} image ids not in the data set at {_source(index)} "
-            f"({_examples(unknown)})"
-        )
-    if "label" in table:
-        given = dict(zip(ids, (_canonical_label(v) for v in table["label"]), strict=True))
-        known = dict(zip(index["image_id"], index["label"], strict=True))
-        wrong = [i for i in ids if given[i] != known[i]]
-        if wrong:
-            first = wrong[0]
-            raise DatasetError(
-                f"{split_path}: {len(wrong)} labels disagree with the data set, e.g. {first} is "
-                f"'{given[first]}' here but '{known[first]}' in {_source(index)}"
-            )
-    splits = dict(zip(ids, (_clean_split(v) for v in table["split"]), strict=True))
-    result = index.copy()
-    result["split"] = pd.Series(
-        [splits.get(i) for i in result["image_id"]], index=result.index, dtype=object
-    )
-    return result
 
 
 class _ImageLookup:
@@ -419,7 +253,7 @@ class _ImageLookup:
 
     def find(self, name: str) -> Path:
         """The file for ``name``, or ``root/name`` (missing) when nothing matches."""
-        key = _strip_suffix(name)
+        key = strip_suffix(name)
         found = (
             self.by_path.get(name)
             or self.by_id.get(key)
@@ -445,35 +279,6 @@ def _find_metadata(root: Path) -> Path:
     raise DatasetError(f"{root}: no {' or '.join(METADATA_NAMES)} (BTXRD metadata table)")
 
 
-def _read_table(path: Path, nrows: int | None = None) -> pd.DataFrame:
-    """Read a CSV or Excel table with stripped, lower-case column names."""
-    if not path.is_file():
-        raise DatasetError(f"{path}: table not found")
-    readers = {
-        ".xlsx": pd.read_excel,
-        ".xls": pd.read_excel,
-        ".csv": partial(pd.read_csv, encoding="utf-8-sig"),
-    }
-    reader = readers.get(path.suffix.lower())
-    if reader is None:
-        raise DatasetError(f"{path}: unsupported table type '{path.suffix}' (use .xlsx or .csv)")
-    try:
-        table = reader(path, nrows=nrows)
-    except Exception as exc:  # pandas and its engines (openpyxl, xlrd) raise many kinds
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DatasetError(f"{path}: cannot read table ({reason})") from exc
-    table.columns = [str(c).strip().lower() for c in table.columns]
-    return table
-
-
-def _require_columns(table: pd.DataFrame, columns: Iterable[str], where: Any) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise DatasetError(
-            f"{where}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
-        )
-
-
 def _flags(table: pd.DataFrame, column: str, where: Path) -> np.ndarray:
     """A 0/1 column as booleans (blank counts as 0)."""
     raw = table[column]
@@ -487,21 +292,8 @@ def _flags(table: pd.DataFrame, column: str, where: Path) -> np.ndarray:
     return values.fillna(0).to_numpy() != 0
 
 
-def _clean_name(value: Any, where: Path, row: int) -> str:
-    """An image name from a table cell, or an error for a blank cell."""
-    if pd.isna(value) or not str(value).strip():
-        raise DatasetError(f"{where}: row {row + 2} has no image_id")
-    return str(value).strip().replace("\\", "/")
-
-
-def _strip_suffix(name: str) -> str:
-    """Drop an image suffix (``.jpeg``, ``.png``, ...) from a name; keep other dots."""
-    suffix = PurePosixPath(name).suffix
-    return name[: -len(suffix)] if suffix.lower() in IMAGE_EXTENSIONS else name
-
-
 def _image_id(path: Path, root: Path) -> str:
-    return _strip_suffix(path.relative_to(root).as_posix())
+    return strip_suffix(path.relative_to(root).as_posix())
 
 
 def _is_image(path: Path) -> bool:
@@ -510,105 +302,17 @@ def _is_image(path: Path) -> bool:
     )
 
 
-def _find_annotation(image: Path, folders: Iterable[Path]) -> Path | None:
-    """``<folder>/<stem>.json`` in the first folder that has it, else a JSON beside the image."""
-    for candidate in [
-        *(folder / f"{image.stem}.json" for folder in folders),
-        image.with_suffix(".json"),
-    ]:
-        if candidate.is_file():
-            return candidate
-    return None
+def _annotations(images: Sequence[Path], folders: Sequence[Path]) -> list[Path | None]:
+    """Each image's LabelMe file: ``<folder>/<stem>.json`` in the first of ``folders``
+    that has it, else one beside the image (suffix in any case), else ``None``."""
+    listed: dict[Path, dict[str, Path]] = {}
 
+    def files(folder: Path) -> dict[str, Path]:
+        if folder not in listed:
+            listed[folder] = annotation_files(folder) if folder.is_dir() else {}
+        return listed[folder]
 
-def _class_rank(name: str) -> int:
-    """Position of a folder name in :data:`CLASS_NAMES` (any case), else ``len``."""
-    lowered = [c.lower() for c in CLASS_NAMES]
-    return lowered.index(name.lower()) if name.lower() in lowered else len(CLASS_NAMES)
-
-
-def _canonical_label(value: Any) -> str:
-    """A class name in its canonical case; other names unchanged (for validation)."""
-    text = "" if pd.isna(value) else str(value).strip()
-    rank = _class_rank(text)
-    return CLASS_NAMES[rank] if rank < len(CLASS_NAMES) else text
-
-
-def _clean_split(value: Any) -> str | None:
-    return None if pd.isna(value) or not str(value).strip() else str(value).strip().lower()
-
-
-def _center_key(value: Any) -> Any:
-    """A centre as written (``1.0`` becomes ``1``; blank becomes ``None``)."""
-    if pd.isna(value):
-        return None
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return int(value)
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _held_out(index: pd.DataFrame, center: Any) -> pd.Series:
-    """Rows of ``center`` (compared as text), checked to be neither none nor all."""
-    if "center" not in index:
-        raise DatasetError(
-            f"{_source(index)}: cannot hold out center {center}: "
-            "the data set has no 'center' column"
-        )
-    keys = index["center"].map(lambda v: str(_center_key(v)))
-    held = keys == str(_center_key(center))
-    if not held.any():
-        present = sorted(set(keys) - {"None"})
-        raise DatasetError(
-            f"{_source(index)}: center {center} not in the data set (centers: {', '.join(present)})"
-        )
-    if held.all():
-        raise DatasetError(
-            f"{_source(index)}: holding out center {center} leaves no images to train on"
-        )
-    return held
-
-
-def _check_fractions(fractions: Sequence[float]) -> np.ndarray:
-    share = np.asarray(fractions, dtype=float)
-    if share.shape != (3,) or not np.isfinite(share).all() or (share < 0).any() or share.sum() <= 0:
-        raise DatasetError(
-            f"split fractions must be 3 non-negative numbers (train, val, test), got {fractions}"
-        )
-    return share / share.sum()
-
-
-def _allocate(count: int, share: np.ndarray) -> np.ndarray:
-    """Split ``count`` items by ``share`` (largest remainder).
-
-    Every split with a positive share gets at least one item when there are enough.
-    """
-    raw = count * share
-    counts = np.floor(raw).astype(int)
-    counts[np.argsort(counts - raw, kind="stable")[: count - counts.sum()]] += 1
-    used = share > 0
-    if count >= used.sum():
-        for empty in np.flatnonzero(used & (counts == 0)):
-            counts[np.argmax(counts)] -= 1
-            counts[empty] = 1
-    return counts
-
-
-def _repeated(values: Iterable[Any]) -> list[Any]:
-    """Values that occur more than once, in order of first appearance."""
-    return [value for value, count in Counter(values).items() if count > 1]
-
-
-def _present_splits(index: pd.DataFrame) -> list[str]:
-    """Split names present, in train/val/test order, then others alphabetically."""
-    names = set(index["split"].dropna().astype(str))
-    return [s for s in SPLIT_NAMES if s in names] + sorted(names - set(SPLIT_NAMES))
-
-
-def _source(index: pd.DataFrame) -> str:
-    return str(index.attrs.get("source", "data set index"))
-
-
-def _examples(items: Sequence[Any]) -> str:
-    """The first few items, and how many more."""
-    shown = ", ".join(str(i) for i in items[:_SHOWN])
-    return shown + (f", and {len(items) - _SHOWN} more" if len(items) > _SHOWN else "")
+    return [
+        next((files(f)[p.stem] for f in [*folders, p.parent] if p.stem in files(f)), None)
+        for p in images
+    ]

@@ -1,8 +1,8 @@
 """The ``demo`` job: the whole chain on a built-in synthetic data set.
 
 Generate a BTXRD-layout phantom data set and its split, train a checkpoint,
-then run the ``gallery``, ``compare`` and ``infer`` jobs on it, each through
-its own ``run`` function. A second run reuses the data and the checkpoint.
+then run the ``gallery``, ``compare``, ``audit`` and ``infer`` jobs on it, each
+through its own ``run`` function. A second run reuses the data and the checkpoint.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assurexray import compare, gallery, infer, train
+from assurexray import audit, compare, gallery, infer, train
+from assurexray.audit import AuditOptions, AuditResult
 from assurexray.compare import CompareOptions, CompareResult
+from assurexray.errors import DatasetError
 from assurexray.gallery import GalleryOptions, GalleryResult
 from assurexray.infer import InferOptions, InferRun
 from assurexray.jobs import (
@@ -39,7 +41,7 @@ The ``data`` step only reports its end, with True if the data set was reused; th
 it reuses the checkpoint instead of training.
 """
 
-STEPS = ("data", "train", "gallery", "compare", "infer")
+STEPS = ("data", "train", "gallery", "compare", "audit", "infer")
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class DemoOptions:
     model: ModelOptions
     gallery: GalleryOptions
     compare: CompareOptions
+    audit: AuditOptions
     infer: InferOptions
 
     @classmethod
@@ -104,6 +107,15 @@ class DemoOptions:
                 output=out / "compare",
                 device=device,
             ),
+            audit=AuditOptions.from_settings(
+                settings,
+                methods=demo.audit_methods,
+                data=root,
+                split="test",
+                per_class=demo.per_class,
+                output=out / "audit",
+                device=device,
+            ),
             infer=InferOptions.from_settings(
                 settings, inputs=(), output=out / "inference", device=device
             ),
@@ -119,6 +131,7 @@ class DemoResult:
     training: TrainResult | None  # None when the checkpoint was reused
     gallery: GalleryResult | None = None
     compare: CompareResult | None = None
+    audit: AuditResult | None = None
     infer: InferRun | None = None
     seconds: float = 0.0
     pictures: list[Path] = field(default_factory=list)
@@ -162,6 +175,12 @@ def run(
     step("compare", None)
     result.compare = compare.run(model, options.compare, progress=progress, warn=warn)
     step("compare", result.compare)
+    step("audit", None)
+    try:
+        result.audit = audit.run(model, options.audit, progress=progress, warn=warn)
+        step("audit", result.audit)
+    except DatasetError as exc:  # e.g. a model too weak to have true positives
+        warn(f"audit skipped: {exc}")
     step("infer", None)
     inputs = replace(options.infer, inputs=tuple(one_test_image_per_class(options.data)))
     result.infer = infer.run(model, inputs, progress=progress)
@@ -169,7 +188,9 @@ def run(
     result.seconds = time.perf_counter() - started
     result.pictures = [
         path for name, path in result.gallery.files.items() if name.startswith("gallery_")
-    ] + [path for path in result.compare.files if path.suffix == ".png"]
+    ]
+    audited = result.audit.files if result.audit else []
+    result.pictures += [path for path in [*result.compare.files, *audited] if path.suffix == ".png"]
     return result
 
 

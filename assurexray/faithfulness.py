@@ -56,14 +56,14 @@ def road_scores(
     )
     from pytorch_grad_cam.metrics.road import NoisyLinearImputer
 
-    from assurexray.explain import _eval_mode
+    from assurexray.target_layers import eval_mode
 
     index = torch.arange(len(batch))
     wanted = torch.as_tensor(list(targets))
     imputer = NoisyLinearImputer()
     cpu_batch = batch.detach().cpu()
     scores = {}
-    with _eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         base = torch.softmax(model(batch).float(), dim=1).cpu()[index, wanted]
         for name, name_maps in maps.items():
             with torch.random.fork_rng(devices=[]):

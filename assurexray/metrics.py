@@ -110,11 +110,11 @@ def classification_metrics(
 ) -> dict[str, Any]:
     """Accuracy, per-class precision/recall/F1/ROC AUC, macro means, confusion matrix.
 
-    Undefined precision, recall or F1 (no predictions or no samples of a class)
-    are 0.0, as scikit-learn's ``zero_division=0``. ROC AUC is one-vs-rest from
-    the class's probability column, with tied scores given average ranks; it is
-    ``None`` for a class without positives or without negatives, and the macro
-    mean is over the defined classes (``None`` if there are none).
+    Computed by scikit-learn. Undefined precision, recall or F1 (no predictions
+    or no samples of a class) are 0.0 (``zero_division=0``). ROC AUC is
+    one-vs-rest from the class's probability column; it is ``None`` for a class
+    without positives or without negatives, and the macro mean is over the
+    defined classes (``None`` if there are none).
 
     Args:
         y_true: True class indices, length N.
@@ -128,15 +128,15 @@ def classification_metrics(
         "confusion_matrix"}``, the matrix as nested lists, rows true and columns
         predicted.
     """
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
     names = list(class_names)
     truth, predicted, scores = _check_classification(y_true, y_pred, probabilities, names)
-    n_classes = len(names)
-    confusion = np.bincount(n_classes * truth + predicted, minlength=n_classes**2)
-    confusion = confusion.reshape(n_classes, n_classes)
-    hits, support, called = np.diag(confusion), confusion.sum(axis=1), confusion.sum(axis=0)
-    precision, recall = _ratio(hits, called), _ratio(hits, support)
-    f1 = _ratio(2 * hits, support + called)
-    aucs = [_roc_auc(truth == c, scores[:, c]) for c in range(n_classes)]
+    labels = list(range(len(names)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        truth, predicted, labels=labels, zero_division=0
+    )
+    aucs = [_roc_auc(truth == c, scores[:, c]) for c in labels]
     defined = [auc for auc in aucs if auc is not None]
     per_class = {
         name: {
@@ -151,11 +151,11 @@ def classification_metrics(
     return {
         "num_images": len(truth),
         "class_names": names,
-        "accuracy": float(hits.sum() / len(truth)),
-        "macro_f1": float(f1.mean()),
+        "accuracy": float(accuracy_score(truth, predicted)),
+        "macro_f1": float(np.mean(f1)),
         "macro_roc_auc": float(np.mean(defined)) if defined else None,
         "per_class": per_class,
-        "confusion_matrix": confusion.tolist(),
+        "confusion_matrix": confusion_matrix(truth, predicted, labels=labels).tolist(),
     }
 
 
@@ -180,21 +180,13 @@ def _iou(prediction: np.ndarray, mask: np.ndarray) -> float:
     return float(np.logical_and(prediction, mask).sum() / union) if union else float("nan")
 
 
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """Element-wise ratio, 0.0 where the denominator is 0."""
-    out = np.zeros(len(numerator))
-    return np.divide(numerator, denominator, out=out, where=denominator > 0)
-
-
 def _roc_auc(positive: np.ndarray, scores: np.ndarray) -> float | None:
-    """Binary ROC AUC as the Mann–Whitney statistic with average ranks for ties."""
-    n_pos = int(positive.sum())
-    n_neg = positive.size - n_pos
-    if n_pos == 0 or n_neg == 0:
+    """Binary ROC AUC by scikit-learn; ``None`` without positives or without negatives."""
+    from sklearn.metrics import roc_auc_score
+
+    if positive.all() or not positive.any():
         return None
-    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    ranks = (np.cumsum(counts) - (counts - 1) / 2)[inverse.ravel()]
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(roc_auc_score(positive, scores))
 
 
 def _check_classification(

@@ -116,7 +116,8 @@ class Geometry:
         return out
 
     def heatmap_to_original(self, heatmap: np.ndarray) -> np.ndarray:
-        """Crop the padding from a network-size heatmap and resize it to the image.
+        """Crop the padding from a network-size heatmap, rescale it to [0, 1] within
+        the image itself, and resize it to the image.
 
         Args:
             heatmap: ``S×S`` float map at the network input size.
@@ -131,9 +132,18 @@ class Geometry:
             )
         left, top, right, bottom = self.content_box
         crop = np.ascontiguousarray(heatmap[top:bottom, left:right], dtype=np.float32)
+        crop = _rescale(crop)  # padding must not set the scale (nor the thresholds)
         height, width = self.original_size
         resized = cv2.resize(crop, (width, height), interpolation=cv2.INTER_LINEAR)
         return np.clip(resized, 0.0, 1.0)
+
+
+def _rescale(heatmap: np.ndarray) -> np.ndarray:
+    """Min–max scale to [0, 1]; a flat map stays as it is (all zero stays zero)."""
+    low, high = float(heatmap.min()), float(heatmap.max())
+    if high <= low or (low == 0.0 and high == 1.0):
+        return heatmap
+    return (heatmap - low) / (high - low)
 
 
 def compute_geometry(original_size: tuple[int, int], config: PreprocessConfig) -> Geometry:

@@ -231,8 +231,17 @@ def print_audit(result: Any) -> None:
         title=f"Audit: {report['num_images']} images ({report['selection']}); "
         f"checks on {report['num_checked']}; ranked by {report['rank_by'].replace('_', ' ')}"
     )
-    columns = ("#", "candidate", "hit rate", "rel. mass", f"IoU@{report['iou_thresholds'][0]:g}",
-               "Otsu IoU", "ROAD", "stability", "sanity")
+    columns = (
+        "#",
+        "candidate",
+        "hit rate",
+        "rel. mass",
+        f"IoU@{report['iou_thresholds'][0]:g}",
+        "Otsu IoU",
+        "ROAD",
+        "stability",
+        "sanity",
+    )
     for column in columns:
         table.add_column(column, justify="left" if column == "candidate" else "right")
     chance = report["chance_level"]
@@ -293,9 +302,14 @@ def _fmt(value: float | None, *, pct: bool = False, digits: int = 2) -> str:
 
 def print_demo_step(options: Any, name: str, result: Any) -> None:
     """A rule when a demo step starts; its usual summary when it ends."""
-    titles = {"train": "1/4 train", "gallery": "2/4 gallery", "compare": "3/4 compare"}
-    titles["infer"] = "4/4 infer"
-    printers = {"gallery": print_gallery, "compare": print_compare, "infer": print_infer}
+    steps = ("train", "gallery", "compare", "audit", "infer")
+    titles = {step: f"{n}/{len(steps)} {step}" for n, step in enumerate(steps, start=1)}
+    printers = {
+        "gallery": print_gallery,
+        "compare": print_compare,
+        "audit": print_audit,
+        "infer": print_infer,
+    }
     if name == "data":
         verb = "reusing" if result else "made"
         console.print(f"{verb} synthetic data set {escape(str(options.data))}")
@@ -331,6 +345,23 @@ def print_demo(result: Any) -> None:
     table.add_row(f"mean IoU @{report['iou_threshold']}", _fmt(report["mean_iou"]), "")
     table.add_row("hit rate (pointing game)", _fmt(report["hit_rate"], pct=True), chance)
     table.add_row("relevance mass", _fmt(report["mean_relevance_mass"], pct=True), chance)
+    audit = result.audit.report if result.audit else {"candidates": [], "recommended": None}
+    for entry in audit["candidates"]:
+        if entry["name"] in (audit["recommended"], audit["seed_candidate"]):
+            role = "recommended" if entry["name"] == audit["recommended"] else "configured"
+            chance_ci = _fmt(audit["chance_level"])
+            table.add_row(
+                f"audit, {role}: {escape(entry['name'])} hit rate",
+                _with_ci(entry, "hit_rate"),
+                chance_ci,
+            )
+            table.add_row(
+                f"audit, {role}: {escape(entry['name'])} relevance mass",
+                _with_ci(entry, "relevance_mass"),
+                chance_ci,
+            )
+    if audit["recommended"] is None:
+        table.add_row("audit", "no trustworthy candidate", "")
     console.print(table)
     console.print("pictures to open:")
     for path in result.pictures:

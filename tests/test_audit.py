@@ -144,6 +144,7 @@ def audited(tiny_dataset, tiny_checkpoint, tmp_path_factory):
     return result, out
 
 
+@pytest.mark.slow
 def test_audit_command_writes_the_report(audited, tiny_dataset):
     result, out = audited
     assert result.exit_code == 0, result.output
@@ -165,6 +166,7 @@ def test_audit_command_writes_the_report(audited, tiny_dataset):
         assert baseline["sanity"]["passed"] is False
     assert report["recommended"] in [*names, None]
     assert 0 < report["chance_level"] < 0.5
+    assert report["versions"]["grad-cam"] and report["versions"]["torch"]
     assert report["checkpoint"]["sha256"] and report["settings"]["methods"] == [
         "gradcam",
         "eigencam",

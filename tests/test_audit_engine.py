@@ -15,12 +15,13 @@ from pytorch_grad_cam.utils.model_targets import (
 
 from assurexray.baselines import baseline_maps, centre_map, edge_map, random_map
 from assurexray.cam_engine import SHARED_METHODS, CandidateMaps
-from assurexray.candidates import Candidate, build_candidates, default_layers, feature_stages
+from assurexray.cam_methods import CAM_METHODS
+from assurexray.candidates import Candidate, build_candidates, default_layers
 from assurexray.errors import ExplainError
-from assurexray.explain import _CAM_METHODS
 from assurexray.faithfulness import road_scores
 from assurexray.sanity import cascade_steps, map_similarity, randomisation_test, randomise
 from assurexray.stability import PERTURBATIONS, aligned, perturb, stability_ssim
+from assurexray.target_layers import feature_stages
 
 SIZE = 64
 
@@ -38,7 +39,7 @@ def batch() -> torch.Tensor:
 
 def library_map(model, candidate: Candidate, x: torch.Tensor, targets) -> np.ndarray:
     """The candidate's maps computed by pytorch-grad-cam on its own."""
-    cam = _CAM_METHODS[candidate.method](model, [model.get_submodule(n) for n in candidate.layers])
+    cam = CAM_METHODS[candidate.method](model, [model.get_submodule(n) for n in candidate.layers])
     try:
         return cam(x, [ClassifierOutputTarget(t) for t in targets])
     finally:
@@ -59,14 +60,13 @@ def test_default_layers_are_the_final_map_and_two_larger_stages(arch, final, exp
     assert layers[3] == tuple(reversed(expected))  # all three combined, shallow to deep
 
 
-def test_stages_measured_by_a_forward_pass_agree_with_timm_feature_info():
-    model = timm.create_model("efficientnet_b0", pretrained=False, num_classes=3).eval()
-    recorded = dict((name, stride) for name, stride in feature_stages(model, (3, 128, 128)))
-    del model.feature_info  # fall back to measuring strides with hooks
-    measured = feature_stages(model, (3, 128, 128))
-    by_stride = {stride: name for name, stride in measured}
+@pytest.mark.parametrize("arch", ["efficientnet_b0", "resnet18", "regnetx_002"])
+def test_stages_measured_by_a_forward_pass_agree_with_timm_feature_info(arch):
+    model = timm.create_model(arch, pretrained=False, num_classes=3).eval()
+    recorded = {info["reduction"]: info["module"] for info in model.feature_info}
+    measured = {stage.stride: stage.name for stage in feature_stages(model, (3, 128, 128))}
     for stride in (8, 16):
-        assert by_stride[stride] == next(n for n, s in recorded.items() if s == stride)
+        assert measured[stride] == recorded[stride]
 
 
 def test_candidates_name_unknown_methods_and_layers(tiny):

@@ -287,6 +287,29 @@ def test_split_file_must_fit_the_data_set(btxrd_root: Path, tmp_path: Path) -> N
         load_dataset(btxrd_root, split_file=csv)
 
 
+def test_bad_split_name_is_blamed_on_the_split_file(btxrd_root: Path, tmp_path: Path) -> None:
+    for csv in (btxrd_root / "splits.csv", tmp_path / "other.csv"):
+        pd.DataFrame({"image_id": ["IMG000001"], "split": ["training"]}).to_csv(csv, index=False)
+        with pytest.raises(DatasetError, match=r"unknown split names training") as info:
+            load_dataset(btxrd_root, split_file=None if csv.parent == btxrd_root else csv)
+        assert str(info.value).startswith(f"{csv}: ")
+        assert "dataset.xlsx" not in str(info.value)
+
+
+def test_annotations_match_by_stem_with_the_suffix_in_any_case(btxrd_root: Path) -> None:
+    """The rule of annotations.find_annotation; the Annotations folder wins over one beside."""
+    (btxrd_root / "Annotations" / "IMG000001.json").rename(
+        btxrd_root / "Annotations" / "IMG000001.JSON"
+    )
+    _annotation(btxrd_root / "images" / "IMG000002.json")  # also one beside the image
+    _annotation(btxrd_root / "images" / "IMG000004.Json")  # a normal image, only beside
+    index = load_btxrd(btxrd_root)
+    found = [None if a is None else Path(a) for a in index["annotation"]]
+    assert found[0] == (btxrd_root / "Annotations" / "IMG000001.JSON").absolute()
+    assert found[1] == (btxrd_root / "Annotations" / "IMG000002.json").absolute()
+    assert found[3] == (btxrd_root / "images" / "IMG000004.Json").absolute()
+
+
 # --- stratified split ---------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ runner = CliRunner()
 TINY = ["--images", "24", "--epochs", "1", "--arch", "test_efficientnet", "--image-size", "64"]
 
 
+@pytest.mark.slow
 def test_demo_end_to_end_then_reuses_outputs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -50,6 +51,15 @@ def test_demo_end_to_end_then_reuses_outputs(
     assert all(e["class"] == e["predicted_class"] for e in report["per_image"])  # true positives
     assert report["selection"] == "true positives, up to 20 per class"
 
+    audit_file = out / "audit" / "audit_report.json"
+    if report["num_images"]:  # the audit takes the same true positives as compare
+        audit = json.loads(audit_file.read_text())
+        assert audit["num_images"] == report["num_images"]
+        assert {c["method"] for c in audit["candidates"]} == {"gradcam", "layercam", "eigencam"}
+        assert "Audit:" in first.output
+    else:
+        assert not audit_file.exists() and "audit skipped" in first.output
+
     batch = json.loads((out / "inference" / "batch_results.json").read_text())
     assert batch["num_processed"] == 3 and batch["num_failed"] == 0  # one test image per class
     explained = [Path(r["image_path"]).stem for r in batch["results"]]
@@ -66,6 +76,7 @@ def test_demo_end_to_end_then_reuses_outputs(
     assert json.loads((out / "gallery" / "metrics.json").read_text()) == metrics
 
 
+@pytest.mark.slow
 def test_demo_run_returns_every_step_result(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -78,8 +89,10 @@ def test_demo_run_returns_every_step_result(
     )
     steps: list[tuple[str, bool]] = []
     result = demo.run(options, on_step=lambda name, done: steps.append((name, done is None)))
+    audited = ["audit", "audit"] if result.audit is not None else ["audit"]  # skipped: no TP
     assert [name for name, _ in steps] == [
-        "data", "train", "train", "gallery", "gallery", "compare", "compare", "infer", "infer"
+        "data", "train", "train", "gallery", "gallery", "compare", "compare", *audited, "infer",
+        "infer",
     ]  # fmt: skip
     assert result.training is not None and result.checkpoint.is_file()
     assert result.gallery.files["metrics"] == options.gallery.output / "metrics.json"

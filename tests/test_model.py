@@ -64,8 +64,11 @@ def test_bare_and_wrapped_state_dicts_load_with_a_warning(
     state = model.state_dict()
     payload = state if wrapper is None else {wrapper: state, "epoch": 3}
     torch.save(payload, tmp_path / "bare.pt")
-    with pytest.warns(UserWarning, match="no 'arch'"):
+    with pytest.warns(UserWarning) as caught:
         loaded = load_checkpoint(tmp_path / "bare.pt", arch=ARCH, class_names=NAMES)
+    messages = " | ".join(str(w.message) for w in caught)
+    for missing in ("arch", "class_names", "preprocess"):
+        assert f"no '{missing}'" in messages
     assert loaded.arch == ARCH
     assert torch.equal(_logits(model), _logits(loaded.model))
 
@@ -113,6 +116,7 @@ class _Payload:
         return (os.system, ("echo pwned",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol 5:UserWarning")
 def test_pickle_with_arbitrary_object_is_refused(tmp_path: Path) -> None:
     buffer = io.BytesIO()
     torch.save(
@@ -139,9 +143,20 @@ def test_architecture_and_class_count_mismatch_name_the_keys(
         load_checkpoint(tmp_path / "twoclass.pt")
 
 
-def test_device_auto_and_bad_device() -> None:
-    assert resolve_device("auto").type in {"cpu", "cuda", "mps"}
-    assert resolve_device("cpu").type == "cpu"
+@pytest.mark.parametrize(
+    ("cuda", "mps", "expected"),
+    [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")],
+)
+def test_device_auto_prefers_cuda_then_mps_then_cpu(
+    monkeypatch: pytest.MonkeyPatch, cuda: bool, mps: bool, expected: str
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert resolve_device("auto") == torch.device(expected)
+
+
+def test_named_and_bad_devices() -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
     with pytest.raises(ConfigError, match="not a valid torch device"):
         resolve_device("banana")
     if not torch.cuda.is_available():

@@ -76,3 +76,18 @@ def test_config_serialises_and_rejects_bad_values() -> None:
         PreprocessConfig(resize_mode="crop")
     with pytest.raises(ConfigError, match="unknown preprocessing keys: colour"):
         PreprocessConfig.from_dict({"colour": 1})
+
+
+def test_heatmap_is_rescaled_within_the_image_not_the_padding() -> None:
+    geometry = compute_geometry((40, 80), PreprocessConfig(image_size=32))  # letterboxed
+    left, top, right, bottom = geometry.content_box
+    assert top > 0  # there is padding above and below
+    heatmap = np.ones((32, 32), np.float32)  # padding at the maximum
+    heatmap[top:bottom, left:right] = np.linspace(0.2, 0.6, right - left, dtype=np.float32)
+    original = geometry.heatmap_to_original(heatmap)
+    assert original.shape == (40, 80)
+    assert original.min() == pytest.approx(0.0, abs=1e-6)
+    assert original.max() == pytest.approx(1.0, abs=1e-6)
+    assert np.all(np.diff(original[20]) >= -1e-6)  # the ramp keeps its order
+    flat = geometry.heatmap_to_original(np.zeros((32, 32), np.float32))
+    assert not flat.any()
