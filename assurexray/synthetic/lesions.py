@@ -16,6 +16,8 @@ import math
 import cv2
 import numpy as np
 
+from assurexray.annotations import Shape
+from assurexray.labelme_shapes import draw_shapes
 from assurexray.synthetic.anatomy import Bone, smooth_noise
 from assurexray.synthetic.plan import PhantomCase
 
@@ -78,15 +80,17 @@ def lesion_polygon(rng: np.random.Generator, bone: Bone, case: PhantomCase) -> n
 
 
 def polygon_mask(polygon: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Pixels the lesion may change: the rasterised polygon shrunk by one pixel.
+    """Pixels the lesion may change: inside the polygon for every usual rasteriser.
 
-    The polygon is rasterised like :mod:`assurexray.annotations` does
-    (``floor(x + 0.5)``); the one-pixel erosion keeps the drawing inside the
-    polygon for any other reasonable rasteriser too.
+    The pixels labelme itself fills (the mask :mod:`assurexray.annotations`
+    scores against), less a one-pixel erosion of the polygon rounded to pixel
+    centres, so the drawing stays inside the outline for other rasterisers too.
     """
-    mask = np.zeros(shape[:2], np.uint8)
-    cv2.fillPoly(mask, [np.floor(polygon + 0.5).astype(np.int32)], 1)
-    return cv2.erode(mask, np.ones((3, 3), np.uint8)).astype(bool)
+    rounded = np.zeros(shape[:2], np.uint8)
+    cv2.fillPoly(rounded, [np.floor(polygon + 0.5).astype(np.int32)], 1)
+    eroded = cv2.erode(rounded, np.ones((3, 3), np.uint8)).astype(bool)
+    outline = Shape(label="lesion", shape_type="polygon", points=polygon)
+    return eroded & draw_shapes([outline], shape[:2])
 
 
 def draw_lesion(
