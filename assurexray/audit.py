@@ -38,6 +38,7 @@ from assurexray.jobs import (
     pick,
 )
 from assurexray.metrics import localisation_scores
+from assurexray.report import check_output_folder
 from assurexray.sanity import DEFAULT_DEPTH, DEFAULT_THRESHOLD
 from assurexray.streaming import LoadedImage, LoadFailure, batched, load_images
 
@@ -136,7 +137,7 @@ def run(
         DatasetError: no annotated image to audit.
         ExplainError: an unknown method or layer.
     """
-    from assurexray.audit_report import settings_record, versions, write_outputs
+    from assurexray.audit_report import settings_record, versions, write_outputs, write_page
 
     checkpoint = model.checkpoint
     final_layer = resolve_target_layers(checkpoint.model, checkpoint.target_layer or "auto")[0][0]
@@ -151,7 +152,7 @@ def run(
             checkpoint.preprocess.image_size,
         ),
     )  # checked before any image is read
-    options.output.mkdir(parents=True, exist_ok=True)
+    check_output_folder(options.output)  # writable, before any image is read
     chosen, counts, failures = choose_annotated(model, options.compare, progress, warn)
     if chosen.empty:
         raise DatasetError(
@@ -173,6 +174,7 @@ def run(
         }
     )
     result.files = write_outputs(result, options)
+    result.files.append(write_page(result, options))
     return result
 
 

@@ -42,6 +42,24 @@ def write_outputs(result: AuditResult, options: AuditOptions) -> list[Path]:
     return files
 
 
+def write_page(result: AuditResult, options: AuditOptions) -> Path:
+    """``report.html``: the leaderboard and verdict, and the shown images with the map of the
+    recommended candidate (else the top-ranked one) and the expert outline."""
+    from assurexray.html_report import write_pictures, write_report
+    from assurexray.report_pages import audit_page
+
+    report = result.report
+    best = report["recommended"] or report["candidates"][0]["name"]
+    pictures = {}
+    for image in result.shown:
+        heat = image.geometry.heatmap_to_original(image.maps[best])
+        pictures[image.image_id] = write_pictures(
+            options.output, image.image_id, image.gray, heat, image.mask, colormap=options.colormap
+        )
+    page = audit_page(report, pictures=pictures, colormap=options.colormap)
+    return write_report(page, options.output)
+
+
 def leaderboard_table(report: dict[str, Any]) -> pd.DataFrame:
     """One row per candidate (in rank order) and per baseline, with every score and interval."""
     rows = []

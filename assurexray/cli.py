@@ -17,6 +17,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
+
+try:  # newer typer ships its own copy of click
+    from typer._click import Context
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - typer with the click package
+    from click import Context
+    from click import exceptions as click_errors
 
 from assurexray import __version__
 from assurexray.cli_options import (
@@ -59,7 +67,22 @@ from assurexray.terminal import (
     warn,
 )
 
+
+class _OneLineErrors(TyperGroup):
+    """Show a bad option or value as the tool's one red line (exit 2), not click's box."""
+
+    def invoke(self, ctx: Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except getattr(click_errors, "NoArgsIsHelpError", ()):
+            raise
+        except click_errors.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx else ctx.command_path
+            fail(f"{exc.format_message().rstrip('.')} (see '{command} --help')")
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="assurexray",
     no_args_is_help=True,
     add_completion=False,
@@ -379,6 +402,10 @@ def compare(
         )
         result = _run_with_model(job, options, settings, checkpoint, method, warn=warn)
     print_compare(result)
+    if result.interrupted:
+        num = result.report["num_images"]
+        warn(f"interrupted: the report holds the {num} images scored so far")
+        raise typer.Exit(EXIT_INTERRUPTED)
     if result.failures:
         raise typer.Exit(EXIT_PARTIAL)
 

@@ -19,9 +19,11 @@ import numpy as np
 import pandas as pd
 
 from assurexray import render as draw
-from assurexray.annotations import annotation_mask, find_annotation, load_labelme
+from assurexray.annotation_masks import draw_annotation
+from assurexray.annotations import find_annotation, load_labelme
 from assurexray.compare_report import build_report
 from assurexray.errors import AnnotationError, DatasetError
+from assurexray.html_report import Pictures, job_facts, write_pictures, write_report
 from assurexray.jobs import (
     OpenedModel,
     Progress,
@@ -34,7 +36,8 @@ from assurexray.jobs import (
     pick,
 )
 from assurexray.metrics import localisation_scores
-from assurexray.report import write_json, write_png
+from assurexray.report import check_output_folder, write_json, write_png
+from assurexray.report_pages import compare_page
 from assurexray.selection import stratified_choice
 from assurexray.streaming import LoadFailure, explain_paths, predict_records
 
@@ -116,6 +119,9 @@ class CompareResult:
     report: dict[str, Any]
     files: list[Path] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
+    excluded: list[dict[str, str]] = field(default_factory=list)  # empty tumour masks
+    interrupted: bool = False
+    pictures: dict[str, Pictures] = field(default_factory=dict)  # report.html's, by image id
 
 
 def attach_annotations(records: pd.DataFrame, annotation_dir: Path | None) -> pd.DataFrame:
@@ -137,6 +143,7 @@ def choose_images(
     stands in for it and every annotated image is a candidate.
     """
     frame = annotated.copy()
+    frame["label_known"] = frame["label"].notna()
     if predictions is not None:
         predicted = dict(
             zip(predictions["path"].astype(str), predictions["predicted_label"], strict=True)
@@ -153,11 +160,20 @@ def choose_images(
 
 def score_image(
     heatmap: np.ndarray, annotation_path: Path, size: tuple[int, int], options: CompareOptions
-) -> tuple[np.ndarray, dict[str, Any], list[str]]:
-    """The tumour mask at the image's size and the heatmap's scores against it."""
-    annotation = load_labelme(annotation_path).resized(size)
-    mask = annotation_mask(annotation, size, mode=options.annotation_mode)
-    return mask, localisation_scores(heatmap, mask, options.thresholds), list(annotation.warnings)
+) -> tuple[np.ndarray, dict[str, Any] | str, list[str]]:
+    """The tumour mask at the image's size and the heatmap's scores against it.
+
+    Instead of scores, an empty mask gives the reason it is empty (``no
+    shapes``, ...): there is nothing to score against, and a zero would pull
+    down the means and the chance level.
+    """
+    annotation = load_labelme(annotation_path, max_pixels=options.stream.max_pixels)
+    annotation = annotation.resized(size)
+    drawn = draw_annotation(annotation, size, mode=options.annotation_mode)
+    notes = list(annotation.warnings)
+    if drawn.empty_reason is not None:
+        return drawn.mask, drawn.empty_reason, notes
+    return drawn.mask, localisation_scores(heatmap, drawn.mask, options.thresholds), notes
 
 
 def run(
@@ -194,6 +210,7 @@ def choose_annotated(
         if options.images is not None and options.annotations is None:
             raise DatasetError("--images needs --annotations (the folder of LabelMe files)")
         raise DatasetError(f"no image has an annotation in {options.annotations or 'the data set'}")
+    check_output_folder(options.output)  # before the work, not after it
     predictions, unreadable = None, []
     if options.per_class is not None or annotated["label"].isna().any():
         predictions, unreadable = predict_records(
@@ -259,40 +276,78 @@ def score_images(
         options.stream,
         targets=[lookup[r.label] for r in rows],
     )
-    for done, (row, item) in enumerate(zip(rows, stream, strict=True), start=1):
-        progress("compare", done, len(rows))
-        if isinstance(item, LoadFailure):
-            result.failures.append({"image_id": row.image_id, "error": item.error})
-            continue
-        try:
-            mask, scores, notes = score_image(
-                item.heatmap, Path(row.annotation), item.image.radiograph.size, options
+    try:
+        for done, (row, item) in enumerate(zip(rows, stream, strict=True), start=1):
+            progress("compare", done, len(rows))
+            if isinstance(item, LoadFailure):
+                result.failures.append({"image_id": row.image_id, "error": item.error})
+                continue
+            try:
+                mask, scores, notes = score_image(
+                    item.heatmap, Path(row.annotation), item.image.radiograph.size, options
+                )
+            except AnnotationError as exc:
+                result.failures.append({"image_id": row.image_id, "error": str(exc)})
+                continue
+            for note in notes:
+                warn(note)
+            if isinstance(scores, str):
+                reason = f"{row.annotation}: empty tumour mask: {scores}"
+                result.excluded.append({"image_id": row.image_id, "reason": reason})
+                warn(f"{row.image_id} left out of the scores: {reason}")
+                continue
+            entry = {
+                "image_id": row.image_id,
+                "class": row.label,
+                "predicted_class": names[item.predicted],
+                "confidence": float(item.probabilities[item.predicted]),
+                "explained_class": names[item.target],
+                "class_known": bool(getattr(row, "label_known", True)),
+                "heatmap_empty": item.empty,
+                **scores,
+            }
+            per_image.append(entry)
+            page.append(comparison_row(item, mask, entry, options))
+            result.pictures[row.image_id] = write_pictures(
+                options.output,
+                row.image_id,
+                item.image.radiograph.pixels,
+                item.heatmap,
+                mask,
+                alpha=options.alpha,
+                colormap=options.colormap,
             )
-        except AnnotationError as exc:
-            result.failures.append({"image_id": row.image_id, "error": str(exc)})
-            continue
-        for note in notes:
-            warn(note)
-        entry = {
-            "image_id": row.image_id,
-            "class": row.label,
-            "predicted_class": names[item.predicted],
-            "confidence": float(item.probabilities[item.predicted]),
-            "explained_class": names[item.target],
-            "heatmap_empty": item.empty,
-            **scores,
-        }
-        per_image.append(entry)
-        page.append(comparison_row(item, mask, entry, options))
-        if len(page) == options.rows_per_page:
-            result.files.append(write_page(page, len(result.files) + 1, options))
-            page = []
+            if len(page) == options.rows_per_page:
+                result.files.append(write_page(page, len(result.files) + 1, options))
+                page = []
+    except KeyboardInterrupt:  # keep what was scored: the report says it is partial
+        result.interrupted = True
     if page:
         result.files.append(write_page(page, len(result.files) + 1, options))
     result.report = build_report(
-        per_image, counts, options, names=names, failures=result.failures, method=explainer.method
+        per_image,
+        counts,
+        options,
+        names=names,
+        failures=result.failures,
+        method=explainer.method,
+        excluded=result.excluded,
+        interrupted=result.interrupted,
     )
     result.files.append(write_json(options.output / "annotation_report.json", result.report))
+    facts = {
+        "selection": result.report["selection"],
+        "IoU thresholds": options.thresholds,
+        "annotations": options.annotation_mode,
+        "heatmap opacity": options.alpha,
+    }
+    html = compare_page(
+        result.report,
+        pictures=result.pictures,
+        footer=job_facts(model, **facts),
+        colormap=options.colormap,
+    )
+    result.files.append(write_report(html, options.output))
     return result
 
 

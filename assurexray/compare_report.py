@@ -43,8 +43,14 @@ def build_report(
     names: tuple[str, ...],
     failures: list[dict[str, str]],
     method: str,
+    excluded: Sequence[dict[str, str]] = (),
+    interrupted: bool = False,
 ) -> dict[str, Any]:
-    """The JSON report: per-image scores, means overall and per class, and a summary."""
+    """The JSON report: per-image scores, means overall and per class, and a summary.
+
+    ``excluded`` lists images left out of every mean (an empty tumour mask);
+    ``interrupted`` marks a report of the images scored before a Ctrl-C.
+    """
     overall = mean_scores(per_image, options.thresholds)
     per_class = {
         c: {
@@ -71,7 +77,10 @@ def build_report(
         "class_names": list(names),
         "per_image": per_image,
         "errors": failures,
-        "summary": summary_sentence(overall, first),
+        "excluded": list(excluded),
+        "interrupted": interrupted,
+        "summary": summary_sentence(overall, first)
+        + (" Interrupted: only the images scored before Ctrl-C." if interrupted else ""),
     }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from assurexray.errors import ConfigError
+from assurexray.naming import check_class_names, printable
 
 DEFAULT_CONFIG_PATH = Path("configs/default.yaml")
 CLASS_NAMES: tuple[str, ...] = ("Normal", "Benign", "Malignant")
@@ -153,7 +154,17 @@ def load_settings(path: str | Path | None = None) -> Settings:
         return Settings()
     settings = _merge(Settings(), data, path, prefix="")
     _check_ranges(settings, path)
+    try:
+        check_class_names(settings.class_names, f"{path}: key 'class_names'")
+    except ValueError as exc:
+        raise ConfigError(printable(exc)) from None
     return settings
+
+
+def _known_colormap(value: str) -> bool:
+    from assurexray.render import COLORMAPS  # cv2: imported only when settings are read
+
+    return value.strip().lower() in COLORMAPS
 
 
 def _positive(value: Any) -> bool:
@@ -168,10 +179,10 @@ def _fraction(value: Any) -> bool:
 _RANGES: list[tuple[str, Any, str]] = [
     ("seed", lambda v: v >= 0, "at least 0"),
     ("max_pixels", _positive, "positive"),
-    ("class_names", lambda v: len(v) >= 2 and len(set(v)) == len(v), "two or more distinct names"),
     ("model.image_size", lambda v: v >= 16, "at least 16"),
     ("model.resize_mode", lambda v: v in ("letterbox", "stretch"), "letterbox or stretch"),
     ("explain.alpha", _fraction, "between 0 and 1"),
+    ("explain.colormap", _known_colormap, "an OpenCV colormap name (jet, turbo, inferno, ...)"),
     ("infer.batch_size", _positive, "positive"),
     ("infer.workers", _positive, "positive"),
     ("gallery.k", lambda v: 1 <= v <= 5, "between 1 and 5"),

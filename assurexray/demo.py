@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from assurexray import audit, compare, gallery, infer, train
 from assurexray.audit import AuditOptions, AuditResult
 from assurexray.compare import CompareOptions, CompareResult
+from assurexray.demo_report import write_demo_report
 from assurexray.errors import DatasetError
 from assurexray.gallery import GalleryOptions, GalleryResult
 from assurexray.infer import InferOptions, InferRun
@@ -135,6 +136,7 @@ class DemoResult:
     infer: InferRun | None = None
     seconds: float = 0.0
     pictures: list[Path] = field(default_factory=list)
+    report: Path | None = None  # the index report.html linking each job's page
 
 
 def run(
@@ -191,6 +193,14 @@ def run(
     ]
     audited = result.audit.files if result.audit else []
     result.pictures += [path for path in [*result.compare.files, *audited] if path.suffix == ".png"]
+    result.report = write_demo_report(
+        options.output,
+        result.gallery.metrics,
+        result.compare.report,
+        audit=result.audit.report if result.audit else None,
+        pictures=result.pictures,
+        minutes=result.seconds / 60,
+    )
     return result
 
 

@@ -33,3 +33,7 @@ class AnnotationError(AssureXrayError):
 
 class DatasetError(AssureXrayError):
     """A data set folder, index or split is missing pieces or inconsistent."""
+
+
+class OutputError(AssureXrayError):
+    """An output file or folder cannot be written (checked before the work starts)."""

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from assurexray import render as draw
+from assurexray.html_report import Pictures, job_facts, write_pictures, write_report
 from assurexray.jobs import (
     OpenedModel,
     Progress,
@@ -26,7 +27,9 @@ from assurexray.jobs import (
     pick,
 )
 from assurexray.metrics import classification_metrics
-from assurexray.report import write_csv, write_json, write_png
+from assurexray.naming import distinct_slugs
+from assurexray.report import check_output_folder, write_csv, write_json, write_png
+from assurexray.report_pages import gallery_page
 from assurexray.selection import CATEGORIES, select_examples
 from assurexray.streaming import ExplainedImage, LoadFailure, explain_paths, predict_records
 
@@ -91,6 +94,7 @@ class GalleryResult:
     metrics: dict[str, Any]
     files: dict[str, Path] = field(default_factory=dict)
     failures: list[LoadFailure] = field(default_factory=list)
+    pictures: dict[str, Pictures] = field(default_factory=dict)  # report.html's, by image id
 
 
 def split_metrics(predictions: pd.DataFrame, class_names: tuple[str, ...]) -> dict[str, Any]:
@@ -162,7 +166,7 @@ def run(
     records = select_split(load_records(options.data), options.split)
     check_classes(model, records)
     names = model.class_names
-    output = options.output
+    output = check_output_folder(options.output)  # before the work, not after it
     predictions, failures = predict_records(records, model, options.stream, progress=progress)
     result = GalleryResult(predictions, {}, failures=failures)
     result.files["predictions"] = write_csv(output / "predictions.csv", predictions)
@@ -176,8 +180,8 @@ def run(
         draw.confusion_matrix_image(np.array(result.metrics["confusion_matrix"]), names),
     )
     chosen = select_examples(predictions, names, options.k)
-    cells = _explain_selected(chosen, model, options, progress)
-    for name in names:
+    cells = _explain_selected(chosen, model, options, progress, result.pictures)
+    for name, file_stem in zip(names, distinct_slugs(names), strict=True):
         figure = render_class_gallery(
             name,
             chosen[name],
@@ -186,7 +190,18 @@ def run(
             show_fn_true=options.fn_true_class,
             colormap=options.colormap,
         )
-        result.files[f"gallery_{name}"] = write_png(output / f"gallery_{name}.png", figure)
+        result.files[f"gallery_{name}"] = write_png(output / f"gallery_{file_stem}.png", figure)
+    page = gallery_page(
+        predictions,
+        result.metrics,
+        pictures=result.pictures,
+        footer=job_facts(
+            model, **{"examples per category": options.k, "heatmap opacity": options.alpha}
+        ),
+        failures=[f.error for f in failures],
+        colormap=options.colormap,
+    )
+    result.files["report"] = write_report(page, output)
     return result
 
 
@@ -195,8 +210,13 @@ def _explain_selected(
     model: OpenedModel,
     options: GalleryOptions,
     progress: Progress,
+    pictures: dict[str, Pictures],
 ) -> dict[str, dict[tuple[str, str], np.ndarray]]:
-    """Explain each selected image once per needed class and draw its cell."""
+    """Explain each selected image once per needed class and draw its cell.
+
+    Also writes each image's report.html pictures (heatmap of the predicted
+    class) into ``pictures``, by image id.
+    """
     names = model.class_names
     show_fn_true = options.fn_true_class
     lookup = {n: i for i, n in enumerate(names)}
@@ -221,6 +241,16 @@ def _explain_selected(
         targets=[cls for _, cls in jobs],
     )
     for done, (job, item) in enumerate(zip(jobs, stream_items, strict=True), start=1):
+        if isinstance(item, ExplainedImage) and item.target == item.predicted:
+            image_id = wanted[job][0][2]["image_id"]
+            pictures[image_id] = write_pictures(
+                options.output,
+                image_id,
+                item.image.radiograph.pixels,
+                item.heatmap,
+                alpha=options.alpha,
+                colormap=options.colormap,
+            )
         for name, category, row in wanted[job]:
             if isinstance(item, LoadFailure):
                 cells[name][(category, row["image_id"])] = draw.text_cell(

@@ -114,6 +114,8 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Rad
     """
     path = Path(path)
     if not path.exists():
+        if path.is_symlink():  # a dangling link, or a loop of links
+            raise ImageReadError(f"{path}: cannot be read ({_link_problem(path)})")
         raise ImageReadError(f"{path}: file not found")
     if path.is_dir():
         raise ImageReadError(f"{path}: is a directory, not an image file")
@@ -128,6 +130,15 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Rad
         raise ImageReadError(f"{path}: not enough memory to decode the image") from exc
     except OSError as exc:  # permission denied, I/O error
         raise ImageReadError(f"{path}: cannot be read ({_one_line(exc)})") from exc
+
+
+def _link_problem(path: Path) -> str:
+    """Why a symbolic link cannot be followed, in the system's words."""
+    try:
+        path.stat()
+    except OSError as exc:
+        return exc.strerror or "broken symbolic link"
+    return "broken symbolic link"
 
 
 def _sniff(path: Path) -> str | None:

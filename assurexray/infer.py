@@ -11,6 +11,7 @@ already computed is lost.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,14 @@ from assurexray import __version__
 from assurexray.errors import AssureXrayError
 from assurexray.imaging import IMAGE_EXTENSIONS, is_image_file
 from assurexray.jobs import OpenedModel, Progress, StreamOptions, no_progress, pick
-from assurexray.report import atomic_path, write_csv, write_json, write_png
+from assurexray.naming import printable, slug
+from assurexray.report import (
+    atomic_path,
+    check_output_folder,
+    write_csv,
+    write_json,
+    write_png,
+)
 from assurexray.streaming import ExplainedImage, LoadFailure, explain_paths
 
 if TYPE_CHECKING:
@@ -51,9 +59,11 @@ def collect_inputs(arguments: Sequence[str | Path], *, recursive: bool = False) 
         path = Path(argument)
         if path.is_dir():
             pattern = "**/*" if recursive else "*"
-            files.extend(sorted(p for p in path.glob(pattern) if p.is_file() and is_image_file(p)))
-        elif path.is_file():
-            files.append(path)
+            # A broken link or link loop named like an image is tried, so it is reported.
+            found = (p for p in path.glob(pattern) if p.is_file() or p.is_symlink())
+            files.extend(sorted(p for p in found if is_image_file(p)))
+        elif path.is_file() or os.path.lexists(path):
+            files.append(path)  # present but unreadable (a link loop): reading says why
         else:
             raise AssureXrayError(f"{path}: no such file or folder")
     unique = list(dict.fromkeys(files))
@@ -66,36 +76,62 @@ def collect_inputs(arguments: Sequence[str | Path], *, recursive: bool = False) 
     return InferInputs(unique)
 
 
-def output_names(files: Sequence[Path]) -> dict[Path, str]:
-    """A distinct, relative output name per file.
+# Files one image produces (``<name><suffix>``) and the files of the run itself.
+IMAGE_OUTPUTS = (".json", "_overlay.png", "_heatmap.png", "_heatmap.npy")
+RUN_FILES = ("batch_results.json", "predictions.csv", "report.html")
+
+
+def output_names(files: Sequence[Path], output: Path | None = None) -> dict[Path, str]:
+    """A distinct, relative, safe output name per file.
 
     The stem, then the suffix where stems clash in one folder (``case1_dcm``),
     then parent folder names in front where they clash across folders
-    (``site_a__scan``), and a number as the last resort.
+    (``site_a__scan``), and a number as the last resort. Every part goes
+    through :func:`assurexray.naming.slug`. A name is also numbered when one
+    of its files would be one of the run's own files (``batch_results.json``)
+    or, with ``output`` given, one of the input files themselves.
     """
 
     def name(path: Path, depth: int, with_suffix: bool) -> str:
         parents = [p for p in path.parent.parts if p not in (path.anchor, "..", ".")]
         stem = f"{path.stem}_{path.suffix.lstrip('.')}" if with_suffix else path.stem
-        return "__".join([*parents[len(parents) - depth :], stem]) if depth else stem
+        parts = [*parents[len(parents) - depth :], stem] if depth else [stem]
+        return "__".join(slug(part, max_bytes=150 // len(parts)) for part in parts)
 
     stems = Counter((f.parent, f.stem) for f in files)
     suffixed = {f: stems[(f.parent, f.stem)] > 1 for f in files}
     depth = dict.fromkeys(files, 0)
     while True:
         names = {f: name(f, depth[f], suffixed[f]) for f in files}
-        clashes = Counter(names.values())
-        grow = [f for f in files if clashes[names[f]] > 1 and depth[f] < len(f.parent.parts)]
+        clashes = Counter(n.casefold() for n in names.values())
+        grow = [
+            f for f in files if clashes[names[f].casefold()] > 1 and depth[f] < len(f.parent.parts)
+        ]
         if not grow:
             break
         for f in grow:
             depth[f] += 1
-    seen: Counter[str] = Counter()
+    taken = {n.casefold() for n in RUN_FILES}
+    if output is not None:
+        folder = _resolved(output)
+        taken |= {f.name.casefold() for f in files if _resolved(f.parent) == folder}
+    result = {}
     for f in files:
-        seen[names[f]] += 1
-        if seen[names[f]] > 1:
-            names[f] = f"{names[f]}_{seen[names[f]]}"
-    return names
+        base, number = names[f], 1
+        candidate = base
+        while any(f"{candidate}{s}".casefold() in taken for s in IMAGE_OUTPUTS):
+            number += 1
+            candidate = f"{base}_{number}"
+        taken.update(f"{candidate}{s}".casefold() for s in IMAGE_OUTPUTS)
+        result[f] = candidate
+    return result
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:  # a loop of symbolic links
+        return path.absolute()
 
 
 @dataclass
@@ -108,6 +144,8 @@ class InferRun:
     results: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)  # predictions.csv, input order
+    report_facts: dict[str, str] | None = None  # footer of report.html; None: no page
+    pictures: dict[str, Any] = field(default_factory=dict)  # report.html's, by image path
 
     def summary(self) -> dict[str, Any]:
         counts = Counter(r["predicted_class"] for r in self.results)
@@ -125,10 +163,29 @@ class InferRun:
         """Write ``predictions.csv`` and ``batch_results.json``."""
         import pandas as pd
 
+        columns = [
+            "image",
+            "predicted_class",
+            "confidence",
+            *(f"p_{name}" for name in self.class_names),
+            "error",
+        ]  # fixed, whichever image comes first or fails
         return {
-            "predictions": write_csv(self.output / "predictions.csv", pd.DataFrame(self.rows)),
+            "predictions": write_csv(
+                self.output / "predictions.csv", pd.DataFrame(self.rows, columns=columns)
+            ),
             "batch_results": write_json(self.output / "batch_results.json", self.summary()),
         }
+
+    def write_report(self, colormap: str) -> Path:
+        """Write ``report.html``: every image with its prediction, heatmap and facts."""
+        from assurexray.html_report import write_report
+        from assurexray.report_pages import infer_page
+
+        page = infer_page(
+            self.summary(), pictures=self.pictures, footer=self.report_facts, colormap=colormap
+        )
+        return write_report(page, self.output)
 
 
 @dataclass(frozen=True)
@@ -220,13 +277,19 @@ def write_image_result(
         files["heatmap"] = str(
             write_png(out / f"{name}_heatmap.png", draw.colorize(heat, render.colormap))
         )
+        if run.report_facts is not None:
+            from assurexray.html_report import write_pictures
+
+            run.pictures[str(item.image.path)] = write_pictures(
+                out, name, gray, heat, alpha=render.alpha, colormap=render.colormap
+            )
     if render.save_raw:
         with atomic_path(out / f"{name}_heatmap.npy") as tmp:
             with open(tmp, "wb") as handle:
                 np.save(handle, item.heatmap.astype(np.float32))
         files["heatmap_raw"] = str(out / f"{name}_heatmap.npy")
     record = {
-        "image_path": str(item.image.path),
+        "image_path": printable(item.image.path),
         "image_size": {
             "height": item.image.radiograph.height,
             "width": item.image.radiograph.width,
@@ -260,8 +323,9 @@ def write_image_result(
 
 
 def record_failure(run: InferRun, failure: LoadFailure) -> None:
-    run.failures.append({"image_path": str(failure.path), "error": failure.error})
-    run.rows.append({"image": str(failure.path), "error": failure.error})
+    error = printable(failure.error)
+    run.failures.append({"image_path": printable(failure.path), "error": error})
+    run.rows.append({"image": printable(failure.path), "error": error})
 
 
 def process(
@@ -277,9 +341,10 @@ def process(
     """Consume explained images, writing each as it comes; batch files at the end.
 
     The batch files are written in a ``finally`` block, so an interrupted or
-    failing run still records every image finished before it stopped.
+    failing run still records every image finished before it stopped; a run
+    stopped before its first image writes none.
     """
-    run.output.mkdir(parents=True, exist_ok=True)  # an unwritable folder fails before any work
+    check_output_folder(run.output)  # an unwritable folder fails before any work
     try:
         for item in items:
             if isinstance(item, ExplainedImage):
@@ -302,7 +367,10 @@ def process(
             if on_item:
                 on_item(item)
     finally:
-        run.write_batch_files()
+        if run.results or run.failures:
+            run.write_batch_files()
+            if run.report_facts is not None:
+                run.write_report(render.colormap)
     return run
 
 
@@ -319,11 +387,17 @@ def run(
         AssureXrayError: no inputs found, or an unknown ``target_class``.
     """
     found = collect_inputs(options.inputs, recursive=options.recursive)
+    check_output_folder(options.output)  # before any image, not after every one
     explainer = model.explainer
     target = explainer.class_index(options.target_class) if options.target_class else None
     result = InferRun(
         output=options.output, class_names=model.class_names, checkpoint=model.describe()
     )
+    if len(found.files) > 1:  # report.html for a run of several images
+        from assurexray.html_report import job_facts
+
+        explained = options.target_class or "the predicted one"
+        result.report_facts = job_facts(model, **{"explained class": explained})
     items = explain_paths(
         found.files,
         explainer,
@@ -342,7 +416,7 @@ def run(
 
     return process(
         items,
-        output_names(found.files),
+        output_names(found.files, options.output),
         result,
         method=explainer.method,
         target_layers=explainer.target_layer_names,

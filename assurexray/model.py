@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,12 +20,15 @@ from torch import nn
 
 from assurexray.config import CLASS_NAMES
 from assurexray.errors import CheckpointError, ConfigError
+from assurexray.naming import check_class_names, printable
 from assurexray.preprocess import PreprocessConfig
 
 FORMAT_VERSION = 1
 # Module names of the last spatial feature map, for architectures we know.
 _TARGET_LAYERS = {"efficientnet": "bn2", "test_efficientnet": "bn2", "resnet": "layer4"}
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
+# torch names the global a pickle asked for when weights_only refuses it.
+_UNSAFE_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 
 
 def build_model(
@@ -158,21 +162,58 @@ def _read_checkpoint_file(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+        found = _UNSAFE_GLOBAL.search(str(exc))
+        unsafe = found.group(1) if found else _pickle_globals(path)
+        if unsafe is not None:
+            named = f" ({unsafe})" if unsafe else ""
             raise CheckpointError(
-                f"{path}: refused to load: the file holds Python objects that would need "
-                "unpickling arbitrary code (only tensors and plain values are allowed)"
+                f"{path}: refused to load: the file holds Python objects{named} that would "
+                "need unpickling arbitrary code (only tensors and plain values are allowed)"
             ) from None
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({_first_line(exc)})") from None
+        raise CheckpointError(f"{path}: corrupt or not a PyTorch checkpoint") from None
     except Exception as exc:  # torch.load fails in many ways on a damaged file
-        raise CheckpointError(
-            f"{path}: corrupt or not a PyTorch checkpoint ({_first_line(exc)})"
-        ) from None
+        reason = f" ({_first_line(exc)})" if isinstance(exc, RuntimeError) else ""
+        raise CheckpointError(f"{path}: corrupt or not a PyTorch checkpoint{reason}") from None
+
+
+def _pickle_globals(path: Path) -> str | None:
+    """Whether ``path`` is a well-formed pickle (the whole file, or the ``data.pkl``
+    of a torch zip archive), read with :mod:`pickletools` without running it.
+
+    Returns:
+        None for a file that is not a pickle (random bytes, a damaged file);
+        otherwise the first global it imports other than torch's own, or ""
+        when it imports none.
+    """
+    import pickletools
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                member = next(n for n in archive.namelist() if n.endswith("data.pkl"))
+                data = archive.read(member)
+        else:
+            data = path.read_bytes()
+        strings: list[str] = []
+        names: list[str] = []
+        for opcode, arg, _ in pickletools.genops(data):
+            if opcode.name == "GLOBAL":
+                names.append(str(arg).replace(" ", "."))
+            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                names.append(".".join(strings[-2:]))
+            elif isinstance(arg, str):
+                strings.append(arg)
+    except Exception:  # noqa: BLE001 - any failure to parse means "not a pickle"
+        return None
+    foreign = [n for n in names if not n.startswith(("torch.", "collections.OrderedDict"))]
+    return foreign[0] if foreign else ""
 
 
 def _first_line(exc: BaseException) -> str:
+    """The first sentence of an exception's message, at most 200 characters."""
     text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+    return text[0].split(". ")[0][:200] if text else type(exc).__name__
 
 
 def _split_payload(path: Path, payload: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -216,27 +257,33 @@ def load_checkpoint(
     """
     path = Path(path)
     facts, state = _split_payload(path, _read_checkpoint_file(path))
+    _check_fact_types(path, facts)
+    _check_finite(path, state)
     notes: list[str] = []
 
     def fact(key: str, fallback: Any, default: Any) -> Any:
-        if key in facts and facts[key] is not None:
+        if facts.get(key) is not None:
             return facts[key]
+        source = "from the settings" if fallback is not None else "(built-in default)"
         value = fallback if fallback is not None else default
-        shown = "the defaults" if isinstance(value, PreprocessConfig) else repr(value)
-        notes.append(f"{path}: checkpoint has no {key!r}; using {shown}")
+        notes.append(f"{path}: checkpoint has no {key!r}; using {_describe(value)} {source}")
         return value
 
-    arch_name = str(fact("arch", arch, "efficientnet_b0"))
-    names = tuple(str(n) for n in fact("class_names", class_names, CLASS_NAMES))
-    num_classes = int(facts.get("num_classes", len(names)))
+    arch_name = fact("arch", arch, "efficientnet_b0")
+    raw_names = fact("class_names", class_names, CLASS_NAMES)
+    try:
+        names = check_class_names(raw_names, f"{path}: 'class_names'")
+    except ValueError as exc:
+        raise CheckpointError(printable(exc)) from None
+    num_classes = facts.get("num_classes")
+    num_classes = len(names) if num_classes is None else num_classes
     if num_classes != len(names):
         raise CheckpointError(
             f"{path}: num_classes is {num_classes} but {len(names)} class names are given"
         )
-    raw_pre = facts.get("preprocess")
-    if isinstance(raw_pre, dict):
+    if facts.get("preprocess") is not None:
         try:
-            pre = PreprocessConfig.from_dict(raw_pre)
+            pre = PreprocessConfig.from_dict(facts["preprocess"])
         except (ConfigError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{path}: bad preprocessing settings ({exc})") from None
     else:
@@ -257,10 +304,61 @@ def load_checkpoint(
         preprocess=pre,
         path=path,
         target_layer=facts.get("target_layer") or model.gradcam_target_layer_name,
-        train_metrics=dict(facts.get("train_metrics") or {}),
+        train_metrics=facts.get("train_metrics") or {},
         created=facts.get("created"),
         warnings=tuple(notes),
     )
+
+
+# Type each checkpoint field must have when present (None counts as absent).
+_FACT_TYPES: dict[str, tuple[type, ...]] = {
+    "format_version": (int,),
+    "arch": (str,),
+    "num_classes": (int,),
+    "class_names": (list, tuple),
+    "preprocess": (dict,),
+    "target_layer": (str,),
+    "train_metrics": (dict,),
+    "created": (str,),
+}
+_TYPE_WORDS = {int: "a whole number", str: "text", list: "a list", dict: "a mapping"}
+
+
+def _check_fact_types(path: Path, facts: dict[str, Any]) -> None:
+    """Name the first field whose value has the wrong type, or a too-new format."""
+    for key, types in _FACT_TYPES.items():
+        value = facts.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise CheckpointError(
+                f"{path}: field {key!r} must be {_TYPE_WORDS[types[0]]}, "
+                f"got {printable(repr(value))[:60]}"
+            )
+    version = facts.get("format_version")
+    if version is not None and version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {version} is newer than this assurexray "
+            f"understands ({FORMAT_VERSION}); update assurexray"
+        )
+
+
+def _check_finite(path: Path, state: dict[str, torch.Tensor]) -> None:
+    """Refuse weights holding NaN or infinity: such a model labels every image alike."""
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(
+                f"{path}: weights hold NaN or infinite values (first in {printable(key)!r})"
+            )
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, PreprocessConfig):
+        clahe = "with" if value.clahe else "without"
+        return f"image size {value.image_size}, {value.resize_mode}, {clahe} CLAHE"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return repr(value)
 
 
 def _load_state(path: Path, model: nn.Module, state: dict[str, torch.Tensor], arch: str) -> None:

@@ -69,10 +69,36 @@ class PreprocessConfig:
         if unknown:
             raise ConfigError(f"unknown preprocessing keys: {', '.join(unknown)}")
         values = dict(data)
+        for key, kind in _FIELD_KINDS.items():
+            if key in values and not _is_kind(values[key], kind):
+                raise ConfigError(f"preprocessing key {key!r} must be {kind}, got {values[key]!r}")
         for key in ("mean", "std"):
             if key in values:
                 values[key] = tuple(float(v) for v in values[key])
         return cls(**values)
+
+
+_FIELD_KINDS = {
+    "image_size": "a whole number",
+    "resize_mode": "text",
+    "mean": "a list of numbers",
+    "std": "a list of numbers",
+    "clahe": "true or false",
+    "channels": "a whole number",
+}
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    """Whether a checkpoint value has the type :data:`_FIELD_KINDS` asks for."""
+    if kind == "a whole number":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "text":
+        return isinstance(value, str)
+    if kind == "true or false":
+        return isinstance(value, bool)
+    return isinstance(value, (list, tuple)) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in value
+    )
 
 
 @dataclass(frozen=True)

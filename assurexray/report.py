@@ -9,11 +9,57 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from assurexray.errors import OutputError
+from assurexray.naming import printable
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def check_output_folder(folder: str | Path) -> Path:
+    """Create ``folder`` if needed and make sure files can be written in it.
+
+    Called before any work, so an unusable output folder fails at once rather
+    than after every image.
+
+    Raises:
+        OutputError: the folder cannot be created (a file is in the way, no
+            permission) or written (read-only folder or file system).
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder}: is a file, not an output folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".assurexray-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(
+            f"{folder}: output folder cannot be created or written ({exc.strerror or exc})"
+        ) from None
+    return folder
+
+
+def check_output_file(path: str | Path) -> Path:
+    """Make sure ``path`` can be written as a file, before any work.
+
+    Raises:
+        OutputError: ``path`` is an existing folder, or its folder is unusable.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(
+            f"{path}: is a folder; give the file to write (e.g. {path / 'best.pt'})"
+        )
+    check_output_folder(path.parent)
+    return path
 
 
 @contextmanager
@@ -28,8 +74,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    # A short prefix keeps the temporary name within the 255-byte limit of a
+    # file name however long the target's name is.
     fd, tmp_name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix
+        dir=target.parent, prefix=f".{target.stem[:32]}.", suffix=target.suffix[:16]
     )
     os.close(fd)
     tmp = Path(tmp_name)
@@ -61,9 +109,12 @@ def _json_default(value: Any) -> Any:
 
 
 def _finite(value: Any) -> Any:
-    """Replace NaN and infinities by None so the JSON stays standard."""
+    """Replace NaN and infinities by None so the JSON stays standard; show the
+    undecodable bytes of non-UTF-8 file names as escapes."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, str):
+        return printable(value) if _SURROGATE.search(value) else value
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -71,11 +122,15 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def plain_json(data: Any) -> Any:
+    """``data`` as plain JSON values: numpy values and paths converted, NaN as None."""
+    # Round-trip through json to turn numpy values into floats before cleaning NaN.
+    return _finite(json.loads(json.dumps(data, default=_json_default)))
+
+
 def write_json(path: str | Path, data: Any) -> Path:
     """Write ``data`` as indented, standard JSON (NaN becomes null), atomically."""
-    text = json.dumps(data, indent=2, default=_json_default)
-    # Round-trip through json to turn numpy values into floats before cleaning NaN.
-    text = json.dumps(_finite(json.loads(text)), indent=2, allow_nan=False)
+    text = json.dumps(plain_json(data), indent=2, allow_nan=False)
     return write_text(path, text + "\n")
 
 
@@ -89,7 +144,8 @@ def write_text(path: str | Path, text: str) -> Path:
 def write_csv(path: str | Path, frame: Any) -> Path:
     """Write a pandas DataFrame as CSV without its index, atomically."""
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
+        # Undecodable bytes of non-UTF-8 file names would stop the writer.
+        frame.to_csv(tmp, index=False, errors="backslashreplace")
     return Path(path)
 
 

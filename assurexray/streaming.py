@@ -81,6 +81,11 @@ def _load_one(path: Path, config: PreprocessConfig, max_pixels: int) -> LoadedIm
     return LoadedImage(path, radiograph, tensor, geometry)
 
 
+def _non_finite(path: Path) -> LoadFailure:
+    """The failure of an image whose class scores came out NaN or infinite."""
+    return LoadFailure(path, f"{path}: the model's output is not finite (NaN or infinity)")
+
+
 def load_images(
     paths: Iterable[str | Path],
     config: PreprocessConfig,
@@ -153,10 +158,18 @@ def predict_paths(
     """Softmax probabilities for every image, streamed in batches (no heatmaps)."""
     model.eval()
 
-    def run_batch(loaded: list[LoadedImage], batch: torch.Tensor, _: list[int]) -> list[Prediction]:
+    def run_batch(
+        loaded: list[LoadedImage], batch: torch.Tensor, _: list[int]
+    ) -> list[Prediction | LoadFailure]:
         with torch.inference_mode():
-            probs = torch.softmax(model(batch).float(), dim=1).cpu().numpy()
-        return [Prediction(i.path, p, int(p.argmax())) for i, p in zip(loaded, probs, strict=True)]
+            logits = model(batch).float().cpu()
+        probs = torch.softmax(logits, dim=1).numpy()
+        return [
+            _non_finite(i.path)
+            if not np.isfinite(row).all()
+            else Prediction(i.path, p, int(p.argmax()))
+            for i, p, row in zip(loaded, probs, logits.numpy(), strict=True)
+        ]
 
     yield from _stream(paths, config, run_batch, stream)
 
@@ -185,11 +198,14 @@ def explain_paths(
 
     def run_batch(
         loaded: list[LoadedImage], batch: torch.Tensor, positions: list[int]
-    ) -> list[ExplainedImage]:
+    ) -> list[ExplainedImage | LoadFailure]:
         wanted = [targets[p] for p in positions] if targets is not None else None
-        result = explainer.explain(batch, targets=wanted)
+        with np.errstate(invalid="ignore", over="ignore"):  # non-finite outputs: see below
+            result = explainer.explain(batch, targets=wanted)
         return [
-            ExplainedImage(
+            _non_finite(image.path)
+            if not np.isfinite(result.logits[n]).all()
+            else ExplainedImage(
                 image=image,
                 probabilities=result.probabilities[n],
                 predicted=int(result.predicted[n]),

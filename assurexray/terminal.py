@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from assurexray.errors import AssureXrayError
+from assurexray.naming import printable
 
 EXIT_PARTIAL = 1  # some inputs failed; the others were processed
 EXIT_USAGE = 2  # bad option, missing file or checkpoint, bad config
@@ -24,9 +25,18 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def text(value: Any) -> str:
+    """``value`` as literal rich text: markup escaped, undecodable bytes as ``\\xNN``.
+
+    Everything printed that comes from data (class names, file names, messages
+    naming files) goes through here, so a class called ``[bold]x`` prints as is.
+    """
+    return escape(printable(value))
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> None:
     """Print one red line on stderr and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)
+    err_console.print(f"[bold red]error:[/bold red] {text(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -46,13 +56,13 @@ def user_errors() -> Iterator[None]:
 
 def warn(message: str) -> None:
     """Print one yellow line on stderr (the jobs' ``warn`` callback)."""
-    err_console.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
+    err_console.print(f"[yellow]warning:[/yellow] {text(message)}", soft_wrap=True)
 
 
 def show_failures(errors: list[str]) -> None:
     """One red ``failed:`` line per input that could not be used."""
     for error in errors:
-        err_console.print(f"[red]failed:[/red] {escape(error)}", soft_wrap=True)
+        err_console.print(f"[red]failed:[/red] {text(error)}", soft_wrap=True)
 
 
 @contextmanager
@@ -103,29 +113,31 @@ def print_infer(run: Any) -> None:
     show_failures([f["error"] for f in run.failures])
     if len(run.results) == 1 and not run.failures:
         result = run.results[0]
-        table = Table(title=escape(Path(result["image_path"]).name))
+        table = Table(title=text(Path(result["image_path"]).name))
         table.add_column("class")
         table.add_column("probability", justify="right")
         for name, p in result["probabilities"].items():
             style = "bold green" if name == result["predicted_class"] else ""
-            table.add_row(name, f"{p:.1%}", style=style)
+            table.add_row(text(name), f"{p:.1%}", style=style)
         console.print(table)
-        console.print(f"explained class: {result['explained_class']} ({result['method']})")
+        console.print(f"explained class: {text(result['explained_class'])} ({result['method']})")
         for kind, path in result["outputs"].items():
-            console.print(f"  {kind}: {escape(path)}")
+            console.print(f"  {kind}: {text(path)}")
         return
     summary = run.summary()
     table = Table(title="Predictions")
     table.add_column("class")
     table.add_column("images", justify="right")
     for name, count in summary["counts_per_class"].items():
-        table.add_row(name, str(count))
+        table.add_row(text(name), str(count))
     table.add_row("[red]failed[/red]", str(summary["num_failed"]))
     console.print(table)
     console.print(
-        f"written: {escape(str(run.output / 'predictions.csv'))}, "
-        f"{escape(str(run.output / 'batch_results.json'))}"
+        f"written: {text(run.output / 'predictions.csv')}, "
+        f"{text(run.output / 'batch_results.json')}"
     )
+    if run.report_facts is not None:
+        console.print(f"report: {text(run.output / 'report.html')}")
 
 
 def print_epoch(entry: Any) -> None:
@@ -148,9 +160,9 @@ def print_training(result: Any, *, pretrained: bool = False) -> None:
     if pretrained:
         console.print(
             f"--pretrained left {len(result.not_pretrained)} tensors at their fresh "
-            f"values: {escape(', '.join(result.not_pretrained[:4]))}"
+            f"values: {text(', '.join(result.not_pretrained[:4]))}"
         )
-    console.print(f"best epoch {result.best_epoch}; checkpoint: {escape(str(result.checkpoint))}")
+    console.print(f"best epoch {result.best_epoch}; checkpoint: {text(result.checkpoint)}")
     if result.test_metrics:
         table = Table(title="Test split (best checkpoint)")
         for column in ("accuracy", "macro-F1", "macro ROC AUC"):
@@ -178,7 +190,7 @@ def print_gallery(result: Any) -> None:
             table.add_column(column, justify="right" if column != "class" else "left")
         for name, row in result.metrics["per_class"].items():
             table.add_row(
-                name,
+                text(name),
                 str(row["support"]),
                 f"{row['precision']:.2f}",
                 f"{row['recall']:.2f}",
@@ -186,7 +198,7 @@ def print_gallery(result: Any) -> None:
             )
         console.print(table)
     for path in result.files.values():
-        console.print(f"  {escape(str(path))}")
+        console.print(f"  {text(path)}")
 
 
 def print_compare(result: Any) -> None:
@@ -202,7 +214,7 @@ def print_compare(result: Any) -> None:
         table.add_column(column, justify="left" if column == "class" else "right")
     for name, row in report["per_class"].items():
         table.add_row(
-            name,
+            text(name),
             str(row.get("available", 0)),
             str(row["num_images"]),
             _fmt(row["iou"][first]),
@@ -216,9 +228,9 @@ def print_compare(result: Any) -> None:
         "hit: heatmap peak inside the tumour; mass: share of the heatmap inside it; "
         "chance: tumour area fraction"
     )
-    console.print(escape(report["summary"]))
+    console.print(text(report["summary"]))
     for path in result.files:
-        console.print(f"  {escape(str(path))}")
+        console.print(f"  {text(path)}")
 
 
 def print_audit(result: Any) -> None:
@@ -312,71 +324,49 @@ def print_demo_step(options: Any, name: str, result: Any) -> None:
     }
     if name == "data":
         verb = "reusing" if result else "made"
-        console.print(f"{verb} synthetic data set {escape(str(options.data))}")
+        console.print(f"{verb} synthetic data set {text(options.data)}")
     elif isinstance(result, Path):
-        console.print(f"reusing checkpoint {escape(str(result))} (--fresh retrains)")
+        console.print(f"reusing checkpoint {text(result)} (--fresh retrains)")
     elif result is None:
         console.rule(f"[bold]{titles.get(name, name)}")
     elif name == "train":
         print_training(result)
-        console.print(f"demo checkpoint: {escape(str(options.model.checkpoint))}")
+        console.print(f"demo checkpoint: {text(options.model.checkpoint)}")
     elif name in printers:
         printers[name](result)
 
 
 def print_demo(result: Any) -> None:
-    """Test accuracy, localisation against chance, and the pictures to open."""
+    """Test accuracy, localisation against chance, the audit, the pictures and the page."""
     from rich.table import Table
 
-    from assurexray.demo import chance_accuracy
+    from assurexray.demo_report import demo_summary_rows
 
-    metrics, report = result.gallery.metrics, result.compare.report
     table = Table(title=f"assurexray demo finished in {result.seconds / 60:.1f} min")
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_column("chance", justify="right")
-    chance = _fmt(report["chance_level"], pct=True)
-    table.add_row(
-        "test accuracy",
-        _fmt(metrics["accuracy"], pct=True),
-        _fmt(chance_accuracy(metrics), pct=True),
-    )
-    table.add_row("test macro-F1", _fmt(metrics["macro_f1"]), "")
-    table.add_row(f"mean IoU @{report['iou_threshold']}", _fmt(report["mean_iou"]), "")
-    table.add_row("hit rate (pointing game)", _fmt(report["hit_rate"], pct=True), chance)
-    table.add_row("relevance mass", _fmt(report["mean_relevance_mass"], pct=True), chance)
-    audit = result.audit.report if result.audit else {"candidates": [], "recommended": None}
-    for entry in audit["candidates"]:
-        if entry["name"] in (audit["recommended"], audit["seed_candidate"]):
-            role = "recommended" if entry["name"] == audit["recommended"] else "configured"
-            chance_ci = _fmt(audit["chance_level"])
-            table.add_row(
-                f"audit, {role}: {escape(entry['name'])} hit rate",
-                _with_ci(entry, "hit_rate"),
-                chance_ci,
-            )
-            table.add_row(
-                f"audit, {role}: {escape(entry['name'])} relevance mass",
-                _with_ci(entry, "relevance_mass"),
-                chance_ci,
-            )
-    if audit["recommended"] is None:
-        table.add_row("audit", "no trustworthy candidate", "")
+    audit = result.audit.report if result.audit else None
+    for row in demo_summary_rows(result.gallery.metrics, result.compare.report, audit):
+        table.add_row(*map(text, row))
     console.print(table)
     console.print("pictures to open:")
     for path in result.pictures:
-        console.print(f"  {escape(str(path))}")
+        console.print(f"  {text(path)}")
+    if result.report is not None:
+        console.print(f"report (open in a browser): {text(result.report)}")
 
 
 def print_split(index: Any, target: Path) -> None:
     """Images per label and split, and where the split went."""
     from rich.table import Table
 
-    table = Table(title=f"Split written to {escape(str(target))}")
+    table = Table(title=f"Split written to {text(target)}")
     table.add_column("label")
     for name in ("train", "val", "test"):
         table.add_column(name, justify="right")
     counts = index.groupby(["label", "split"]).size()
     for label in sorted(index["label"].unique()):
-        table.add_row(label, *(str(counts.get((label, s), 0)) for s in ("train", "val", "test")))
+        cells = (str(counts.get((label, s), 0)) for s in ("train", "val", "test"))
+        table.add_row(text(label), *cells)
     console.print(table)

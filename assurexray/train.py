@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from assurexray.jobs import Progress, Warn, load_records, no_warn, pick
 from assurexray.metrics import classification_metrics
 from assurexray.model import build_model, save_checkpoint
 from assurexray.preprocess import PreprocessConfig, normalise, to_network_gray
+from assurexray.report import check_output_file
 
 if TYPE_CHECKING:
     from assurexray.config import Settings
@@ -242,12 +244,49 @@ def _label_indices(frame: Any, class_names: Sequence[str], split: str) -> np.nda
     return frame["label"].map(lookup).to_numpy(dtype=np.int64)
 
 
+def class_coverage_warnings(
+    labels: dict[str, np.ndarray], class_names: Sequence[str]
+) -> list[str]:
+    """Warnings for classes that training or validation cannot see.
+
+    Args:
+        labels: Class indices per split name (``train``, ``val``, ...).
+        class_names: All class names, in index order.
+    """
+    present = {split: set(np.unique(found).tolist()) for split, found in labels.items()}
+    messages = []
+    if len(present["train"]) < 2:
+        only = ", ".join(class_names[i] for i in sorted(present["train"])) or "none"
+        messages.append(
+            f"the train split holds a single class ({only}): the model cannot learn to tell "
+            "classes apart"
+        )
+    for split in ("train", "val"):
+        missing = [n for i, n in enumerate(class_names) if i not in present.get(split, set())]
+        if missing and not (split == "train" and len(present["train"]) < 2):
+            effect = (
+                "the model never sees them"
+                if split == "train"
+                else "the best epoch is chosen without them"
+            )
+            messages.append(
+                f"class{'es' if len(missing) > 1 else ''} {', '.join(missing)} "
+                f"{'have' if len(missing) > 1 else 'has'} no {split} images: {effect}"
+            )
+    return messages
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, stacklevel=3)
+
+
 def train_model(
     index: Any,
     options: TrainOptions,
     *,
     on_epoch: Callable[[EpochResult], None] | None = None,
     progress: Progress | None = None,
+    warn: Warn | None = None,
 ) -> TrainResult:
     """Train on the ``train`` split, select on ``val``, report on ``test``.
 
@@ -257,6 +296,9 @@ def train_model(
         on_epoch: Called after every epoch with what it measured.
         progress: Called as ``progress(stage, done, total)`` for image caching
             (``prepare``) and training steps (``train``).
+        warn: Called with each warning about the data (one class only, a class
+            missing from a split) before training starts; by default
+            :func:`warnings.warn`.
 
     Returns:
         Where the best checkpoint is and the history. Ctrl-C stops training
@@ -271,6 +313,8 @@ def train_model(
     device = torch.device(options.device)
     pre = options.preprocess
     labels = {n: _label_indices(f, options.class_names, n) for n, f in splits.items()}
+    for message in class_coverage_warnings(labels, options.class_names):
+        (warn or _warn)(message)
     caches = {
         n: cache_images(
             list(f["path"]),
@@ -457,6 +501,7 @@ def run(
     """
     if options.data is None:
         raise DatasetError("no data set to train on: give --data")
+    check_output_file(options.output)  # before the work, not after the last epoch
     index = load_records(
         options.data,
         create_split=True,
@@ -464,4 +509,4 @@ def run(
         seed=options.seed,
         warn=warn,
     )
-    return train_model(index, options, on_epoch=on_epoch, progress=progress)
+    return train_model(index, options, on_epoch=on_epoch, progress=progress, warn=warn)

@@ -180,6 +180,8 @@ def test_audit_command_writes_the_report(audited, tiny_dataset):
         image = cv2.imread(str(out / picture))
         assert image is not None and image.std() > 10
     assert "chance level" in result.output and "audit_report.json" in result.output
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert all(name in page for name in names) and "edges" in page
 
 
 def test_audit_on_a_folder_with_labelme_files(tiny_dataset, tiny_checkpoint, tmp_path):

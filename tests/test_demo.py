@@ -67,6 +67,11 @@ def test_demo_end_to_end_then_reuses_outputs(
     assert len(pd.read_csv(out / "inference" / "predictions.csv")) == 3
     assert "test accuracy" in first.output and "hit rate" in first.output
     assert "gallery_Benign.png" in first.output  # the pictures to open
+    index = (out / "report.html").read_text()  # the page linking each job's page
+    assert first.output.rstrip().endswith("results/demo/report.html")  # printed at the end
+    for job in ("gallery", "compare", "inference"):
+        assert f'href="{job}/report.html"' in index and (out / job / "report.html").is_file()
+    assert f"{metrics['accuracy']:.0%}" in index and "hit rate (pointing game)" in index
     stamp = (out / "checkpoints" / "best.pt").stat().st_mtime_ns
 
     second = runner.invoke(app, ["demo", *TINY])
