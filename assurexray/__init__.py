@@ -28,7 +28,7 @@ _EXPORTS = {
     "localisation_scores": "metrics",
     "classification_metrics": "metrics",
     "load_dataset": "datasets",
-    "generate_dataset": "synthetic",
+    "generate_dataset": "synthetic.writer",
     "load_settings": "config",
     "Settings": "config",
 }

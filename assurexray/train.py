@@ -308,6 +308,7 @@ def train_model(
     history: list[EpochResult] = []
     best = (-1.0, math.inf)
     best_epoch = 0
+    last_rise = 0  # last epoch that raised the best macro-F1 (a lower loss alone does not count)
     result = TrainResult(
         checkpoint=options.output, best_epoch=0, history=history, not_pretrained=fresh
     )
@@ -328,9 +329,9 @@ def train_model(
                 loss_fn=eval_loss,
             )
             score = (val["macro_f1"], val["loss"])
-            improved = score[0] > best[0] + 1e-9 or (
-                abs(score[0] - best[0]) <= 1e-9 and score[1] < best[1]
-            )
+            rose = score[0] > best[0] + 1e-9
+            improved = rose or (abs(score[0] - best[0]) <= 1e-9 and score[1] < best[1])
+            last_rise = epoch if rose else last_rise
             entry = EpochResult(
                 epoch,
                 train_loss,
@@ -346,7 +347,7 @@ def train_model(
                 _save(model, options, history, best_epoch)
             if on_epoch:
                 on_epoch(entry)
-            if epoch - best_epoch >= options.patience:
+            if epoch - last_rise >= options.patience:  # macro-F1 has reached a plateau
                 result.stopped_early = True
                 break
     except KeyboardInterrupt:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from skimage.draw import polygon2mask
 
+from assurexray.annotations import annotation_mask, load_labelme
 from assurexray.datasets import load_btxrd, validate_index
 from assurexray.errors import ConfigError, DatasetError
 from assurexray.synthetic import (
@@ -21,18 +23,18 @@ from assurexray.synthetic import (
     plan_dataset,
     render_case,
 )
+from assurexray.synthetic.anatomy import draw_anatomy, sample_bone
+from assurexray.synthetic.lesions import draw_lesion, lesion_polygon, polygon_mask
+from assurexray.synthetic.plan import CENTER_LOOK, LOOK_ALIKE_SHARE, SUBTLE_SHARE, PhantomCase
 
 SETTINGS = {"num_images": 60, "seed": 7, "min_size": 256, "max_size": 512}
 SMALL = {"num_images": 12, "seed": 3, "min_size": 96, "max_size": 160}
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[SyntheticSummary, float]:
-    """A 60-image data set at the default sizes, and the seconds it took."""
-    root = tmp_path_factory.mktemp("synthetic") / "data"
-    start = time.perf_counter()
-    summary = generate_dataset(root, **SETTINGS)
-    return summary, time.perf_counter() - start
+def generated(tmp_path_factory: pytest.TempPathFactory) -> SyntheticSummary:
+    """A 60-image data set at the default sizes."""
+    return generate_dataset(tmp_path_factory.mktemp("synthetic") / "data", **SETTINGS)
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -43,21 +45,20 @@ def _files(root: Path) -> dict[str, bytes]:
     }
 
 
-def _rasterise(points: list[list[float]], shape: tuple[int, int]) -> np.ndarray:
-    """Fill a LabelMe polygon as assurexray.annotations does (pixel centres, floor(x + 0.5))."""
-    mask = np.zeros(shape, np.uint8)
-    cv2.fillPoly(mask, [np.floor(np.asarray(points) + 0.5).astype(np.int32)], 1)
-    return mask.astype(bool)
+def _typical_tumours(count: int) -> list[PhantomCase]:
+    """Tumour cases of the 60-image plan drawn as typical lesions."""
+    cases = plan_dataset(**SETTINGS)
+    typical = [c for c in cases if c.label != "Normal" and c.conspicuity == 1 and not c.look_alike]
+    return typical[:count]
 
 
-def test_sixty_images_take_well_under_a_few_seconds(
-    generated: tuple[SyntheticSummary, float],
-) -> None:
-    assert generated[1] < 5.0
+def _lesion_change(case: PhantomCase) -> np.ndarray:
+    """Absolute difference between ``case`` drawn with and without its lesion."""
+    return np.abs(render_case(case).image - render_case(case, draw_lesion=False).image)
 
 
-def test_layout_counts_and_formats(generated: tuple[SyntheticSummary, float]) -> None:
-    summary = generated[0]
+def test_layout_counts_and_formats(generated: SyntheticSummary) -> None:
+    summary = generated
     images = sorted((summary.root / "images").iterdir())
 
     assert summary.counts == {"Normal": 24, "Benign": 18, "Malignant": 18}
@@ -73,8 +74,8 @@ def test_layout_counts_and_formats(generated: tuple[SyntheticSummary, float]) ->
     assert portrait >= 0.6 * len(images)
 
 
-def test_metadata_labels_and_annotations_agree(generated: tuple[SyntheticSummary, float]) -> None:
-    summary = generated[0]
+def test_metadata_labels_and_annotations_agree(generated: SyntheticSummary) -> None:
+    summary = generated
     table = pd.read_excel(summary.metadata)
     index = load_btxrd(summary.root)
     validate_index(index)
@@ -95,8 +96,8 @@ def test_metadata_labels_and_annotations_agree(generated: tuple[SyntheticSummary
     assert tumour.tolist() == sorted(tumour.tolist(), reverse=True)
 
 
-def test_labelme_files_are_btxrd_like(generated: tuple[SyntheticSummary, float]) -> None:
-    index = load_btxrd(generated[0].root)
+def test_labelme_files_are_btxrd_like(generated: SyntheticSummary) -> None:
+    index = load_btxrd(generated.root)
     labels_seen = set()
     for row in index.dropna(subset=["annotation"]).itertuples():
         document = json.loads(Path(row.annotation).read_text())
@@ -116,25 +117,112 @@ def test_labelme_files_are_btxrd_like(generated: tuple[SyntheticSummary, float])
     assert len({label.lower() for label in labels_seen}) < len(labels_seen)  # cases vary
 
 
-def test_polygon_covers_the_drawn_lesion(generated: tuple[SyntheticSummary, float]) -> None:
-    summary = generated[0]
+def test_lesion_lies_inside_the_mask_that_is_scored(generated: SyntheticSummary) -> None:
     tumours = [case for case in plan_dataset(**SETTINGS) if case.label != "Normal"]
     for case in tumours[:12]:
-        document = json.loads((summary.root / "Annotations" / f"{case.image_id}.json").read_text())
-        with_lesion, without = render_case(case), render_case(case, draw_lesion=False)
-        inside = _rasterise(document["shapes"][0]["points"], with_lesion.image.shape)
-        change = np.abs(with_lesion.image - without.image)
+        path = generated.root / "Annotations" / f"{case.image_id}.json"
+        points = np.asarray(json.loads(path.read_text())["shapes"][0]["points"])
+        change = _lesion_change(case)
+        scored = annotation_mask(load_labelme(path))  # what compare scores against
+        # skimage's rasteriser (pixel centres inside the polygon), independent of ours
+        centres = polygon2mask(change.shape, points[:, ::-1])
 
-        assert np.array_equal(with_lesion.polygon, document["shapes"][0]["points"])
-        assert change[~inside].max() == 0  # nothing drawn outside the saved polygon
-        assert (change[inside] > 0.02).mean() > 0.5  # and the lesion fills it
+        assert np.array_equal(render_case(case).polygon, points)
+        assert change[~scored].max() == 0  # nothing drawn outside the saved polygon
+        assert change[~centres].max() == 0
+        assert (change[scored] > 0).mean() > 0.5  # and the lesion fills it
+
+
+def test_typical_lesions_are_plain_to_see() -> None:
+    for case in _typical_tumours(8):
+        change, inside = _lesion_change(case), render_case(case).lesion_mask
+        with_lesion, without = render_case(case).image, render_case(case, draw_lesion=False).image
+
+        assert (change[inside] > 0.02).mean() > 0.5
         if case.label == "Benign":  # lucent
-            assert with_lesion.image[inside].mean() < without.image[inside].mean() - 0.05
+            assert with_lesion[inside].mean() < without[inside].mean() - 0.05
 
 
-def test_saved_png_is_the_rendered_image(generated: tuple[SyntheticSummary, float]) -> None:
+def test_subtle_lesions_are_smaller_and_fainter() -> None:
+    for case in _typical_tumours(6):
+        subtle = replace(case, conspicuity=0.3)
+        typical_mask, subtle_mask = render_case(case).lesion_mask, render_case(subtle).lesion_mask
+        typical_change, subtle_change = _lesion_change(case), _lesion_change(subtle)
+
+        assert subtle_mask.sum() < 0.6 * typical_mask.sum()
+        assert subtle_change[subtle_mask].mean() < 0.5 * typical_change[typical_mask].mean()
+
+
+def test_look_alikes_are_drawn_mostly_in_the_other_class_style() -> None:
+    for case in _typical_tumours(6):
+        other = "Benign" if case.label == "Malignant" else "Malignant"
+        look_alike = replace(case, look_alike=True)
+        # Outlined exactly like a lesion of the other class ...
+        assert np.array_equal(
+            render_case(look_alike).polygon, render_case(replace(case, label=other)).polygon
+        )
+        # ... and, on the same outline and bone, drawn nearer to its style than to its own.
+        rng = np.random.default_rng(case.seed)
+        bone = sample_bone(rng, case)
+        background = draw_anatomy(rng, bone, case)
+        polygon = lesion_polygon(rng, bone, look_alike)
+        drawn = {}
+        for name, variant in [
+            ("look-alike", look_alike),
+            ("own", case),
+            ("other", replace(case, label=other)),
+        ]:
+            drawn[name] = background.copy()
+            draw_lesion(np.random.default_rng(1), drawn[name], bone, polygon, variant)
+        inside = polygon_mask(polygon, background.shape)
+        to_other = np.abs(drawn["look-alike"] - drawn["other"])[inside].mean()
+        to_own = np.abs(drawn["look-alike"] - drawn["own"])[inside].mean()
+        assert to_other < 0.5 * to_own
+
+
+def test_class_is_independent_of_everything_but_the_lesion() -> None:
+    cases = plan_dataset(num_images=3000, seed=1)
+    frame = pd.DataFrame(
+        {
+            "label": [c.label for c in cases],
+            "center": [c.center for c in cases],
+            "png": [c.file_name.endswith(".png") for c in cases],
+            "rgb": [c.rgb for c in cases],
+            "portrait": [c.height > c.width for c in cases],
+            "age": [c.age for c in cases],
+        }
+    )
+    centre_shares = pd.crosstab(frame["label"], frame["center"], normalize="index")
+    assert (centre_shares.max() - centre_shares.min()).max() < 0.06
+    by_class = frame.groupby("label")[["png", "rgb", "portrait"]].mean()
+    assert (by_class.max() - by_class.min()).max() < 0.06
+    assert frame.groupby("label")["age"].mean().agg(np.ptp) < 4
+    assert set(frame["center"]) == set(CENTER_LOOK)
+
+
+def test_a_few_tumours_are_hard_and_the_manifest_lists_them(generated: SyntheticSummary) -> None:
+    cases = plan_dataset(num_images=3000, seed=1)
+    tumours = [c for c in cases if c.label != "Normal"]
+    normals = [c for c in cases if c.label == "Normal"]
+    subtle = np.mean([c.conspicuity < 1 for c in tumours])
+    look_alike = np.mean([c.look_alike for c in tumours])
+
+    assert abs(subtle - SUBTLE_SHARE) < 0.03 and abs(look_alike - LOOK_ALIKE_SHARE) < 0.03
+    assert all(0 < c.conspicuity <= 1 for c in tumours)
+    assert all(c.conspicuity == 0 and not c.look_alike for c in normals)
+    listed = json.loads(generated.manifest.read_text())["hard_cases"]
+    expected = [
+        c.image_id
+        for c in plan_dataset(**SETTINGS)
+        if c.label != "Normal" and (c.conspicuity < 1 or c.look_alike)
+    ]
+    assert [entry["image_id"] for entry in listed] == expected
+    assert expected  # the 60-image set has some
+
+
+def test_saved_png_is_the_rendered_image(generated: SyntheticSummary) -> None:
     case = next(c for c in plan_dataset(**SETTINGS) if c.file_name.endswith(".png"))
-    saved = cv2.imread(str(generated[0].root / "images" / case.file_name), cv2.IMREAD_UNCHANGED)
+    saved = cv2.imread(str(generated.root / "images" / case.file_name), cv2.IMREAD_UNCHANGED)
 
     assert np.array_equal(saved, np.round(render_case(case).image * 65535).astype(np.uint16))
 
@@ -152,8 +240,8 @@ def test_same_seed_gives_identical_files(tmp_path: Path) -> None:
     assert _files(first) != _files(other)
 
 
-def test_dataset_matches(generated: tuple[SyntheticSummary, float], tmp_path: Path) -> None:
-    root = generated[0].root
+def test_dataset_matches(generated: SyntheticSummary, tmp_path: Path) -> None:
+    root = generated.root
     assert dataset_matches(root, **SETTINGS)
     assert not dataset_matches(root, **{**SETTINGS, "seed": 8})
     assert not dataset_matches(root, **{**SETTINGS, "num_images": 61})

@@ -67,6 +67,25 @@ def test_interrupt_keeps_the_best_checkpoint(tmp_path: Path, tiny_dataset: Path)
     assert load_checkpoint(tmp_path / "best.pt").train_metrics["epoch"] in (1, 2)
 
 
+def test_early_stopping_waits_for_a_better_macro_f1_not_a_lower_loss(
+    tmp_path: Path, tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Validation macro-F1 rises in epoch 2 and then stays flat while the loss keeps falling.
+    scores = iter([(0.5, 1.0), (0.6, 0.9), (0.6, 0.8), (0.6, 0.7), (0.6, 0.6), (0.6, 0.5)] * 2)
+
+    def scripted(*args, **kwargs):
+        f1, loss = next(scores)
+        return {"accuracy": f1, "macro_f1": f1, "loss": loss}
+
+    monkeypatch.setattr("assurexray.train.evaluate", scripted)
+    result = train_model(
+        load_dataset(tiny_dataset),
+        TrainOptions(output=tmp_path / "best.pt", epochs=6, patience=2, **TINY),
+    )
+    assert result.stopped_early and len(result.history) == 4  # epoch 2 + patience
+    assert result.best_epoch == 4  # a lower loss at the same macro-F1 still saves
+
+
 def test_pretrained_backbone_skips_a_different_head(tmp_path: Path) -> None:
     source = build_model("test_efficientnet", num_classes=5)
     torch.save(source.state_dict(), tmp_path / "backbone.pt")
