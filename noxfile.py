@@ -22,9 +22,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
-    """Check style and common bugs with ruff."""
+    """Check style, formatting and common bugs with ruff."""
     session.install("ruff>=0.5")
-    session.run("ruff", "check", "assurexray", "tests", "benchmarks", "docs", "noxfile.py")
+    paths = ("assurexray", "tests", "benchmarks", "docs", "noxfile.py")
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
 
 
 @nox.session(python="3.11")

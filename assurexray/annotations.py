@@ -287,5 +287,3 @@ def _parse_shape(
 def _read_only(array: np.ndarray) -> np.ndarray:
     array.setflags(write=False)
     return array
-
-

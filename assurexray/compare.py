@@ -103,9 +103,8 @@ class CompareOptions:
             data=Path(pick(data, settings.data)),
             split=pick(split, configured.split),
             images=images,
-            annotations=annotations or (
-                Path(configured.annotations) if configured.annotations else None
-            ),
+            annotations=annotations
+            or (Path(configured.annotations) if configured.annotations else None),
             stream=StreamOptions.from_settings(
                 settings, batch_size=batch_size, device=device, section="gallery"
             ),
@@ -194,7 +193,9 @@ def run(
 
 
 def choose_annotated(
-    model: OpenedModel, options: CompareOptions, progress: Progress = no_progress,
+    model: OpenedModel,
+    options: CompareOptions,
+    progress: Progress = no_progress,
     warn: Warn = no_warn,
 ) -> tuple[pd.DataFrame, dict[str, dict[str, int]], list[dict[str, str]]]:
     """The annotated images to score (true positives unless every image is wanted).

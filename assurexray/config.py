@@ -82,8 +82,14 @@ class TrainSettings:
 class AuditSettings:
     output: str = "results/audit"
     methods: list[str] = field(
-        default_factory=lambda: ["gradcam", "gradcam++", "hirescam", "xgradcam", "layercam",
-                                 "eigencam"]
+        default_factory=lambda: [
+            "gradcam",
+            "gradcam++",
+            "hirescam",
+            "xgradcam",
+            "layercam",
+            "eigencam",
+        ]
     )
     layers: list[str] = field(default_factory=list)
     per_class: int = 20

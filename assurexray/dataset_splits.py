@@ -125,14 +125,10 @@ def apply_split_file(index: pd.DataFrame, split_path: Path) -> pd.DataFrame:
     """Fill ``split`` from a split CSV; every listed id must exist, labels must agree."""
     table = read_table(split_path)
     require_columns(table, ("image_id", "split"), split_path)
-    ids = [
-        strip_suffix(clean_name(v, split_path, row)) for row, v in enumerate(table["image_id"])
-    ]
+    ids = [strip_suffix(clean_name(v, split_path, row)) for row, v in enumerate(table["image_id"])]
     twice = duplicates(ids)
     if twice:
-        raise DatasetError(
-            f"{split_path}: {len(twice)} duplicate image ids ({examples(twice)})"
-        )
+        raise DatasetError(f"{split_path}: {len(twice)} duplicate image ids ({examples(twice)})")
     unknown = sorted(set(ids) - set(index["image_id"]))
     if unknown:
         raise DatasetError(

@@ -130,9 +130,7 @@ def _plugin_error(exc: BaseException) -> str:
     return " ".join(lines) or one_line(exc)
 
 
-def _dicom_gray(
-    path: Path, ds: pydicom.Dataset, arr: np.ndarray, notes: list[str]
-) -> np.ndarray:
+def _dicom_gray(path: Path, ds: pydicom.Dataset, arr: np.ndarray, notes: list[str]) -> np.ndarray:
     """Modality LUT, then VOI LUT (preferred, as apply_voi_lut does) or window, to [0, 1]."""
     for key in ("RescaleSlope", "RescaleIntercept"):
         value = ds.get(key)

@@ -282,9 +282,7 @@ def write_image_result(
         files["overlay"] = str(
             write_png(out / f"{name}_overlay.png", draw.add_caption(overlay, caption))
         )
-        files["heatmap"] = str(
-            write_png(out / f"{name}_heatmap.png", colour)
-        )
+        files["heatmap"] = str(write_png(out / f"{name}_heatmap.png", colour))
         if run.report_facts is not None:
             from assurexray.html_report import write_pictures
 
@@ -404,9 +402,7 @@ def process(
     return run
 
 
-def run(
-    model: OpenedModel, options: InferOptions, *, progress: Progress = no_progress
-) -> InferRun:
+def run(model: OpenedModel, options: InferOptions, *, progress: Progress = no_progress) -> InferRun:
     """The ``infer`` job: explain every input image and write its files.
 
     Files that cannot be read are recorded in the returned run's ``failures``

@@ -91,9 +91,7 @@ def build_model_from_file(arch: str, num_classes: int, path: str | Path) -> nn.M
             pretrained_cfg_overlay={"file": str(path)},
         )
     except (OSError, RuntimeError, KeyError, ValueError) as exc:
-        raise CheckpointError(
-            f"{path}: not weights of {arch} ({_first_line(exc)})"
-        ) from exc
+        raise CheckpointError(f"{path}: not weights of {arch} ({_first_line(exc)})") from exc
     return _with_target_layer(model, arch)
 
 

@@ -55,9 +55,7 @@ def check_output_file(path: str | Path) -> Path:
     """
     path = Path(path)
     if path.is_dir():
-        raise OutputError(
-            f"{path}: is a folder; give the file to write (e.g. {path / 'best.pt'})"
-        )
+        raise OutputError(f"{path}: is a folder; give the file to write (e.g. {path / 'best.pt'})")
     check_output_folder(path.parent)
     return path
 

@@ -197,9 +197,7 @@ def _label_indices(frame: Any, class_names: Sequence[str], split: str) -> np.nda
     return frame["label"].map(lookup).to_numpy(dtype=np.int64)
 
 
-def class_coverage_warnings(
-    labels: dict[str, np.ndarray], class_names: Sequence[str]
-) -> list[str]:
+def class_coverage_warnings(labels: dict[str, np.ndarray], class_names: Sequence[str]) -> list[str]:
     """Warnings for classes that training or validation cannot see.
 
     Args:

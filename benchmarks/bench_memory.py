@@ -78,8 +78,12 @@ def infer_peak(folder: Path, checkpoint: Path, output: Path, no_images: bool) ->
     if line is None:
         sys.exit(f"infer failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     _, peak, _, code = line.split()
-    return {"images": len(list(folder.iterdir())), "peak_rss_mib": int(peak) / 1024,
-            "seconds": seconds, "exit_code": code}
+    return {
+        "images": len(list(folder.iterdir())),
+        "peak_rss_mib": int(peak) / 1024,
+        "seconds": seconds,
+        "exit_code": code,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:

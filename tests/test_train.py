@@ -217,6 +217,7 @@ def test_pretrained_imagenet_comes_from_timm_and_the_hub_cache(hub_cache: Path, 
 
 def test_pretrained_missing_from_the_cache_is_one_line(hub_cache: Path) -> None:
     from assurexray.errors import CheckpointError
+
     options = TrainOptions(output=hub_cache / "x.pt", pretrained="imagenet", **TINY)
     with pytest.raises(CheckpointError) as info:
         initial_model(options)
@@ -227,6 +228,7 @@ def test_pretrained_missing_from_the_cache_is_one_line(hub_cache: Path) -> None:
 
 def test_pretrained_unknown_tag_lists_the_known_ones(hub_cache: Path) -> None:
     from assurexray.errors import ConfigError
+
     options = TrainOptions(output=hub_cache / "x.pt", pretrained="in22k_nope", **TINY)
     with pytest.raises(ConfigError, match="'in22k_nope' is not a timm tag .* known: r160_in1k"):
         initial_model(options)

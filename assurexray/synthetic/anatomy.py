@@ -68,7 +68,6 @@ class Bone:
         return self.cortex * (1 - 0.7 * np.exp(-((d / (2 * self.radius)) ** 2)))
 
 
-
 def sample_bone(rng: np.random.Generator, case: PhantomCase) -> Bone:
     """Place a long bone along the long side of the image."""
     h, w = case.height, case.width

@@ -33,6 +33,7 @@ GENERATOR_VERSION = 3
 MANIFEST_NAME = "synthetic.json"
 METADATA_NAME = "dataset.xlsx"
 
+
 @dataclass(frozen=True)
 class SyntheticSummary:
     """What :func:`generate_dataset` wrote."""
@@ -134,7 +135,6 @@ def dataset_matches(
     return count == num_images and (root / METADATA_NAME).is_file()
 
 
-
 def _settings(
     num_images: int, seed: int, min_size: int, max_size: int, fractions: Sequence[float]
 ) -> dict[str, Any]:
@@ -148,7 +148,6 @@ def _settings(
         "max_size": max_size,
         "class_fractions": [float(f) for f in fractions],
     }
-
 
 
 def _hard_cases(cases: Sequence[PhantomCase]) -> list[dict[str, Any]]:
