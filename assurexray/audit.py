@@ -59,7 +59,7 @@ class AuditOptions:
     compare: CompareOptions
     methods: tuple[str, ...] = DEFAULT_METHODS
     layers: tuple[str, ...] = ()
-    rank_by: str = "relevance_mass"
+    rank_by: str = "localisation"
     check_images: int = 12
     sanity_depth: int = DEFAULT_DEPTH
     sanity_threshold: float = DEFAULT_THRESHOLD

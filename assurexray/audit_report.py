@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from assurexray.audit import AuditOptions, AuditResult
 
 SCORES = (
+    "localisation",
     "hit_rate",
     "relevance_mass",
     "mean_iou",

@@ -3,7 +3,12 @@
 A candidate is *recommended* when it passes the sanity check and is clearly
 more faithful than the random baseline (the paired bootstrap interval of the
 ROAD difference lies above zero); among those, the best mean of the ranking
-score wins. Every mean carries its bootstrap interval and stands beside the
+score wins. The default ranking score, ``localisation``, is the mean of the
+pointing-game hit and the relevance mass per image: either alone can be won
+by a map's shape (a sharp map concentrates mass without finding the lesion
+more often; a broad one hits without concentrating), and both have the tumour
+area fraction as their chance level, so their mean has it too. Every mean
+carries its bootstrap interval and stands beside the
 chance level (the mean tumour area fraction).
 """
 
@@ -17,7 +22,7 @@ import numpy as np
 
 from assurexray.statistics import Estimate, bootstrap_mean, clearly_above, paired_difference
 
-RANK_SCORES = ("relevance_mass", "hit_rate", "mean_iou", "mean_otsu_iou")
+RANK_SCORES = ("localisation", "relevance_mass", "hit_rate", "mean_iou", "mean_otsu_iou")
 _PER_IMAGE = {"hit_rate": "hit", "relevance_mass": "relevance_mass", "mean_otsu_iou": "otsu_iou"}
 
 
@@ -39,6 +44,8 @@ class Scores:
         """One value per image of a ranking score."""
         if score == "mean_iou":
             return [entry["iou"][threshold] for entry in self.per_image]
+        if score == "localisation":  # hit and mass share one chance level: so does their mean
+            return [(float(e["hit"]) + e["relevance_mass"]) / 2 for e in self.per_image]
         key = _PER_IMAGE[score]
         return [None if entry[key] is None else float(entry[key]) for entry in self.per_image]
 

@@ -99,8 +99,8 @@ RankByOption = Annotated[
     str | None,
     from_config(
         "--rank-by",
-        help="Score that ranks the candidates: relevance_mass, hit_rate, "
-        "mean_iou or mean_otsu_iou.",
+        help="Score that ranks the candidates: localisation (mean of hit rate and relevance "
+        "mass), relevance_mass, hit_rate, mean_iou or mean_otsu_iou.",
     ),
 ]
 CheckImagesOption = Annotated[

@@ -93,7 +93,7 @@ class AuditSettings:
     )
     layers: list[str] = field(default_factory=list)
     per_class: int = 20
-    rank_by: str = "relevance_mass"
+    rank_by: str = "localisation"
     check_images: int = 12
     sanity_depth: int = 2
     sanity_threshold: float = 0.5
@@ -211,8 +211,8 @@ _RANGES: list[tuple[str, Any, str]] = [
     ("audit.per_class", _positive, "positive"),
     (
         "audit.rank_by",
-        lambda v: v in ("relevance_mass", "hit_rate", "mean_iou", "mean_otsu_iou"),
-        "relevance_mass, hit_rate, mean_iou or mean_otsu_iou",
+        lambda v: v in ("localisation", "relevance_mass", "hit_rate", "mean_iou", "mean_otsu_iou"),
+        "localisation, relevance_mass, hit_rate, mean_iou or mean_otsu_iou",
     ),
     ("audit.check_images", lambda v: v >= 2, "at least 2"),
     ("audit.sanity_depth", lambda v: v >= 0, "at least 0"),

@@ -246,6 +246,7 @@ def print_audit(result: Any) -> None:
     columns = (
         "#",
         "candidate",
+        "localis.",
         "hit rate",
         "rel. mass",
         f"IoU@{report['iou_thresholds'][0]:g}",
@@ -264,6 +265,7 @@ def print_audit(result: Any) -> None:
         table.add_row(
             str(entry.get("rank", "-")),
             escape(entry["name"]),
+            _fmt(entry.get("localisation")),
             _with_ci(entry, "hit_rate"),
             _with_ci(entry, "relevance_mass"),
             _fmt(entry.get("mean_iou")),
@@ -277,7 +279,8 @@ def print_audit(result: Any) -> None:
     console.print(
         f"chance level (mean tumour area fraction): {_fmt(chance, pct=True)} — a map that "
         "ignores the image scores about this on hit rate and relevance mass. Intervals are 95 % "
-        "bootstrap over images. ROAD: faithfulness, higher is better, random ≈ 0. Sanity: "
+        "bootstrap over images. localis.: mean of hit and mass (ranks the candidates by "
+        "default). ROAD: faithfulness, higher is better, random ≈ 0. Sanity: "
         "Spearman correlation with the original maps once the head (then the last block) is "
         f"randomised; a map that stays at ≥ {report['settings']['sanity_threshold']:g} fails."
     )

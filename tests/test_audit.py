@@ -253,3 +253,31 @@ def test_audit_without_annotations_or_true_positives(tiny_dataset, tiny_checkpoi
     result = runner.invoke(app, audit_args(tiny_dataset, always_normal, tmp_path / "out"))
     assert result.exit_code == 2
     assert "no annotated image to audit" in result.output and "--all" in result.output
+
+
+def test_localisation_ranks_by_the_mean_of_hit_and_mass():
+    road = list(0.2 + 0.01 * np.random.default_rng(4).random(8))
+    zero = list(0.01 * (np.random.default_rng(5).random(8) - 0.5))
+    sharp = scores("layercam@b2", [0.5] * 8, [0, 1] * 4, road=road)  # mass 0.5, hit 0.5
+    broad = scores("gradcam@b4", [0.2] * 8, [1] * 8, road=road)  # mass 0.2, hit 1.0
+    random = scores("random", [0.1] * 8, [0] * 8, road=zero, sanity=False, baseline=True)
+    summary = summarise(
+        [sharp, broad, random],
+        thresholds=["0.5"],
+        rank_by="localisation",
+        seed=0,
+        chance=[0.1] * 8,
+        seed_candidate=None,
+    )
+    assert [e["name"] for e in summary["candidates"]] == ["gradcam@b4", "layercam@b2"]
+    assert summary["candidates"][0]["localisation"] == pytest.approx(0.6)
+    assert summary["recommended"] == "gradcam@b4"
+    by_mass = summarise(
+        [sharp, broad, random],
+        thresholds=["0.5"],
+        rank_by="relevance_mass",
+        seed=0,
+        chance=[0.1] * 8,
+        seed_candidate=None,
+    )
+    assert by_mass["recommended"] == "layercam@b2"
