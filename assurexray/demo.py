@@ -22,6 +22,7 @@ from assurexray.gallery import GalleryOptions, GalleryResult
 from assurexray.infer import InferOptions, InferRun
 from assurexray.jobs import (
     ModelOptions,
+    OpenedModel,
     Progress,
     Warn,
     no_progress,
@@ -179,7 +180,9 @@ def run(
     step("compare", result.compare)
     step("audit", None)
     try:
-        result.audit = audit.run(model, options.audit, progress=progress, warn=warn)
+        result.audit = reused_audit(options.audit, model) or audit.run(
+            model, options.audit, progress=progress, warn=warn
+        )
         step("audit", result.audit)
     except DatasetError as exc:  # e.g. a model too weak to have true positives
         warn(f"audit skipped: {exc}")
@@ -202,6 +205,25 @@ def run(
         minutes=result.seconds / 60,
     )
     return result
+
+
+def reused_audit(options: AuditOptions, model: OpenedModel) -> AuditResult | None:
+    """The audit already written for this very checkpoint and these settings, if any."""
+    import json
+
+    from assurexray.audit_report import settings_record
+
+    path = options.output / "audit_report.json"
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    same_model = report.get("checkpoint", {}).get("sha256") == model.describe()["sha256"]
+    if not same_model or report.get("settings") != settings_record(options):
+        return None
+    names = ("audit_report.json", "audit.csv", "audit_leaderboard.png", "audit_methods.png")
+    files = [options.output / n for n in (*names, "report.html") if (options.output / n).is_file()]
+    return AuditResult(report=report, shown=[], files=files, failures=report.get("errors", []))
 
 
 def ensure_data(root: Path, num_images: int, seed: int, progress: Progress = no_progress) -> bool:

@@ -73,12 +73,15 @@ def test_demo_end_to_end_then_reuses_outputs(
         assert f'href="{job}/report.html"' in index and (out / job / "report.html").is_file()
     assert f"{metrics['accuracy']:.0%}" in index and "hit rate (pointing game)" in index
     stamp = (out / "checkpoints" / "best.pt").stat().st_mtime_ns
+    audit_stamp = audit_file.stat().st_mtime_ns if audit_file.exists() else None
 
     second = runner.invoke(app, ["demo", *TINY])
     assert second.exit_code == 0, second.output
     assert "reusing synthetic data set" in second.output and "reusing checkpoint" in second.output
     assert (out / "checkpoints" / "best.pt").stat().st_mtime_ns == stamp
     assert json.loads((out / "gallery" / "metrics.json").read_text()) == metrics
+    if audit_stamp is not None:  # same checkpoint, same settings: the audit is reused
+        assert audit_file.stat().st_mtime_ns == audit_stamp and "Audit:" in second.output
 
 
 @pytest.mark.slow
