@@ -17,21 +17,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
-
-try:  # newer typer ships its own copy of click
-    from typer._click import Context
-    from typer._click import exceptions as click_errors
-except ImportError:  # pragma: no cover - typer with the click package
-    # mypy checks against the newer typer; this branch's types differ only by module.
-    from click import Context  # type: ignore[assignment]
-    from click import exceptions as click_errors  # type: ignore[no-redef]
 
 from assurexray import __version__
 from assurexray.cli_options import (
     AllImagesOption,
     AnnotatedSplitOption,
     AnnotationsOption,
+    ArchOption,
     BatchOption,
     CandidateLayersOption,
     CandidateMethodsOption,
@@ -40,10 +32,14 @@ from assurexray.cli_options import (
     ConfigOption,
     DataOption,
     DeviceOption,
+    EpochsOption,
+    ImageSizeOption,
     ImagesOption,
     MethodOption,
+    OneLineErrors,
     OutputOption,
     PerClassOption,
+    PretrainedOption,
     RankByOption,
     SplitOption,
     ThresholdOption,
@@ -68,22 +64,8 @@ from assurexray.terminal import (
     warn,
 )
 
-
-class _OneLineErrors(TyperGroup):
-    """Show a bad option or value as the tool's one red line (exit 2), not click's box."""
-
-    def invoke(self, ctx: Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except getattr(click_errors, "NoArgsIsHelpError", ()):
-            raise
-        except click_errors.UsageError as exc:
-            command = exc.ctx.command_path if exc.ctx else ctx.command_path
-            fail(f"{exc.format_message().rstrip('.')} (see '{command} --help')")
-
-
 app = typer.Typer(
-    cls=_OneLineErrors,
+    cls=OneLineErrors,
     name="assurexray",
     no_args_is_help=True,
     add_completion=False,
@@ -256,13 +238,9 @@ def train(
     output: Annotated[
         Path | None, from_config("--output", "-o", help="Checkpoint to write.")
     ] = None,
-    arch: Annotated[str | None, from_config("--arch", help="timm architecture.")] = None,
-    image_size: Annotated[
-        int | None, from_config("--image-size", min=16, help="Network input side in pixels.")
-    ] = None,
-    epochs: Annotated[
-        int | None, from_config("--epochs", min=1, help="Maximum number of epochs.")
-    ] = None,
+    arch: ArchOption = None,
+    image_size: ImageSizeOption = None,
+    epochs: EpochsOption = None,
     batch_size: Annotated[
         int | None, from_config("--batch-size", min=2, help="Images per training step.")
     ] = None,
@@ -270,14 +248,7 @@ def train(
         float | None,
         from_config("--lr", min=0.0, help="Peak learning rate (AdamW, one-cycle cosine)."),
     ] = None,
-    pretrained: Annotated[
-        str | None,
-        typer.Option(
-            "--pretrained",
-            help="Weights to start from: 'imagenet' or a timm tag such as 'ra_in1k' (timm's "
-            "weights, from the Hugging Face cache or downloaded when online), or a weights file.",
-        ),
-    ] = None,
+    pretrained: PretrainedOption = None,
     device: DeviceOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -487,11 +458,9 @@ def demo(
     images: Annotated[
         int | None, from_config("--images", min=12, help="Synthetic images to generate.")
     ] = None,
-    epochs: Annotated[int | None, from_config("--epochs", min=1, help="Training epochs.")] = None,
-    arch: Annotated[str | None, from_config("--arch", help="timm architecture.")] = None,
-    image_size: Annotated[
-        int | None, from_config("--image-size", min=16, help="Network input side.")
-    ] = None,
+    epochs: EpochsOption = None,
+    arch: ArchOption = None,
+    image_size: ImageSizeOption = None,
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Retrain even if a checkpoint exists.")
     ] = False,

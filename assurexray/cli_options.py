@@ -1,4 +1,4 @@
-"""Option declarations shared by several ``assurexray`` commands.
+"""Option declarations shared by several ``assurexray`` commands, and how option errors show.
 
 An option whose default comes from the settings says so in ``--help``
 (``[default: (from the config)]``) instead of a value a config file could change.
@@ -10,6 +10,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
+
+from assurexray.terminal import fail
+
+try:  # newer typer ships its own copy of click
+    from typer._click import Context
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - typer with the click package
+    # mypy checks against the newer typer; this branch's types differ only by module.
+    from click import Context  # type: ignore[assignment]
+    from click import exceptions as click_errors  # type: ignore[no-redef]
 
 FROM_CONFIG = "from the config"
 
@@ -111,3 +122,35 @@ CheckImagesOption = Annotated[
         help="Images for the sanity, faithfulness and stability checks.",
     ),
 ]
+
+
+ArchOption = Annotated[str | None, from_config("--arch", help="timm architecture.")]
+ImageSizeOption = Annotated[
+    int | None, from_config("--image-size", min=16, help="Network input side in pixels.")
+]
+EpochsOption = Annotated[
+    int | None, from_config("--epochs", min=1, help="Maximum number of training epochs.")
+]
+
+
+PretrainedOption = Annotated[
+    str | None,
+    typer.Option(
+        "--pretrained",
+        help="Weights to start from: 'imagenet' or a timm tag such as 'ra_in1k' (timm's "
+        "weights, from the Hugging Face cache or downloaded when online), or a weights file.",
+    ),
+]
+
+
+class OneLineErrors(TyperGroup):
+    """Show a bad option or value as the tool's one red line (exit 2), not click's box."""
+
+    def invoke(self, ctx: Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except getattr(click_errors, "NoArgsIsHelpError", ()):
+            raise
+        except click_errors.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx else ctx.command_path
+            fail(f"{exc.format_message().rstrip('.')} (see '{command} --help')")
