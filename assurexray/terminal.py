@@ -106,11 +106,23 @@ def progress_bars(*, transient: bool = False) -> Iterator[Any]:
         yield update
 
 
+def show_notes(results: list[dict[str, Any]]) -> None:
+    """Each distinct note made while reading the images, once, with how many it concerns."""
+    by_note: dict[str, list[str]] = {}
+    for result in results:
+        for note in result.get("notes", []):
+            by_note.setdefault(note, []).append(Path(result["image_path"]).name)
+    for note, names in by_note.items():
+        where = names[0] if len(names) == 1 else f"{len(names)} images, e.g. {names[0]}"
+        err_console.print(f"[yellow]note:[/yellow] {text(note)} ({text(where)})", soft_wrap=True)
+
+
 def print_infer(run: Any) -> None:
     """A single image's probabilities, or a folder's counts per class."""
     from rich.table import Table
 
     show_failures([f["error"] for f in run.failures])
+    show_notes(run.results)
     if len(run.results) == 1 and not run.failures:
         result = run.results[0]
         table = Table(title=text(Path(result["image_path"]).name))

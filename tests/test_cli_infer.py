@@ -189,3 +189,17 @@ def test_interrupted_run_exits_130_and_keeps_finished_images(
     table = pd.read_csv(out / "predictions.csv")
     assert table["image"].map(lambda p: Path(p).name).tolist() == ["scan0.png"]
     assert (out / "scan0.json").is_file() and not (out / "scan1.json").exists()
+
+
+def test_reading_notes_are_shown_once_per_run(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    from PIL import Image
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):  # grey with alpha: composited, with a note
+        Image.new("LA", (40, 30), (120, 128)).save(folder / name)
+    result = _infer(folder, "--checkpoint", tiny_checkpoint, "-o", tmp_path / "out", "--no-images")
+    assert result.exit_code == 0, result.output
+    notes = json.loads((tmp_path / "out" / "a.json").read_text())["notes"]
+    assert notes and result.output.count(notes[0]) == 1
+    assert "2 images, e.g. a.png" in result.output
