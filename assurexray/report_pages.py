@@ -16,6 +16,7 @@ from assurexray.html_report import ImageRow, Pictures, ReportPage, Section, Tabl
 
 CLASS_SCORES = ("precision", "recall", "f1", "roc_auc")
 SCORE_NAMES = {
+    "localisation": "localisation (mean of hit and mass)",
     "hit_rate": "hit rate (pointing game)",
     "relevance_mass": "relevance mass",
     "mean_iou": "mean IoU",
