@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from assurexray.checkpoint import save_checkpoint
 from assurexray.config import CLASS_NAMES
 from assurexray.errors import DatasetError
 from assurexray.imaging import DEFAULT_MAX_PIXELS
 from assurexray.jobs import Progress, Warn, load_records, no_warn, pick
 from assurexray.metrics import classification_metrics
-from assurexray.model import save_checkpoint
 from assurexray.preprocess import PreprocessConfig
 from assurexray.pretrained import initial_model
 from assurexray.report import check_output_file
@@ -418,7 +418,7 @@ def _save(
 
 def _test_best(options, cache, labels, device, history, best_epoch) -> dict[str, Any]:
     """Evaluate the best checkpoint on the test split and record it in the file."""
-    from assurexray.model import load_checkpoint
+    from assurexray.checkpoint import load_checkpoint
 
     best = load_checkpoint(options.output, device=device)
     metrics = evaluate(

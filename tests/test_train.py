@@ -8,9 +8,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from assurexray.checkpoint import load_checkpoint
 from assurexray.cli import app
 from assurexray.datasets import load_dataset
-from assurexray.model import build_model, load_checkpoint
+from assurexray.model import build_model
 from assurexray.preprocess import PreprocessConfig
 from assurexray.pretrained import initial_model, load_pretrained_backbone
 from assurexray.train import (
