@@ -46,7 +46,8 @@ from assurexray import infer
 from assurexray.checkpoint import save_checkpoint
 from assurexray.config import CLASS_NAMES
 from assurexray.imaging import read_image
-from assurexray.infer import InferOptions, RenderOptions, collect_inputs
+from assurexray.infer import InferOptions, RenderOptions
+from assurexray.infer_inputs import collect_inputs
 from assurexray.jobs import ModelOptions, StreamOptions, open_model
 from assurexray.model import build_model
 from assurexray.preprocess import PreprocessConfig, compute_geometry, decode_floor, normalise
