@@ -116,7 +116,7 @@ def run_facts(
     The SHA-256 is computed from the file when it is not given and the file exists.
     """
     if sha256 is None and checkpoint is not None and Path(checkpoint).is_file():
-        from assurexray.model import file_sha256
+        from assurexray.checkpoint import file_sha256
 
         sha256 = file_sha256(checkpoint)
     if isinstance(target_layers, (list, tuple)):

@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     import pandas as pd
     import torch
 
+    from assurexray.checkpoint import Checkpoint
     from assurexray.config import Settings
     from assurexray.explain import Explainer
-    from assurexray.model import Checkpoint
     from assurexray.preprocess import PreprocessConfig
 
 Progress = Callable[[str, int, int], None]
@@ -151,7 +151,7 @@ class OpenedModel:
 
     def describe(self) -> dict[str, str]:
         """Path, SHA-256 and architecture, as recorded in result files."""
-        from assurexray.model import file_sha256
+        from assurexray.checkpoint import file_sha256
 
         return {
             "path": str(self.path),
@@ -172,8 +172,8 @@ def open_model(options: ModelOptions, device: str, *, warn: Warn = no_warn) -> O
     """
     import warnings
 
+    from assurexray.checkpoint import load_checkpoint
     from assurexray.explain import Explainer
-    from assurexray.model import load_checkpoint
 
     path = options.checkpoint
     if not path.exists():

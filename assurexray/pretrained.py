@@ -23,13 +23,13 @@ if TYPE_CHECKING:
 def load_pretrained_backbone(model: nn.Module, path: Path) -> list[str]:
     """Load user-supplied weights, skipping the classifier where shapes differ.
 
-    Accepts the same files as :func:`assurexray.model.load_checkpoint` (a
+    Accepts the same files as :func:`assurexray.checkpoint.load_checkpoint` (a
     checkpoint, a bare or wrapped state dict, ``module.`` prefixes).
 
     Returns:
         Names of the model's keys that kept their fresh initialisation.
     """
-    from assurexray.model import _read_checkpoint_file, _split_payload
+    from assurexray.checkpoint import _read_checkpoint_file, _split_payload
 
     _, state = _split_payload(path, _read_checkpoint_file(path))
     own = model.state_dict()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,16 +24,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from assurexray.checkpoint import save_checkpoint
 from assurexray.config import CLASS_NAMES
 from assurexray.errors import DatasetError
 from assurexray.imaging import DEFAULT_MAX_PIXELS
 from assurexray.jobs import Progress, Warn, load_records, no_warn, pick
-from assurexray.metrics import classification_metrics
-from assurexray.model import save_checkpoint
 from assurexray.preprocess import PreprocessConfig
 from assurexray.pretrained import initial_model
 from assurexray.report import check_output_file
-from assurexray.train_data import BatchLoader, cache_images, to_batch
+from assurexray.train_data import BatchLoader, cache_images, class_coverage_warnings, label_indices
+from assurexray.train_steps import Accelerator, class_weights, evaluate, train_epoch
 
 if TYPE_CHECKING:
     from assurexray.config import Settings
@@ -129,104 +129,6 @@ class TrainResult:
     not_pretrained: list[str] = field(default_factory=list)  # keys --pretrained did not fill
 
 
-@dataclass
-class Accelerator:
-    """Mixed precision and memory layout for a device: on for CUDA, off elsewhere."""
-
-    device: torch.device
-    enabled: bool = field(init=False)
-    scaler: torch.amp.GradScaler = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.enabled = self.device.type == "cuda"
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.enabled)
-
-    @property
-    def memory_format(self) -> torch.memory_format:
-        return torch.channels_last if self.enabled else torch.contiguous_format
-
-    def autocast(self) -> torch.autocast:
-        return torch.autocast(self.device.type, dtype=torch.float16, enabled=self.enabled)
-
-    def to_device(self, batch: torch.Tensor) -> torch.Tensor:
-        return batch.to(self.device, memory_format=self.memory_format, non_blocking=True)
-
-
-def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
-    """Inverse-frequency weights, ``N / (C · count)``; absent classes get weight 0."""
-    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
-    weights = np.where(counts > 0, len(labels) / (num_classes * np.maximum(counts, 1)), 0.0)
-    return torch.tensor(weights, dtype=torch.float32)
-
-
-def evaluate(
-    model: nn.Module,
-    cache: np.ndarray,
-    labels: np.ndarray,
-    config: PreprocessConfig,
-    class_names: Sequence[str],
-    *,
-    batch_size: int,
-    device: torch.device,
-    loss_fn: nn.Module | None = None,
-) -> dict[str, Any]:
-    """Classification metrics (and mean loss) of ``model`` on cached images."""
-    model.eval()
-    accelerator = Accelerator(device)
-    probabilities, losses = [], []
-    with torch.inference_mode():
-        for start in range(0, len(cache), batch_size):
-            batch = accelerator.to_device(to_batch(list(cache[start : start + batch_size]), config))
-            with accelerator.autocast():
-                logits = model(batch).float()
-            if loss_fn is not None:
-                target = torch.from_numpy(labels[start : start + batch_size].copy()).to(device)
-                losses.append(loss_fn(logits, target).item() * len(batch))
-            probabilities.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
-    probs = np.concatenate(probabilities)
-    result = classification_metrics(labels, probs.argmax(1), probs, list(class_names))
-    result["loss"] = float(sum(losses) / len(cache)) if losses else float("nan")
-    return result
-
-
-def _label_indices(frame: Any, class_names: Sequence[str], split: str) -> np.ndarray:
-    lookup = {name: i for i, name in enumerate(class_names)}
-    unknown = sorted(set(frame["label"]) - set(lookup))
-    if unknown:
-        raise DatasetError(f"{split} split has labels outside {list(class_names)}: {unknown}")
-    return frame["label"].map(lookup).to_numpy(dtype=np.int64)
-
-
-def class_coverage_warnings(labels: dict[str, np.ndarray], class_names: Sequence[str]) -> list[str]:
-    """Warnings for classes that training or validation cannot see.
-
-    Args:
-        labels: Class indices per split name (``train``, ``val``, ...).
-        class_names: All class names, in index order.
-    """
-    present = {split: set(np.unique(found).tolist()) for split, found in labels.items()}
-    messages = []
-    if len(present["train"]) < 2:
-        only = ", ".join(class_names[i] for i in sorted(present["train"])) or "none"
-        messages.append(
-            f"the train split holds a single class ({only}): the model cannot learn to tell "
-            "classes apart"
-        )
-    for split in ("train", "val"):
-        missing = [n for i, n in enumerate(class_names) if i not in present.get(split, set())]
-        if missing and not (split == "train" and len(present["train"]) < 2):
-            effect = (
-                "the model never sees them"
-                if split == "train"
-                else "the best epoch is chosen without them"
-            )
-            messages.append(
-                f"class{'es' if len(missing) > 1 else ''} {', '.join(missing)} "
-                f"{'have' if len(missing) > 1 else 'has'} no {split} images: {effect}"
-            )
-    return messages
-
-
 def _warn(message: str) -> None:
     warnings.warn(message, stacklevel=3)
 
@@ -263,7 +165,7 @@ def train_model(
     rng = np.random.default_rng(options.seed)
     device = torch.device(options.device)
     pre = options.preprocess
-    labels = {n: _label_indices(f, options.class_names, n) for n, f in splits.items()}
+    labels = {n: label_indices(f, options.class_names, n) for n, f in splits.items()}
     for message in class_coverage_warnings(labels, options.class_names):
         (warn or _warn)(message)
     model, fresh = initial_model(options)
@@ -313,7 +215,7 @@ def train_model(
     try:
         for epoch in range(1, options.epochs + 1):
             started = time.perf_counter()
-            train_loss = _train_epoch(
+            train_loss = train_epoch(
                 model, loader, optimizer, scheduler, loss_fn, accelerator, progress
             )
             val = evaluate(
@@ -358,38 +260,6 @@ def train_model(
     return result
 
 
-def _train_epoch(
-    model: nn.Module,
-    loader: BatchLoader,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    loss_fn: nn.Module,
-    accelerator: Accelerator,
-    progress: Progress | None,
-) -> float:
-    """One pass over the loader's shuffled, augmented batches; returns the mean loss."""
-    model.train()
-    total = torch.zeros((), device=accelerator.device)
-    seen, steps = 0, len(loader)
-    for step, (batch, target) in enumerate(loader, start=1):
-        batch = accelerator.to_device(batch)
-        target = target.to(accelerator.device, non_blocking=True)
-        optimizer.zero_grad(set_to_none=True)
-        with accelerator.autocast():
-            loss = loss_fn(model(batch), target)
-        accelerator.scaler.scale(loss).backward()
-        accelerator.scaler.unscale_(optimizer)  # clip the true gradients, not scaled ones
-        nn.utils.clip_grad_norm_(model.parameters(), max_norm=2.0)
-        accelerator.scaler.step(optimizer)
-        accelerator.scaler.update()
-        scheduler.step()
-        total += loss.detach().float() * len(target)  # no GPU sync per step
-        seen += len(target)
-        if progress:
-            progress("train", step, steps)
-    return float(total) / max(seen, 1)
-
-
 def _history_dicts(history: list[EpochResult]) -> list[dict[str, float]]:
     return [{k: float(v) for k, v in vars(e).items()} for e in history]
 
@@ -418,7 +288,7 @@ def _save(
 
 def _test_best(options, cache, labels, device, history, best_epoch) -> dict[str, Any]:
     """Evaluate the best checkpoint on the test split and record it in the file."""
-    from assurexray.model import load_checkpoint
+    from assurexray.checkpoint import load_checkpoint
 
     best = load_checkpoint(options.output, device=device)
     metrics = evaluate(

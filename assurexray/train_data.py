@@ -1,4 +1,4 @@
-"""Training data: the image cache, augmentation, and the batch loader.
+"""Training data: labels as class indices, the image cache, augmentation, and the batch loader.
 
 Images are decoded once (JPEGs at reduced scale, never below the network
 size) and letterboxed into an ``N×S×S`` float16 cache. Each epoch draws
@@ -14,11 +14,13 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
+from assurexray.errors import DatasetError
 from assurexray.imaging import read_image
 from assurexray.jobs import Progress
 from assurexray.preprocess import PreprocessConfig, decode_floor, normalise, to_network_gray
@@ -136,3 +138,42 @@ class BatchLoader:
                 batch = pending.popleft().result()
                 pending.extend(pool.submit(self.make_batch, k) for k in islice(keys, 1))
                 yield batch
+
+
+def label_indices(frame: Any, class_names: Sequence[str], split: str) -> np.ndarray:
+    """Class index of each row's label; a label outside ``class_names`` is an error."""
+    lookup = {name: i for i, name in enumerate(class_names)}
+    unknown = sorted(set(frame["label"]) - set(lookup))
+    if unknown:
+        raise DatasetError(f"{split} split has labels outside {list(class_names)}: {unknown}")
+    return frame["label"].map(lookup).to_numpy(dtype=np.int64)
+
+
+def class_coverage_warnings(labels: dict[str, np.ndarray], class_names: Sequence[str]) -> list[str]:
+    """Warnings for classes that training or validation cannot see.
+
+    Args:
+        labels: Class indices per split name (``train``, ``val``, ...).
+        class_names: All class names, in index order.
+    """
+    present = {split: set(np.unique(found).tolist()) for split, found in labels.items()}
+    messages = []
+    if len(present["train"]) < 2:
+        only = ", ".join(class_names[i] for i in sorted(present["train"])) or "none"
+        messages.append(
+            f"the train split holds a single class ({only}): the model cannot learn to tell "
+            "classes apart"
+        )
+    for split in ("train", "val"):
+        missing = [n for i, n in enumerate(class_names) if i not in present.get(split, set())]
+        if missing and not (split == "train" and len(present["train"]) < 2):
+            effect = (
+                "the model never sees them"
+                if split == "train"
+                else "the best epoch is chosen without them"
+            )
+            messages.append(
+                f"class{'es' if len(missing) > 1 else ''} {', '.join(missing)} "
+                f"{'have' if len(missing) > 1 else 'has'} no {split} images: {effect}"
+            )
+    return messages

@@ -43,11 +43,13 @@ import numpy as np
 import torch
 
 from assurexray import infer
+from assurexray.checkpoint import save_checkpoint
 from assurexray.config import CLASS_NAMES
 from assurexray.imaging import read_image
-from assurexray.infer import InferOptions, RenderOptions, collect_inputs
+from assurexray.infer import InferOptions, RenderOptions
+from assurexray.infer_inputs import collect_inputs
 from assurexray.jobs import ModelOptions, StreamOptions, open_model
-from assurexray.model import build_model, save_checkpoint
+from assurexray.model import build_model
 from assurexray.preprocess import PreprocessConfig, compute_geometry, decode_floor, normalise
 from assurexray.report import write_json
 from assurexray.streaming import DISPLAY_SIDE, batched, predict_paths

@@ -7,7 +7,7 @@ Times, in one run and on the same device, image size, batch size and model:
     cross-entropy, ``loss.backward()``, ``optimizer.step()``. On CUDA it uses
     the same mixed precision and ``channels_last`` as assurexray. It is the
     ceiling: the model's own speed.
-(b) assurexray: one epoch of :func:`assurexray.train._train_epoch` as
+(b) assurexray: one epoch of :func:`assurexray.train_steps.train_epoch` as
     ``assurexray train`` runs it: batches augmented by the BatchLoader's
     threads from the image cache, class-weighted loss, gradient clipping,
     one-cycle schedule (and AMP, channels_last, pinned memory on CUDA).
@@ -35,8 +35,8 @@ from torch import nn
 from assurexray.model import build_model
 from assurexray.preprocess import PreprocessConfig
 from assurexray.report import write_json
-from assurexray.train import Accelerator, _train_epoch, class_weights
 from assurexray.train_data import BatchLoader
+from assurexray.train_steps import Accelerator, class_weights, train_epoch
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
         _sync(device)
 
     def assurexray_epoch() -> None:
-        _train_epoch(ours, loader, optimizer, scheduler, loss_fn, accelerator, None)
+        train_epoch(ours, loader, optimizer, scheduler, loss_fn, accelerator, None)
         _sync(device)
 
     approaches = {"plain": plain_epoch, "assurexray": assurexray_epoch}

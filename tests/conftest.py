@@ -20,7 +20,8 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A checkpoint of a tiny EfficientNet (same ``bn2`` head as B0) at 64 px."""
     import torch
 
-    from assurexray.model import build_model, save_checkpoint
+    from assurexray.checkpoint import save_checkpoint
+    from assurexray.model import build_model
     from assurexray.preprocess import PreprocessConfig
 
     torch.manual_seed(0)

@@ -64,8 +64,8 @@ def test_gallery_writes_every_file(
 def test_gallery_predictions_match_an_independent_forward(
     tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path
 ) -> None:
+    from assurexray.checkpoint import load_checkpoint
     from assurexray.imaging import read_image
-    from assurexray.model import load_checkpoint
     from assurexray.preprocess import preprocess_image
 
     out = tmp_path / "g"
@@ -107,7 +107,8 @@ def test_gallery_bad_inputs(tmp_path: Path, tiny_dataset: Path, tiny_checkpoint:
     ]
     unknown = runner.invoke(app, [*base, "--split", "holdout"])
     assert unknown.exit_code == 2 and "unknown split 'holdout'" in unknown.output
-    from assurexray.model import build_model, save_checkpoint
+    from assurexray.checkpoint import save_checkpoint
+    from assurexray.model import build_model
     from assurexray.preprocess import PreprocessConfig
 
     two = tmp_path / "two.pt"

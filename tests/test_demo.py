@@ -19,8 +19,8 @@ TINY = ["--images", "24", "--epochs", "1", "--arch", "test_efficientnet", "--ima
 def test_demo_end_to_end_then_reuses_outputs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from assurexray.checkpoint import load_checkpoint
     from assurexray.datasets import load_dataset, select_split
-    from assurexray.model import load_checkpoint
 
     monkeypatch.chdir(tmp_path)
     first = runner.invoke(app, ["demo", *TINY])

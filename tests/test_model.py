@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from assurexray.checkpoint import load_checkpoint, save_checkpoint
 from assurexray.errors import CheckpointError, ConfigError
-from assurexray.model import build_model, load_checkpoint, resolve_device, save_checkpoint
+from assurexray.model import build_model, resolve_device
 from assurexray.preprocess import PreprocessConfig
 
 ARCH = "test_efficientnet"

@@ -23,10 +23,10 @@ import pytest
 import torch
 from PIL import Image
 
+from assurexray.checkpoint import load_checkpoint
 from assurexray.explain import Explainer
 from assurexray.imaging import read_image
 from assurexray.metrics import localisation_scores
-from assurexray.model import load_checkpoint
 from assurexray.preprocess import PreprocessConfig, decode_floor, preprocess_image
 
 HEIGHT, WIDTH = 2400, 1800

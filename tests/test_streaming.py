@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from assurexray.checkpoint import load_checkpoint
 from assurexray.explain import Explainer
 from assurexray.jobs import StreamOptions
-from assurexray.model import load_checkpoint
 from assurexray.streaming import (
     ExplainedImage,
     LoadFailure,

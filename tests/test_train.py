@@ -8,17 +8,15 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from assurexray.checkpoint import load_checkpoint
 from assurexray.cli import app
 from assurexray.datasets import load_dataset
-from assurexray.model import build_model, load_checkpoint
+from assurexray.model import build_model
 from assurexray.preprocess import PreprocessConfig
 from assurexray.pretrained import initial_model, load_pretrained_backbone
-from assurexray.train import (
-    TrainOptions,
-    class_weights,
-    train_model,
-)
+from assurexray.train import TrainOptions, train_model
 from assurexray.train_data import BatchLoader, augment
+from assurexray.train_steps import class_weights
 
 runner = CliRunner()
 TINY = dict(arch="test_efficientnet", preprocess=PreprocessConfig(image_size=64), batch_size=8)

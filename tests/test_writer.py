@@ -68,7 +68,8 @@ def test_infer_ctrl_c_keeps_every_finished_image_whole(
     """Ctrl-C after two images: both have all their files and are in the batch files."""
     from conftest import write_gray_png
 
-    from assurexray.infer import InferRun, RenderOptions, output_names, process
+    from assurexray.infer import InferRun, RenderOptions, process
+    from assurexray.infer_inputs import output_names
     from assurexray.jobs import ModelOptions, StreamOptions, open_model
     from assurexray.streaming import explain_paths
 
