@@ -27,7 +27,8 @@ import pandas as pd
 import torch
 
 from assurexray.errors import AssureXrayError
-from assurexray.imaging import DEFAULT_MAX_PIXELS, Radiograph, decoded_pixels, read_image
+from assurexray.image_header import decoded_pixels
+from assurexray.imaging import DEFAULT_MAX_PIXELS, Radiograph, read_image
 from assurexray.jobs import OpenedModel, Progress, StreamOptions, no_progress
 from assurexray.preprocess import Geometry, PreprocessConfig, decode_floor, preprocess_image
 
