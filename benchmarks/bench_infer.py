@@ -33,7 +33,6 @@ import argparse
 import resource
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,6 +40,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from rounds import time_in_turns
 
 from assurexray import infer
 from assurexray.checkpoint import save_checkpoint
@@ -170,18 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
         "infer_no_images": lambda: infer_job(False),
         "infer": lambda: infer_job(True),
     }
-    for run in approaches.values():  # warm-up: first decode from disk, first forward
-        run()
-    rounds: list[dict[str, float]] = []
-    cpu: dict[str, float] = {name: float("inf") for name in approaches}
-    for _ in range(args.repeats):
-        timings = {}
-        for name, run in approaches.items():
-            start, start_cpu = time.perf_counter(), time.process_time()
-            run()
-            timings[name] = time.perf_counter() - start
-            cpu[name] = min(cpu[name], time.process_time() - start_cpu)
-        rounds.append(timings)
+    rounds, cpu = time_in_turns(approaches, args.repeats)
     report = summarise(rounds, cpu, files, folder, args)
     print_report(report)
     if args.json:

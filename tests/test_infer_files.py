@@ -26,9 +26,7 @@ HALF_LEVEL = 0.5 / 255 + 1e-6
 
 
 @pytest.mark.parametrize("colormap", ["jet", "inferno"])
-def test_heatmap_png_shows_the_colormap_and_holds_the_levels(
-    tmp_path: Path, colormap: str
-) -> None:
+def test_heatmap_png_shows_the_colormap_and_holds_the_levels(tmp_path: Path, colormap: str) -> None:
     yy, xx = np.mgrid[:90, :130].astype(np.float32)
     heatmap = np.exp(-(((xx - 40) / 30) ** 2 + ((yy - 50) / 20) ** 2))
     heatmap[0, 0] = np.nan  # drawn as 0, as colorize does
