@@ -77,7 +77,8 @@ def write_image_result(
     out = run.output
     radiograph = item.image.radiograph
     if render.images:
-        gray = draw.fit_display(radiograph.data, render.max_side, frame=radiograph.size)
+        shown = draw.fit_display(radiograph.data, render.max_side, frame=radiograph.size)
+        gray = draw.to_rgb(shown)  # 8-bit once, for the overlay and the page's pictures
         heat = item.heatmap_at(gray.shape[:2])
         levels = draw.heat_levels(heat)
         colour = draw.colour_levels(levels, render.colormap)
@@ -94,7 +95,12 @@ def write_image_result(
             from assurexray.html_report import write_pictures
 
             run.pictures[str(item.image.path)] = write_pictures(
-                out, name, gray, heat, alpha=render.alpha, colormap=render.colormap
+                out,
+                name,
+                np.ascontiguousarray(gray[:, :, 0]),
+                heat,
+                alpha=render.alpha,
+                colormap=render.colormap,
             )
     if render.save_raw:
         with atomic_path(out / f"{name}_heatmap.npy") as tmp:
