@@ -25,7 +25,6 @@ def _logits(model: torch.nn.Module, seed: int = 0) -> torch.Tensor:
         return model.eval()(batch)
 
 
-
 def test_round_trip_gives_identical_logits(tmp_path: Path) -> None:
     torch.manual_seed(1)
     model = build_model(ARCH, num_classes=3)
