@@ -9,7 +9,6 @@ for the ranking and :mod:`assurexray.audit_report` for the files written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,18 +23,19 @@ from assurexray.audit_summary import RANK_SCORES, Scores, summarise
 from assurexray.baselines import BASELINES
 from assurexray.cam_engine import CandidateMaps
 from assurexray.candidates import DEFAULT_METHODS, Candidate, build_candidates
+from assurexray.compare import OVERRIDES as COMPARE_OVERRIDES
 from assurexray.compare import CompareOptions, choose_annotated
 from assurexray.errors import AnnotationError, ConfigError, DatasetError, ExplainError
 from assurexray.explain import resolve_target_layers
 from assurexray.faithfulness import DEFAULT_PERCENTILES
 from assurexray.jobs import (
     OpenedModel,
+    Overrides,
     Progress,
     StreamOptions,
     Warn,
     no_progress,
     no_warn,
-    pick,
 )
 from assurexray.metrics import localisation_scores
 from assurexray.report import check_output_folder
@@ -44,6 +44,8 @@ from assurexray.streaming import LoadedImage, LoadFailure, batched, load_images
 
 if TYPE_CHECKING:
     from assurexray.config import Settings
+
+OWN_OVERRIDES = "methods layers rank_by check_images output"  # the others choose images
 
 
 @dataclass(frozen=True)
@@ -74,37 +76,33 @@ class AuditOptions:
         return self.compare.stream
 
     @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        methods: Sequence[str] | None = None,
-        layers: Sequence[str] | None = None,
-        rank_by: str | None = None,
-        check_images: int | None = None,
-        output: Path | None = None,
-        **compare: Any,
-    ) -> AuditOptions:
-        """Options from the config; ``compare`` takes :meth:`CompareOptions.from_settings`'s
-        arguments (``data``, ``images``, ``annotations``, ``per_class``, ``all_images``, ...).
+    def from_settings(cls, settings: Settings, **overrides: Any) -> AuditOptions:
+        """Options from the config, changed by ``overrides`` (one left at None keeps it).
+
+        Overrides: ``methods``, ``layers``, ``rank_by``, ``check_images``,
+        ``output``, and the image choice of :meth:`CompareOptions.from_settings`
+        (``data``, ``images``, ``annotations``, ``per_class``, ``all_images``, ...).
 
         Raises:
             ConfigError: an unknown ranking score.
         """
+        given = Overrides(cls, overrides, f"{OWN_OVERRIDES} {COMPARE_OVERRIDES}")
         configured = settings.audit
-        chosen_rank = pick(rank_by, configured.rank_by)
+        chosen_rank = given.pick("rank_by", configured.rank_by)
         if chosen_rank not in RANK_SCORES:
             raise ConfigError(
                 f"--rank-by must be one of {', '.join(RANK_SCORES)}, not {chosen_rank!r}"
             )
-        compare.setdefault("per_class", None if compare.get("all_images") else configured.per_class)
+        compare = {k: v for k, v in given.items() if k not in OWN_OVERRIDES.split()}
+        if compare.get("per_class") is None:  # the audit's own number, not compare's
+            compare["per_class"] = configured.per_class
         return cls(
-            output=Path(pick(output, configured.output)),
+            output=Path(given.pick("output", configured.output)),
             compare=CompareOptions.from_settings(settings, **compare),
-            methods=tuple(methods or configured.methods),
-            layers=tuple(layers or configured.layers),
+            methods=tuple(given.get("methods") or configured.methods),
+            layers=tuple(given.get("layers") or configured.layers),
             rank_by=chosen_rank,
-            check_images=pick(check_images, configured.check_images),
+            check_images=given.pick("check_images", configured.check_images),
             sanity_depth=configured.sanity_depth,
             sanity_threshold=configured.sanity_threshold,
             road_percentiles=tuple(configured.road_percentiles),

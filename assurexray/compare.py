@@ -26,6 +26,7 @@ from assurexray.errors import AnnotationError, DatasetError
 from assurexray.html_report import Pictures, job_facts, write_pictures, write_report
 from assurexray.jobs import (
     OpenedModel,
+    Overrides,
     Progress,
     StreamOptions,
     Warn,
@@ -33,7 +34,6 @@ from assurexray.jobs import (
     load_records,
     no_progress,
     no_warn,
-    pick,
 )
 from assurexray.metrics import localisation_scores
 from assurexray.report import check_output_folder, write_json, write_png
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from assurexray.config import Settings
 
 PANEL_SIDE = 320
-SCORE_KEYS = ("otsu_iou", "hit", "relevance_mass", "mask_fraction")
+OVERRIDES = "annotations images data split per_class all_images thresholds output batch_size device"
 
 
 @dataclass(frozen=True)
@@ -73,40 +73,34 @@ class CompareOptions:
     stream: StreamOptions = field(default_factory=StreamOptions)
 
     @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        annotations: Path | None = None,
-        images: Path | None = None,
-        data: Path | None = None,
-        split: str | None = None,
-        per_class: int | None = None,
-        all_images: bool = False,
-        thresholds: Sequence[float] | None = None,
-        output: Path | None = None,
-        batch_size: int | None = None,
-        device: str | None = None,
-    ) -> CompareOptions:
-        """Options from the config; arguments left at None keep its values."""
+    def from_settings(cls, settings: Settings, **overrides: Any) -> CompareOptions:
+        """Options from the config, changed by ``overrides`` (one left at None keeps it).
+
+        Overrides: ``annotations``, ``images``, ``data``, ``split``, ``per_class``,
+        ``all_images`` (True scores every annotated image), ``thresholds``,
+        ``output``, ``batch_size``, ``device``.
+        """
+        given = Overrides(cls, overrides, OVERRIDES)
         configured = settings.compare
+        annotations = given.pick("annotations", configured.annotations)
         return cls(
-            output=Path(pick(output, configured.output)),
-            thresholds=tuple(thresholds or configured.thresholds),
-            per_class=None if all_images else pick(per_class, configured.per_class),
+            output=Path(given.pick("output", configured.output)),
+            thresholds=tuple(given.get("thresholds") or configured.thresholds),
+            per_class=None
+            if given.get("all_images")
+            else given.pick("per_class", configured.per_class),
             classes=tuple(configured.classes),
             annotation_mode=configured.annotation_mode,
             rows_per_page=configured.rows_per_page,
             seed=settings.seed,
             alpha=settings.explain.alpha,
             colormap=settings.explain.colormap,
-            data=Path(pick(data, settings.data)),
-            split=pick(split, configured.split),
-            images=images,
-            annotations=annotations
-            or (Path(configured.annotations) if configured.annotations else None),
+            data=Path(given.pick("data", settings.data)),
+            split=given.pick("split", configured.split),
+            images=given.get("images"),
+            annotations=Path(annotations) if annotations else None,
             stream=StreamOptions.from_settings(
-                settings, batch_size=batch_size, device=device, section="gallery"
+                settings, section="gallery", **given.only("batch_size", "device")
             ),
         )
 
