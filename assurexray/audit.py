@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from assurexray.annotated_images import choose_annotated
 from assurexray.annotations import draw_annotation, load_labelme
 from assurexray.audit_checks import AuditImage, all_maps, run_checks
 from assurexray.audit_summary import RANK_SCORES, Scores, summarise
@@ -24,7 +25,7 @@ from assurexray.baselines import BASELINES
 from assurexray.cam_engine import CandidateMaps
 from assurexray.candidates import DEFAULT_METHODS, Candidate, build_candidates
 from assurexray.compare import OVERRIDES as COMPARE_OVERRIDES
-from assurexray.compare import CompareOptions, choose_annotated
+from assurexray.compare import CompareOptions
 from assurexray.errors import AnnotationError, ConfigError, DatasetError, ExplainError
 from assurexray.explain import resolve_target_layers
 from assurexray.faithfulness import DEFAULT_PERCENTILES

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from assurexray.annotated_images import choose_images
 from assurexray.cli import app
-from assurexray.compare import CompareOptions, choose_images
+from assurexray.compare import CompareOptions
 from assurexray.compare_report import build_report
 
 runner = CliRunner()
