@@ -261,7 +261,7 @@ def with_options(group: Callable[..., None], into: str) -> Callable[[Any], Any]:
             values[into] = {name: values.pop(name) for name in shared}
             command(**values)
 
-        params = []
+        params: list[inspect.Parameter] = []
         for param in own.parameters.values():
             params.extend(shared.values() if param.name == into else [param])
         run.__signature__ = own.replace(parameters=params)  # type: ignore[attr-defined]
