@@ -29,15 +29,7 @@ from assurexray.compare import CompareOptions
 from assurexray.errors import AnnotationError, ConfigError, DatasetError, ExplainError
 from assurexray.explain import resolve_target_layers
 from assurexray.faithfulness import DEFAULT_PERCENTILES
-from assurexray.jobs import (
-    OpenedModel,
-    Overrides,
-    Progress,
-    StreamOptions,
-    Warn,
-    no_progress,
-    no_warn,
-)
+from assurexray.jobs import OpenedModel, Overrides, Progress, Warn, no_progress, no_warn
 from assurexray.metrics import localisation_scores
 from assurexray.report import check_output_folder
 from assurexray.sanity import DEFAULT_DEPTH, DEFAULT_THRESHOLD
@@ -45,6 +37,7 @@ from assurexray.streaming import LoadedImage, LoadFailure, batched, load_images
 
 if TYPE_CHECKING:
     from assurexray.config import Settings
+    from assurexray.jobs import StreamOptions
 
 OWN_OVERRIDES = "methods layers rank_by check_images output"  # the others choose images
 

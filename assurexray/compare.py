@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,7 @@ from assurexray.compare_report import build_report
 from assurexray.errors import AnnotationError
 from assurexray.html_report import Pictures, job_facts, write_pictures, write_report
 from assurexray.jobs import (
+    Callbacks,
     OpenedModel,
     Overrides,
     Progress,
@@ -36,6 +37,7 @@ from assurexray.jobs import (
     no_warn,
 )
 from assurexray.metrics import localisation_scores
+from assurexray.page_parts import PageContext
 from assurexray.report import write_json, write_png
 from assurexray.report_pages import compare_page
 from assurexray.streaming import LoadFailure, explain_paths
@@ -135,19 +137,17 @@ def score_image(
 
 
 def run(
-    model: OpenedModel,
-    options: CompareOptions,
-    *,
-    progress: Progress = no_progress,
-    warn: Warn = no_warn,
+    model: OpenedModel, options: CompareOptions, **callbacks: Unpack[Callbacks]
 ) -> CompareResult:
     """The ``compare`` job: choose annotated images, explain, score, write report and panels.
+
+    ``callbacks``: ``progress`` and ``warn``, as every job takes them.
 
     Raises:
         DatasetError: no images, no annotations, or labels the checkpoint lacks.
     """
-    chosen, counts, failures = choose_annotated(model, options, progress, warn)
-    return score_images(chosen, counts, model, options, progress, warn, failures)
+    chosen, counts, failures = choose_annotated(model, options, **callbacks)
+    return score_images(chosen, counts, model, options, failures=failures, **callbacks)
 
 
 def score_images(
@@ -243,12 +243,8 @@ def score_images(
         "annotations": options.annotation_mode,
         "heatmap opacity": options.alpha,
     }
-    html = compare_page(
-        result.report,
-        pictures=result.pictures,
-        footer=job_facts(model, **facts),
-        colormap=options.colormap,
-    )
+    context = PageContext(result.pictures, job_facts(model, **facts), options.colormap)
+    html = compare_page(result.report, context)
     result.files.append(write_report(html, options.output))
     return result
 

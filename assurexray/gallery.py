@@ -28,6 +28,7 @@ from assurexray.jobs import (
 )
 from assurexray.metrics import classification_metrics
 from assurexray.naming import distinct_slugs
+from assurexray.page_parts import PageContext
 from assurexray.report import check_output_folder, write_csv, write_json, write_png
 from assurexray.report_pages import gallery_page
 from assurexray.selection import CATEGORIES, select_examples
@@ -187,16 +188,9 @@ def run(
             colormap=options.colormap,
         )
         result.files[f"gallery_{name}"] = write_png(output / f"gallery_{file_stem}.png", figure)
-    page = gallery_page(
-        predictions,
-        result.metrics,
-        pictures=result.pictures,
-        footer=job_facts(
-            model, **{"examples per category": options.k, "heatmap opacity": options.alpha}
-        ),
-        failures=[f.error for f in failures],
-        colormap=options.colormap,
-    )
+    facts = {"examples per category": options.k, "heatmap opacity": options.alpha}
+    context = PageContext(result.pictures, job_facts(model, **facts), options.colormap)
+    page = gallery_page(predictions, result.metrics, context, [f.error for f in failures])
     result.files["report"] = write_report(page, output)
     return result
 

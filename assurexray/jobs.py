@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from assurexray.config import CLASS_NAMES
 from assurexray.errors import CheckpointError, DatasetError
@@ -38,6 +38,14 @@ Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: ``done`` of ``total`` items of ``stage`` are finished."""
 Warn = Callable[[str], None]
 """``warn(message)``: a one-line note for the user; the job goes on."""
+
+
+class Callbacks(TypedDict, total=False):
+    """The callbacks a job's ``run`` takes by keyword (``**callbacks: Unpack[Callbacks]``)."""
+
+    progress: Progress
+    warn: Warn
+
 
 T = TypeVar("T")
 U = TypeVar("U")
