@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from assurexray.cli import app
 from assurexray.naming import check_class_names, distinct_slugs, printable, slug
-from tests.conftest import write_gray_png
+from tests.conftest import copy_with_victim, write_gray_png
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
@@ -464,11 +464,7 @@ def test_non_finite_output_fails_each_image(tmp_path: Path, images: Path, tiny_c
 def test_empty_tumour_mask_is_excluded_and_listed(
     tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path
 ) -> None:
-    import shutil
-
-    data = tmp_path / "data"
-    shutil.copytree(tiny_dataset, data)
-    victim = sorted((data / "Annotations").glob("*.json"))[0]
+    data, victim = copy_with_victim(tiny_dataset, tmp_path)
     annotation = json.loads(victim.read_text())
     annotation["shapes"] = []
     victim.write_text(json.dumps(annotation))
