@@ -1,4 +1,9 @@
-"""Option declarations shared by several ``assurexray`` commands, and how option errors show.
+"""The ``assurexray`` commands' option declarations, and how option errors show.
+
+Options several commands take come first, then each command's own; a group
+of options two commands share is declared once, as the parameters of one
+function (:func:`image_choice_options`), and :func:`with_options` puts it on
+each command.
 
 An option whose default comes from the settings says so in ``--help``
 (``[default: (from the config)]``) instead of a value a config file could change.
@@ -244,7 +249,9 @@ def image_choice_options(
     """
 
 
-def with_options(group: Callable[..., None], into: str) -> Callable[[Any], Any]:
+def with_options(
+    group: Callable[..., None], into: str
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Declare ``group``'s options on a command, which receives their values as one dict.
 
     The command's parameter ``into`` (a ``dict[str, Any]``) is replaced, in the
