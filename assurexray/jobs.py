@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from assurexray.config import CLASS_NAMES
-from assurexray.errors import CheckpointError, DatasetError
+from assurexray.errors import CheckpointError, DatasetError, why_missing
 from assurexray.imaging import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
@@ -214,7 +214,7 @@ def open_model(options: ModelOptions, device: str, *, warn: Warn = no_warn) -> O
     path = options.checkpoint
     if not path.exists():
         raise CheckpointError(
-            f"{path}: checkpoint file not found (pass --checkpoint, or run "
+            f"{path}: checkpoint file {why_missing(path)} (pass --checkpoint, or run "
             "'assurexray demo' to train one)"
         )
     with warnings.catch_warnings():

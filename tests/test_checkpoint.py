@@ -80,6 +80,16 @@ def test_missing_empty_and_folder(tmp_path: Path) -> None:
         load_checkpoint(tmp_path)
 
 
+def test_broken_and_looping_links_are_named(tmp_path: Path) -> None:
+    (tmp_path / "dangling.pt").symlink_to(tmp_path / "gone.pt")
+    with pytest.raises(CheckpointError, match=r"dangling.pt: checkpoint file is a broken symbolic"):
+        load_checkpoint(tmp_path / "dangling.pt")
+    (tmp_path / "a.pt").symlink_to(tmp_path / "b.pt")
+    (tmp_path / "b.pt").symlink_to(tmp_path / "a.pt")
+    with pytest.raises(CheckpointError, match=r"a.pt: .*symbolic link \(Too many levels"):
+        load_checkpoint(tmp_path / "a.pt")
+
+
 def test_corrupt_and_foreign_files(tmp_path: Path, tiny_checkpoint: Path) -> None:
     (tmp_path / "text.pt").write_text("hello, not a checkpoint")
     with pytest.raises(CheckpointError, match="text.pt: .*not a PyTorch checkpoint"):
