@@ -185,9 +185,14 @@ def train(
             pretrained=pretrained,
             device=device,
         )
-        print_training_start(options)
         with progress_bars(transient=True) as progress:
-            result = job.run(options, progress=progress, on_epoch=print_epoch, warn=warn)
+            result = job.run(
+                options,
+                progress=progress,
+                on_start=print_training_start,
+                on_epoch=print_epoch,
+                warn=warn,
+            )
     print_training(result, pretrained=pretrained is not None)
     exit_for(result)
 

@@ -308,10 +308,13 @@ def run(
     options: TrainOptions,
     *,
     progress: Progress | None = None,
+    on_start: Callable[[TrainOptions], None] | None = None,
     on_epoch: Callable[[EpochResult], None] | None = None,
     warn: Warn = no_warn,
 ) -> TrainResult:
     """The ``train`` job: index ``options.data`` (writing a split if it has none) and train.
+
+    ``on_start`` is called once the output and the data set have been checked.
 
     Raises:
         DatasetError: no data set, or a split without train or val images.
@@ -326,4 +329,6 @@ def run(
         seed=options.seed,
         warn=warn,
     )
+    if on_start is not None:
+        on_start(options)
     return train_model(index, options, on_epoch=on_epoch, progress=progress, warn=warn)
