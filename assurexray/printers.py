@@ -168,6 +168,8 @@ def print_audit(result: Any) -> None:
 
     show_failures([f["error"] for f in result.failures])
     report = result.report
+    if result.interrupted:
+        warn(f"interrupted: the report holds the {report['num_images']} images scored so far")
     table = Table(
         title=f"Audit: {report['num_images']} images ({report['selection']}); "
         f"checks on {report['num_checked']}; ranked by {report['rank_by'].replace('_', ' ')}"
