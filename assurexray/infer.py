@@ -5,7 +5,7 @@ in :mod:`assurexray.streaming`.
 
 Per image: ``<name>_overlay.png``, ``<name>_heatmap.png``, ``<name>.json`` (and
 ``<name>_heatmap.npy`` on request), written by :mod:`assurexray.infer_files`
-in background threads. For a run: ``predictions.csv`` and
+in a background thread. For a run: ``predictions.csv`` and
 ``batch_results.json``, written even when the run is interrupted, so nothing
 already computed is lost.
 """
@@ -163,13 +163,13 @@ def process(
     target_layers: Sequence[str],
     render: RenderOptions,
     on_item: Callable[[ExplainedImage | LoadFailure], None] | None = None,
-    writers: int = 1,
 ) -> InferRun:
     """Consume explained images, writing each as it comes; batch files at the end.
 
-    Each image's files are written by one of ``writers`` background threads
-    while the model works on the next images; results are recorded in input
-    order. The batch
+    Each image's files are written by a background thread while the model
+    works on the next images (one thread: more would take cores from the
+    model's threads, which then wait on each other); results are recorded in
+    input order. The batch
     files are written in a ``finally`` block, after every queued image is
     written (or recorded as failed), so an interrupted or failing run still
     records every image finished before it stopped; a run stopped before its
@@ -205,9 +205,7 @@ def process(
         if on_item:
             on_item(item)
 
-    writer: BackgroundWriter[ExplainedImage | LoadFailure, Any] = BackgroundWriter(
-        write, workers=writers
-    )
+    writer: BackgroundWriter[ExplainedImage | LoadFailure, Any] = BackgroundWriter(write)
     try:
         for item in items:
             for done, outcome in writer.submit(item):
@@ -271,5 +269,4 @@ def run(model: OpenedModel, options: InferOptions, *, progress: Progress = no_pr
         target_layers=explainer.target_layer_names,
         render=options.render,
         on_item=advance,
-        writers=options.stream.workers,  # as many as decode: the cores this run may use
     )

@@ -1,11 +1,10 @@
 """Write result files in a background thread while the model works on the next images.
 
 The model thread hands each finished item to :meth:`BackgroundWriter.submit`
-and goes on; writer threads render the pictures, encode the PNGs and write
-the files, several items at once when given more than one thread (OpenCV and
-zlib release the GIL). Outcomes come back in submission order, so the caller
+and goes on; one writer thread renders the pictures, encodes the PNGs and
+writes the files. Outcomes come back in submission order, so the caller
 records results in input order. The queue is bounded: the model waits only
-when the writers are ``ahead`` items behind, which keeps memory flat.
+when the writer is ``ahead`` items behind, which keeps memory flat.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ class WriteInterrupted(Exception):
 
 
 class BackgroundWriter(Generic[T, R]):
-    """Run ``write(item)`` for each submitted item in background threads; outcomes in order.
+    """Run ``write(item)`` for each submitted item in one background thread, in order.
 
     Example::
 
@@ -39,15 +38,11 @@ class BackgroundWriter(Generic[T, R]):
         write: Called in the writer thread; its exceptions are returned as
             outcomes, never raised in the model thread.
         ahead: Items submitted but not yet collected, at most.
-        workers: Writer threads. With more than one, ``write`` must be safe
-            to run for different items at once.
     """
 
-    def __init__(self, write: Callable[[T], R], *, ahead: int = 16, workers: int = 1) -> None:
+    def __init__(self, write: Callable[[T], R], *, ahead: int = 16) -> None:
         self.write, self.ahead = write, max(1, ahead)
-        self._pool = ThreadPoolExecutor(
-            max_workers=max(1, workers), thread_name_prefix="assurexray-writer"
-        )
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="assurexray-writer")
         self._pending: deque[tuple[T, Future[R]]] = deque()
         self.interrupted = False
 

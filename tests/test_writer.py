@@ -101,18 +101,3 @@ def test_infer_ctrl_c_keeps_every_finished_image_whole(
         assert all(Path(p).is_file() for p in outputs.values())
         assert record["notes"] == []
     assert not (tmp_path / "out" / "x2.json").exists()
-
-
-def test_several_writers_work_at_once_and_keep_the_order() -> None:
-    both_started = threading.Barrier(2, timeout=5)  # breaks unless two items run together
-
-    def write(n: int) -> int:
-        if n < 2:
-            both_started.wait()
-        time.sleep(0.01 * (3 - n % 3))  # later items may finish first
-        return n
-
-    writer = BackgroundWriter(write, workers=2)
-    outcomes = [o for n in range(6) for o in writer.submit(n)] + writer.finish()
-    assert [item for item, _ in outcomes] == list(range(6))
-    assert [outcome for _, outcome in outcomes] == list(range(6))  # no BrokenBarrierError
