@@ -4,9 +4,10 @@ Every job describes its results with one structure, :class:`ReportPage` (a
 verdict made of sections, one row per image, and the facts of the run for the
 footer); :func:`write_report` renders it with a Jinja2 template shipped in the
 package. The page works from disk: no server, nothing fetched, the per-image
-pictures are PNGs in ``report_images/`` beside it, linked relatively, so the
-folder can be zipped and sent. :func:`write_pictures` writes those pictures
-(radiograph, heatmap overlay, expert outline, thumbnail) at display size.
+pictures are JPEGs (the outline a transparent PNG) in ``report_images/`` beside
+it, linked relatively, so the folder can be zipped and sent. :func:`write_pictures`
+writes those pictures (radiograph, heatmap overlay, expert outline, thumbnail)
+at display size.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from assurexray import __version__
-from assurexray.report import plain_json, write_png, write_text, write_with
+from assurexray.report import plain_json, write_jpeg, write_text, write_with
 
 REPORT_FILE = "report.html"
 PICTURE_DIR = "report_images"
@@ -173,6 +174,7 @@ def write_pictures(
     *,
     alpha: float = 0.4,
     colormap: str = "jet",
+    overlay: np.ndarray | None = None,
 ) -> Pictures:
     """Write one image's pictures for the page into ``folder/report_images/``.
 
@@ -184,6 +186,8 @@ def write_pictures(
         mask: ``H×W`` boolean expert mask, same frame; None draws no outline.
         alpha: Heatmap opacity in the overlay.
         colormap: OpenCV colormap name of the heatmap.
+        overlay: The overlay already drawn (RGB, ``gray``'s aspect ratio at
+            any size); it is shrunk instead of drawn again.
 
     Returns:
         The pictures' paths relative to ``folder``.
@@ -194,21 +198,24 @@ def write_pictures(
     stem = f"{PICTURE_DIR}/{picture_key(image_id)}"
     small_gray = draw.to_rgb(draw.fit_display(gray, PICTURE_SIDE))[:, :, 0]
     size = small_gray.shape[:2]
-    paths = {"radiograph": f"{stem}_radiograph.png"}
-    write_png(base / paths["radiograph"], small_gray)
+    paths = {"radiograph": f"{stem}_radiograph.jpg"}
+    write_jpeg(base / paths["radiograph"], small_gray)
     shown = small_gray
-    if heatmap is not None:
+    if overlay is not None:
+        shown = _resized(np.asarray(overlay), size)
+    elif heatmap is not None:
         small_heat = _resized(np.asarray(heatmap, np.float32), size)
         shown = draw.overlay(small_gray, small_heat, alpha=alpha, colormap=colormap)
-        paths["overlay"] = f"{stem}_overlay.png"
-        write_png(base / paths["overlay"], shown)
+    if overlay is not None or heatmap is not None:
+        paths["overlay"] = f"{stem}_overlay.jpg"
+        write_jpeg(base / paths["overlay"], shown)
     if mask is not None:
         small_mask = _resized(np.asarray(mask, np.uint8), size).astype(bool)
         paths["outline"] = f"{stem}_outline.png"
         _write_rgba(base / paths["outline"], outline_layer(small_mask))
         shown = draw.outline(shown, small_mask, OUTLINE_RGBA[:3], 2)
-    paths["thumbnail"] = f"{stem}_thumb.png"
-    write_png(base / paths["thumbnail"], draw.fit_display(draw.to_rgb(shown), THUMBNAIL_SIDE))
+    paths["thumbnail"] = f"{stem}_thumb.jpg"
+    write_jpeg(base / paths["thumbnail"], draw.fit_display(draw.to_rgb(shown), THUMBNAIL_SIDE))
     return Pictures(**paths)
 
 

@@ -98,9 +98,7 @@ def write_image_result(
                 out,
                 name,
                 np.ascontiguousarray(gray[:, :, 0]),
-                heat,
-                alpha=render.alpha,
-                colormap=render.colormap,
+                overlay=overlay,
             )
     if render.save_raw:
         with atomic_path(out / f"{name}_heatmap.npy") as tmp:

@@ -185,11 +185,11 @@ def test_image_viewer_opens_switches_views_and_closes(browser, job_pages) -> Non
     page = opened.page
     page.locator("#rows tbody tr").nth(1).click()
     assert page.is_visible("#viewer")
-    assert page.get_attribute("#v-image", "src").endswith("_overlay.png")
+    assert page.get_attribute("#v-image", "src").endswith("_overlay.jpg")
     assert page.is_visible("#v-layer")  # the expert outline is on by default
     assert '"relevance_mass"' in page.inner_text("#v-json")
     page.click("button[data-view=radiograph]")
-    assert page.get_attribute("#v-image", "src").endswith("_radiograph.png")
+    assert page.get_attribute("#v-image", "src").endswith("_radiograph.jpg")
     page.click("#v-outline")
     assert not page.is_visible("#v-layer")
     first = page.inner_text("#v-title")

@@ -107,6 +107,18 @@ def test_pictures_are_written_at_display_size_beside_the_page(tmp_path: Path) ->
     assert inside[0] > inside[2] and outside[2] > outside[0]
 
 
+def test_an_overlay_already_drawn_is_shrunk_not_drawn_again(tmp_path: Path) -> None:
+    from assurexray import render
+
+    gray, heat, _ = _radiograph(1200, 800)
+    drawn = render.overlay(gray, heat, alpha=0.4, colormap="jet")  # as infer draws it
+    given = write_pictures(tmp_path / "given", "a", gray, overlay=drawn)
+    fresh = write_pictures(tmp_path / "fresh", "a", gray, heat)
+    pair = [cv2.imread(str(tmp_path / f / given.overlay)).astype(float) for f in ("given", "fresh")]
+    assert given.overlay == fresh.overlay and pair[0].shape == pair[1].shape
+    assert np.abs(pair[0] - pair[1]).mean() < 1  # JPEG at quality 92 and the order of resizing
+
+
 def test_outline_layer_traces_the_mask_boundary(tmp_path: Path) -> None:
     gray, heat, mask = _radiograph()
     pictures = write_pictures(tmp_path, "a", gray, heat, mask)
@@ -167,7 +179,7 @@ def test_page_is_self_contained_and_links_relative(tmp_path: Path) -> None:
     path = write_report(ReportPage("t", "demo", sections=sections, rows=rows), tmp_path)
     parsed = _Page(path.read_text())
     links = parsed.links()
-    assert "report_images/IMG1_thumb.png" in links and "gallery/report.html" in links
+    assert "report_images/IMG1_thumb.jpg" in links and "gallery/report.html" in links
     assert not [link for link in links if ":" in link and not link.startswith("data:")]
     assert not [t for t, a in parsed.tags if t == "link" and a.get("rel") == "stylesheet"]
     assert all((tmp_path / p).is_file() for p in parsed.rows()[0]["pictures"].values() if p)
