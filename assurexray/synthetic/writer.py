@@ -30,7 +30,9 @@ from assurexray.synthetic.plan import (
 )
 
 # Version 3: hard cases (subtle lesions, look-alikes), centres independent of the class.
-GENERATOR_VERSION = 3
+# Version 4: fewer hard cases, and none beyond recognition (subtle lesions at least 0.35
+# conspicuity, look-alikes with 55-75 % of the other class's style).
+GENERATOR_VERSION = 4
 MANIFEST_NAME = "synthetic.json"
 METADATA_NAME = "dataset.xlsx"
 # The arguments of generate_dataset that identify a data set, in _settings's order.
