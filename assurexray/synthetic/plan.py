@@ -33,7 +33,7 @@ CENTER_ODDS = (0.4, 0.3, 0.3)
 SUBTLE_SHARE = 0.10
 LOOK_ALIKE_SHARE = 0.06
 # A subtle lesion's conspicuity (1 is a typical lesion's size and contrast).
-SUBTLE_CONSPICUITY = (0.35, 0.75)
+SUBTLE_CONSPICUITY = (0.25, 0.6)
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class PhantomCase:
     ``subtype`` is the annotation label (``None`` for a normal image), ``rgb``
     saves a JPEG as three equal channels, and ``seed`` seeds the drawing.
     ``conspicuity`` scales the lesion's size and contrast (1 for a typical
-    lesion, down to 0.35 for one that is hard to see; 0 for a normal
+    lesion, down to 0.25 for one that is hard to see; 0 for a normal
     image). ``look_alike`` draws a tumour mostly in the other tumour class's
     style: a benign lesion that looks aggressive, or a malignant one that looks
     well contained.

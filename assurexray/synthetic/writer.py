@@ -30,7 +30,7 @@ from assurexray.synthetic.plan import (
 )
 
 # Version 3: hard cases (subtle lesions, look-alikes), centres independent of the class.
-# Version 4: fewer hard cases, and none beyond recognition (subtle lesions at least 0.35
+# Version 4: fewer hard cases, and none beyond recognition (subtle lesions at least 0.25
 # conspicuity, look-alikes with 55-75 % of the other class's style).
 GENERATOR_VERSION = 4
 MANIFEST_NAME = "synthetic.json"
