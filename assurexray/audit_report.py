@@ -47,6 +47,7 @@ def write_page(result: AuditResult, options: AuditOptions) -> Path:
     """``report.html``: the leaderboard and verdict, and the shown images with the map of the
     recommended candidate (else the top-ranked one) and the expert outline."""
     from assurexray.html_report import write_pictures, write_report
+    from assurexray.page_parts import PageContext
     from assurexray.report_pages import audit_page
 
     report = result.report
@@ -58,7 +59,7 @@ def write_page(result: AuditResult, options: AuditOptions) -> Path:
         pictures[image.image_id] = write_pictures(
             options.output, image.image_id, image.gray, heat, image.mask, colormap=options.colormap
         )
-    page = audit_page(report, pictures=pictures, colormap=options.colormap)
+    page = audit_page(report, PageContext(pictures, colormap=options.colormap))
     return write_report(page, options.output)
 
 

@@ -31,16 +31,7 @@ from assurexray.target_layers import eval_mode
 
 # Methods whose map is a function of one layer's activations and gradients.
 SHARED_METHODS = frozenset(
-    {
-        "gradcam",
-        "gradcam++",
-        "hirescam",
-        "xgradcam",
-        "layercam",
-        "eigencam",
-        "eigengradcam",
-        "gradcamelementwise",
-    }
+    "gradcam gradcam++ hirescam xgradcam layercam eigencam eigengradcam gradcamelementwise".split()
 )
 GRADIENT_FREE = frozenset({"eigencam"})
 

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from assurexray.config import AUDIT_METHODS
 from assurexray.errors import ExplainError
 from assurexray.explain import canonical_method, resolve_target_layers
 from assurexray.target_layers import feature_stages
 
-DEFAULT_METHODS = ("gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "eigencam")
+DEFAULT_METHODS = AUDIT_METHODS
 SLOW_METHODS = ("scorecam", "ablationcam")
 LAYER_SEPARATOR = "+"
 

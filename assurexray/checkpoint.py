@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from assurexray.config import CLASS_NAMES
-from assurexray.errors import CheckpointError, ConfigError
+from assurexray.errors import CheckpointError, ConfigError, why_missing
 from assurexray.model import _first_line, build_model
 from assurexray.naming import check_class_names, printable
 from assurexray.preprocess import PreprocessConfig
@@ -78,7 +78,7 @@ def save_checkpoint(
 def _read_checkpoint_file(path: Path) -> Any:
     """``torch.load(weights_only=True)`` with each failure turned into one line."""
     if not path.exists():
-        raise CheckpointError(f"{path}: checkpoint file not found")
+        raise CheckpointError(f"{path}: checkpoint file {why_missing(path)}")
     if path.is_dir():
         raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
     if path.stat().st_size == 0:

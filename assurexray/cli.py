@@ -14,42 +14,13 @@ Exit codes: 0 success; 1 some inputs failed (the rest were processed);
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
-from assurexray import __version__
-from assurexray.cli_options import (
-    AllImagesOption,
-    AnnotatedSplitOption,
-    AnnotationsOption,
-    ArchOption,
-    BatchOption,
-    CandidateLayersOption,
-    CandidateMethodsOption,
-    CheckImagesOption,
-    CheckpointOption,
-    ConfigOption,
-    DataOption,
-    DeviceOption,
-    EpochsOption,
-    ImageSizeOption,
-    ImagesOption,
-    MethodOption,
-    OneLineErrors,
-    OutputOption,
-    PerClassOption,
-    PretrainedOption,
-    RankByOption,
-    SplitOption,
-    ThresholdOption,
-    from_config,
-)
-from assurexray.terminal import (
-    EXIT_INTERRUPTED,
-    EXIT_PARTIAL,
-    console,
-    fail,
+from assurexray import cli_options as opt
+from assurexray.config import load_settings
+from assurexray.printers import (
     print_audit,
     print_compare,
     print_demo,
@@ -59,13 +30,12 @@ from assurexray.terminal import (
     print_infer,
     print_split,
     print_training,
-    progress_bars,
-    user_errors,
-    warn,
+    print_training_start,
 )
+from assurexray.terminal import exit_for, fail, progress_bars, user_errors, warn
 
 app = typer.Typer(
-    cls=OneLineErrors,
+    cls=opt.OneLineErrors,
     name="assurexray",
     no_args_is_help=True,
     add_completion=False,
@@ -79,32 +49,9 @@ app = typer.Typer(
 )
 
 
-def _version_callback(value: bool) -> None:
-    if value:
-        console.print(f"assurexray {__version__}")
-        raise typer.Exit()
-
-
 @app.callback()
-def main(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version",
-            callback=_version_callback,
-            is_eager=True,
-            help="Show the version and exit.",
-        ),
-    ] = False,
-) -> None:
+def main(version: opt.VersionOption = False) -> None:
     """Show where a bone-tumour X-ray classifier looks."""
-
-
-def _settings(config: Path | None) -> Any:
-    from assurexray.config import load_settings
-
-    with user_errors():
-        return load_settings(config)
 
 
 def _run_with_model(
@@ -128,37 +75,18 @@ def _run_with_model(
 
 @app.command()
 def infer(
-    inputs: Annotated[
-        list[Path] | None, typer.Argument(help="Image files and/or folders.", show_default=False)
-    ] = None,
-    checkpoint: CheckpointOption = None,
-    method: MethodOption = None,
-    target_class: Annotated[
-        str | None,
-        typer.Option(
-            "--target-class",
-            help="Class to explain, by name or index.",
-            show_default="the predicted class",
-        ),
-    ] = None,
-    output: OutputOption = None,
-    recursive: Annotated[
-        bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")
-    ] = False,
-    batch_size: BatchOption = None,
-    alpha: Annotated[
-        float | None,
-        from_config("--alpha", min=0.0, max=1.0, help="Heatmap opacity in the overlay."),
-    ] = None,
-    no_images: Annotated[
-        bool, typer.Option("--no-images", help="Write only JSON/CSV, no PNGs.")
-    ] = False,
-    save_raw: Annotated[
-        bool,
-        typer.Option("--save-raw", help="Also write <name>_heatmap.npy (float32, original frame)."),
-    ] = False,
-    device: DeviceOption = None,
-    config: ConfigOption = None,
+    inputs: opt.InputsArgument = None,
+    checkpoint: opt.CheckpointOption = None,
+    method: opt.MethodOption = None,
+    target_class: opt.TargetClassOption = None,
+    output: opt.OutputOption = None,
+    recursive: opt.RecursiveOption = False,
+    batch_size: opt.BatchOption = None,
+    alpha: opt.AlphaOption = None,
+    no_images: opt.NoImagesOption = False,
+    save_raw: opt.SaveRawOption = False,
+    device: opt.DeviceOption = None,
+    config: opt.ConfigOption = None,
 ) -> None:
     """Predict and explain one radiograph or a whole folder.
 
@@ -177,8 +105,8 @@ def infer(
     """
     if not inputs:
         fail("no input images: give one or more image files or folders")
-    settings = _settings(config)
     with user_errors():
+        settings = load_settings(config)
         from assurexray import infer as job
 
         options = job.InferOptions.from_settings(
@@ -196,61 +124,43 @@ def infer(
         single = len(options.inputs) == 1
         result = _run_with_model(job, options, settings, checkpoint, method, transient=single)
     print_infer(result)
-    if result.failures:
-        raise typer.Exit(EXIT_PARTIAL)
+    exit_for(result)
 
 
 @app.command()
 def split(
-    data: DataOption = None,
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Split CSV to write.", show_default="DATA/splits.csv"),
-    ] = None,
-    holdout_center: Annotated[
-        str | None,
-        typer.Option("--holdout-center", help="Put every image of this center in the test split."),
-    ] = None,
-    seed: Annotated[int | None, from_config("--seed", help="Random seed.")] = None,
-    config: ConfigOption = None,
+    data: opt.DataOption = None,
+    output: opt.SplitFileOption = None,
+    holdout_center: opt.HoldoutCenterOption = None,
+    seed: opt.SeedOption = None,
+    config: opt.ConfigOption = None,
 ) -> None:
     """Write a stratified train/val/test split (image_id,split,label) of a data set.
 
     Example: assurexray split --data data/BTXRD --holdout-center 3
     """
-    settings = _settings(config)
     with user_errors():
-        from assurexray.jobs import pick, split_data_set
+        settings = load_settings(config)
+        from assurexray.jobs import split_data_set
 
         index, target = split_data_set(
-            Path(pick(data, settings.data)),
-            output=output,
-            fractions=tuple(settings.train.split_fractions),
-            seed=pick(seed, settings.seed),
-            holdout_center=holdout_center,
+            settings, data=data, output=output, seed=seed, holdout_center=holdout_center
         )
     print_split(index, target)
 
 
 @app.command()
 def train(
-    data: DataOption = None,
-    output: Annotated[
-        Path | None, from_config("--output", "-o", help="Checkpoint to write.")
-    ] = None,
-    arch: ArchOption = None,
-    image_size: ImageSizeOption = None,
-    epochs: EpochsOption = None,
-    batch_size: Annotated[
-        int | None, from_config("--batch-size", min=2, help="Images per training step.")
-    ] = None,
-    lr: Annotated[
-        float | None,
-        from_config("--lr", min=0.0, help="Peak learning rate (AdamW, one-cycle cosine)."),
-    ] = None,
-    pretrained: PretrainedOption = None,
-    device: DeviceOption = None,
-    config: ConfigOption = None,
+    data: opt.DataOption = None,
+    output: opt.CheckpointOutputOption = None,
+    arch: opt.ArchOption = None,
+    image_size: opt.ImageSizeOption = None,
+    epochs: opt.EpochsOption = None,
+    batch_size: opt.TrainBatchOption = None,
+    lr: opt.LearningRateOption = None,
+    pretrained: opt.PretrainedOption = None,
+    device: opt.DeviceOption = None,
+    config: opt.ConfigOption = None,
 ) -> None:
     """Train a classifier on a data set; keep the checkpoint with the best validation macro-F1.
 
@@ -259,8 +169,8 @@ def train(
 
     Example: assurexray train --data data/demo --epochs 12 --output checkpoints/best.pt
     """
-    settings = _settings(config)
     with user_errors():
+        settings = load_settings(config)
         from assurexray import train as job
 
         options = job.TrainOptions.from_settings(
@@ -275,35 +185,30 @@ def train(
             pretrained=pretrained,
             device=device,
         )
-        console.print(
-            f"training {options.arch} at {options.preprocess.image_size}px on {options.device}"
-        )
         with progress_bars(transient=True) as progress:
-            result = job.run(options, progress=progress, on_epoch=print_epoch, warn=warn)
+            result = job.run(
+                options,
+                progress=progress,
+                on_start=print_training_start,
+                on_epoch=print_epoch,
+                warn=warn,
+            )
     print_training(result, pretrained=pretrained is not None)
-    if result.interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
+    exit_for(result)
 
 
 @app.command()
 def gallery(
-    data: DataOption = None,
-    split_name: SplitOption = None,
-    checkpoint: CheckpointOption = None,
-    k: Annotated[
-        int | None, from_config("--k", min=1, max=5, help="Examples per row (1-5).")
-    ] = None,
-    method: MethodOption = None,
-    output: OutputOption = None,
-    fn_true_class: Annotated[
-        bool,
-        typer.Option(
-            "--fn-true-class", help="Add a row with the true class's heatmap for false negatives."
-        ),
-    ] = False,
-    batch_size: BatchOption = None,
-    device: DeviceOption = None,
-    config: ConfigOption = None,
+    data: opt.DataOption = None,
+    split: opt.SplitOption = None,
+    checkpoint: opt.CheckpointOption = None,
+    k: opt.ExamplesOption = None,
+    method: opt.MethodOption = None,
+    output: opt.OutputOption = None,
+    fn_true_class: opt.FnTrueClassOption = False,
+    batch_size: opt.BatchOption = None,
+    device: opt.DeviceOption = None,
+    config: opt.ConfigOption = None,
 ) -> None:
     """True positives, false positives and false negatives per class, with heatmaps.
 
@@ -311,14 +216,14 @@ def gallery(
 
     Example: assurexray gallery --data data/demo --split test --k 3
     """
-    settings = _settings(config)
     with user_errors():
+        settings = load_settings(config)
         from assurexray import gallery as job
 
         options = job.GalleryOptions.from_settings(
             settings,
             data=data,
-            split=split_name,
+            split=split,
             k=k,
             output=output,
             fn_true_class=fn_true_class,
@@ -327,25 +232,19 @@ def gallery(
         )
         result = _run_with_model(job, options, settings, checkpoint, method)
     print_gallery(result)
-    if result.failures:
-        raise typer.Exit(EXIT_PARTIAL)
+    exit_for(result)
 
 
 @app.command()
+@opt.with_options(opt.image_choice_options, into="image_choice")
 def compare(
-    annotations: AnnotationsOption = None,
-    images: ImagesOption = None,
-    data: DataOption = None,
-    split_name: AnnotatedSplitOption = None,
-    checkpoint: CheckpointOption = None,
-    per_class: PerClassOption = None,
-    all_images: AllImagesOption = False,
-    threshold: ThresholdOption = None,
-    method: MethodOption = None,
-    output: OutputOption = None,
-    batch_size: BatchOption = None,
-    device: DeviceOption = None,
-    config: ConfigOption = None,
+    image_choice: dict[str, Any],
+    checkpoint: opt.CheckpointOption = None,
+    method: opt.MethodOption = None,
+    output: opt.OutputOption = None,
+    batch_size: opt.BatchOption = None,
+    device: opt.DeviceOption = None,
+    config: opt.ConfigOption = None,
 ) -> None:
     """Score heatmaps against LabelMe tumour annotations (IoU, pointing game, relevance mass).
 
@@ -359,51 +258,31 @@ def compare(
 
       assurexray compare --images scans/ --annotations labelme/ --all --threshold 0.3
     """
-    settings = _settings(config)
     with user_errors():
+        settings = load_settings(config)
         from assurexray import compare as job
 
         options = job.CompareOptions.from_settings(
-            settings,
-            annotations=annotations,
-            images=images,
-            data=data,
-            split=split_name,
-            per_class=per_class,
-            all_images=all_images,
-            thresholds=threshold,
-            output=output,
-            batch_size=batch_size,
-            device=device,
+            settings, **image_choice, output=output, batch_size=batch_size, device=device
         )
         result = _run_with_model(job, options, settings, checkpoint, method, warn=warn)
     print_compare(result)
-    if result.interrupted:
-        num = result.report["num_images"]
-        warn(f"interrupted: the report holds the {num} images scored so far")
-        raise typer.Exit(EXIT_INTERRUPTED)
-    if result.failures:
-        raise typer.Exit(EXIT_PARTIAL)
+    exit_for(result)
 
 
 @app.command()
+@opt.with_options(opt.image_choice_options, into="image_choice")
 def audit(
-    annotations: AnnotationsOption = None,
-    images: ImagesOption = None,
-    data: DataOption = None,
-    split_name: AnnotatedSplitOption = None,
-    checkpoint: CheckpointOption = None,
-    per_class: PerClassOption = None,
-    all_images: AllImagesOption = False,
-    threshold: ThresholdOption = None,
-    method: CandidateMethodsOption = None,
-    layer: CandidateLayersOption = None,
-    rank_by: RankByOption = None,
-    check_images: CheckImagesOption = None,
-    output: OutputOption = None,
-    batch_size: BatchOption = None,
-    device: DeviceOption = None,
-    config: ConfigOption = None,
+    image_choice: dict[str, Any],
+    checkpoint: opt.CheckpointOption = None,
+    method: opt.CandidateMethodsOption = None,
+    layer: opt.CandidateLayersOption = None,
+    rank_by: opt.RankByOption = None,
+    check_images: opt.CheckImagesOption = None,
+    output: opt.OutputOption = None,
+    batch_size: opt.BatchOption = None,
+    device: opt.DeviceOption = None,
+    config: opt.ConfigOption = None,
 ) -> None:
     """Find which heatmap (method x layer) can be trusted, measured against the annotations.
 
@@ -422,50 +301,37 @@ def audit(
 
       assurexray audit --data data/BTXRD --layer bn2 --layer blocks.4 --layer blocks.4+bn2
     """
-    settings = _settings(config)
     with user_errors():
+        settings = load_settings(config)
         from assurexray import audit as job
 
         options = job.AuditOptions.from_settings(
             settings,
+            **image_choice,
             methods=method,
             layers=layer,
             rank_by=rank_by,
             check_images=check_images,
             output=output,
-            annotations=annotations,
-            images=images,
-            data=data,
-            split=split_name,
-            per_class=per_class,
-            all_images=all_images,
-            thresholds=threshold,
             batch_size=batch_size,
             device=device,
         )
         result = _run_with_model(job, options, settings, checkpoint, None, warn=warn)
     print_audit(result)
-    if result.failures:
-        raise typer.Exit(EXIT_PARTIAL)
+    exit_for(result)
 
 
 @app.command()
 def demo(
-    output: OutputOption = None,
-    data: Annotated[
-        Path | None, from_config("--data", help="Where the synthetic data set goes.")
-    ] = None,
-    images: Annotated[
-        int | None, from_config("--images", min=12, help="Synthetic images to generate.")
-    ] = None,
-    epochs: EpochsOption = None,
-    arch: ArchOption = None,
-    image_size: ImageSizeOption = None,
-    fresh: Annotated[
-        bool, typer.Option("--fresh", help="Retrain even if a checkpoint exists.")
-    ] = False,
-    device: DeviceOption = None,
-    config: ConfigOption = None,
+    output: opt.OutputOption = None,
+    data: opt.DemoDataOption = None,
+    images: opt.DemoImagesOption = None,
+    epochs: opt.EpochsOption = None,
+    arch: opt.ArchOption = None,
+    image_size: opt.ImageSizeOption = None,
+    fresh: opt.FreshOption = False,
+    device: opt.DeviceOption = None,
+    config: opt.ConfigOption = None,
 ) -> None:
     """Run the whole chain on a built-in synthetic data set (no data or internet needed).
 
@@ -474,8 +340,8 @@ def demo(
 
     Example: assurexray demo
     """
-    settings = _settings(config)
     with user_errors():
+        settings = load_settings(config)
         from assurexray import demo as job
 
         options = job.DemoOptions.from_settings(

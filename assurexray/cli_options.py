@@ -1,4 +1,9 @@
-"""Option declarations shared by several ``assurexray`` commands, and how option errors show.
+"""The ``assurexray`` commands' option declarations, and how option errors show.
+
+Options several commands take come first, then each command's own; a group
+of options two commands share is declared once, as the parameters of one
+function (:func:`image_choice_options`), and :func:`with_options` puts it on
+each command.
 
 An option whose default comes from the settings says so in ``--help``
 (``[default: (from the config)]``) instead of a value a config file could change.
@@ -6,13 +11,17 @@ An option whose default comes from the settings says so in ``--help``
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
-from assurexray.terminal import fail
+from assurexray import __version__
+from assurexray.terminal import console, fail
 
 try:  # newer typer ships its own copy of click
     from typer._click import Context
@@ -141,6 +150,131 @@ PretrainedOption = Annotated[
         "weights, from the Hugging Face cache or downloaded when online), or a weights file.",
     ),
 ]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        console.print(f"assurexray {__version__}")
+        raise typer.Exit()
+
+
+VersionOption = Annotated[
+    bool,
+    typer.Option(
+        "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+    ),
+]
+
+# infer
+InputsArgument = Annotated[
+    list[Path] | None, typer.Argument(help="Image files and/or folders.", show_default=False)
+]
+TargetClassOption = Annotated[
+    str | None,
+    typer.Option(
+        "--target-class",
+        help="Class to explain, by name or index.",
+        show_default="the predicted class",
+    ),
+]
+RecursiveOption = Annotated[
+    bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")
+]
+AlphaOption = Annotated[
+    float | None,
+    from_config("--alpha", min=0.0, max=1.0, help="Heatmap opacity in the overlay."),
+]
+NoImagesOption = Annotated[bool, typer.Option("--no-images", help="Write only JSON/CSV, no PNGs.")]
+SaveRawOption = Annotated[
+    bool,
+    typer.Option("--save-raw", help="Also write <name>_heatmap.npy (float32, original frame)."),
+]
+
+# split
+SplitFileOption = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Split CSV to write.", show_default="DATA/splits.csv"),
+]
+HoldoutCenterOption = Annotated[
+    str | None,
+    typer.Option("--holdout-center", help="Put every image of this center in the test split."),
+]
+SeedOption = Annotated[int | None, from_config("--seed", help="Random seed.")]
+
+# train
+CheckpointOutputOption = Annotated[
+    Path | None, from_config("--output", "-o", help="Checkpoint to write.")
+]
+TrainBatchOption = Annotated[
+    int | None, from_config("--batch-size", min=2, help="Images per training step.")
+]
+LearningRateOption = Annotated[
+    float | None,
+    from_config("--lr", min=0.0, help="Peak learning rate (AdamW, one-cycle cosine)."),
+]
+
+# gallery
+ExamplesOption = Annotated[
+    int | None, from_config("--k", min=1, max=5, help="Examples per row (1-5).")
+]
+FnTrueClassOption = Annotated[
+    bool,
+    typer.Option(
+        "--fn-true-class", help="Add a row with the true class's heatmap for false negatives."
+    ),
+]
+
+# demo
+DemoDataOption = Annotated[
+    Path | None, from_config("--data", help="Where the synthetic data set goes.")
+]
+DemoImagesOption = Annotated[
+    int | None, from_config("--images", min=12, help="Synthetic images to generate.")
+]
+FreshOption = Annotated[bool, typer.Option("--fresh", help="Retrain even if a checkpoint exists.")]
+
+
+def image_choice_options(
+    annotations: AnnotationsOption = None,
+    images: ImagesOption = None,
+    data: DataOption = None,
+    split: AnnotatedSplitOption = None,
+    per_class: PerClassOption = None,
+    all_images: AllImagesOption = False,
+    thresholds: ThresholdOption = None,
+) -> None:
+    """The options that choose annotated images, shared by ``compare`` and ``audit``.
+
+    Their names are those :meth:`~assurexray.compare.CompareOptions.from_settings` takes.
+    """
+
+
+def with_options(
+    group: Callable[..., None], into: str
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Declare ``group``'s options on a command, which receives their values as one dict.
+
+    The command's parameter ``into`` (a ``dict[str, Any]``) is replaced, in the
+    command line, by ``group``'s parameters: commands that share options declare
+    them once.
+    """
+    shared = inspect.signature(group, eval_str=True).parameters
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        own = inspect.signature(command, eval_str=True)
+
+        @functools.wraps(command)
+        def run(**values: Any) -> None:
+            values[into] = {name: values.pop(name) for name in shared}
+            command(**values)
+
+        params: list[inspect.Parameter] = []
+        for param in own.parameters.values():
+            params.extend(shared.values() if param.name == into else [param])
+        run.__signature__ = own.replace(parameters=params)  # type: ignore[attr-defined]
+        return run
+
+    return decorate
 
 
 class OneLineErrors(TyperGroup):

@@ -1,11 +1,12 @@
 """The ``compare`` job: score heatmaps against LabelMe tumour outlines.
 
 Choose annotated images (by default the true positives of each tumour class,
-stratified), explain each image's class, score the heatmap against the mask in
-the original image frame, and write ``annotation_report.json`` with panels
-``annotation_comparison*.png`` (Original | Annotation | Heatmap | Overlay).
-:func:`run` with :class:`CompareOptions` is the job; the report's means are
-built in :mod:`assurexray.compare_report`.
+stratified; :mod:`assurexray.annotated_images`), explain each image's class,
+score the heatmap against the mask in the original image frame, and write
+``annotation_report.json`` with panels ``annotation_comparison*.png``
+(Original | Annotation | Heatmap | Overlay). :func:`run` with
+:class:`CompareOptions` is the job; the report's means are built in
+:mod:`assurexray.compare_report`.
 """
 
 from __future__ import annotations
@@ -13,39 +14,39 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import numpy as np
 import pandas as pd
 
 from assurexray import render as draw
+from assurexray.annotated_images import choose_annotated
 from assurexray.annotation_masks import draw_annotation
-from assurexray.annotations import find_annotation, load_labelme
+from assurexray.annotations import load_labelme
 from assurexray.compare_report import build_report
-from assurexray.errors import AnnotationError, DatasetError
+from assurexray.errors import AnnotationError
 from assurexray.html_report import Pictures, job_facts, write_pictures, write_report
 from assurexray.jobs import (
+    Callbacks,
     OpenedModel,
+    Overrides,
     Progress,
     StreamOptions,
     Warn,
-    check_classes,
-    load_records,
     no_progress,
     no_warn,
-    pick,
 )
 from assurexray.metrics import localisation_scores
-from assurexray.report import check_output_folder, write_json, write_png
+from assurexray.page_parts import PageContext
+from assurexray.report import write_json, write_png
 from assurexray.report_pages import compare_page
-from assurexray.selection import stratified_choice
-from assurexray.streaming import LoadFailure, explain_paths, predict_records
+from assurexray.streaming import LoadFailure, explain_paths
 
 if TYPE_CHECKING:
     from assurexray.config import Settings
 
 PANEL_SIDE = 320
-SCORE_KEYS = ("otsu_iou", "hit", "relevance_mass", "mask_fraction")
+OVERRIDES = "annotations images data split per_class all_images thresholds output batch_size device"
 
 
 @dataclass(frozen=True)
@@ -73,40 +74,34 @@ class CompareOptions:
     stream: StreamOptions = field(default_factory=StreamOptions)
 
     @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        annotations: Path | None = None,
-        images: Path | None = None,
-        data: Path | None = None,
-        split: str | None = None,
-        per_class: int | None = None,
-        all_images: bool = False,
-        thresholds: Sequence[float] | None = None,
-        output: Path | None = None,
-        batch_size: int | None = None,
-        device: str | None = None,
-    ) -> CompareOptions:
-        """Options from the config; arguments left at None keep its values."""
+    def from_settings(cls, settings: Settings, **overrides: Any) -> CompareOptions:
+        """Options from the config, changed by ``overrides`` (one left at None keeps it).
+
+        Overrides: ``annotations``, ``images``, ``data``, ``split``, ``per_class``,
+        ``all_images`` (True scores every annotated image), ``thresholds``,
+        ``output``, ``batch_size``, ``device``.
+        """
+        given = Overrides(cls, overrides, OVERRIDES)
         configured = settings.compare
+        annotations = given.pick("annotations", configured.annotations)
         return cls(
-            output=Path(pick(output, configured.output)),
-            thresholds=tuple(thresholds or configured.thresholds),
-            per_class=None if all_images else pick(per_class, configured.per_class),
+            output=Path(given.pick("output", configured.output)),
+            thresholds=tuple(given.get("thresholds") or configured.thresholds),
+            per_class=None
+            if given.get("all_images")
+            else given.pick("per_class", configured.per_class),
             classes=tuple(configured.classes),
             annotation_mode=configured.annotation_mode,
             rows_per_page=configured.rows_per_page,
             seed=settings.seed,
             alpha=settings.explain.alpha,
             colormap=settings.explain.colormap,
-            data=Path(pick(data, settings.data)),
-            split=pick(split, configured.split),
-            images=images,
-            annotations=annotations
-            or (Path(configured.annotations) if configured.annotations else None),
+            data=Path(given.pick("data", settings.data)),
+            split=given.pick("split", configured.split),
+            images=given.get("images"),
+            annotations=Path(annotations) if annotations else None,
             stream=StreamOptions.from_settings(
-                settings, batch_size=batch_size, device=device, section="gallery"
+                settings, section="gallery", **given.only("batch_size", "device")
             ),
         )
 
@@ -121,41 +116,6 @@ class CompareResult:
     excluded: list[dict[str, str]] = field(default_factory=list)  # empty tumour masks
     interrupted: bool = False
     pictures: dict[str, Pictures] = field(default_factory=dict)  # report.html's, by image id
-
-
-def attach_annotations(records: pd.DataFrame, annotation_dir: Path | None) -> pd.DataFrame:
-    """Fill the ``annotation`` column from ``annotation_dir`` (matched by image stem)."""
-    frame = records.copy()
-    if annotation_dir is not None:
-        if not annotation_dir.is_dir():
-            raise DatasetError(f"{annotation_dir}: annotation folder not found")
-        found = [find_annotation(annotation_dir, Path(p).stem) for p in frame["path"]]
-        frame["annotation"] = pd.Series(found, index=frame.index, dtype=object)
-    return frame[frame["annotation"].notna()].reset_index(drop=True)
-
-
-def choose_images(
-    annotated: pd.DataFrame, predictions: pd.DataFrame | None, options: CompareOptions
-) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
-    """Annotated images of the tumour classes; true positives only unless ``per_class`` is None.
-
-    Where the true label is unknown (a bare image folder), the predicted class
-    stands in for it and every annotated image is a candidate.
-    """
-    frame = annotated.copy()
-    frame["label_known"] = frame["label"].notna()
-    if predictions is not None:
-        predicted = dict(
-            zip(predictions["path"].astype(str), predictions["predicted_label"], strict=True)
-        )
-        frame["predicted_label"] = [predicted.get(str(p)) for p in frame["path"]]
-        frame = frame[frame["predicted_label"].notna()]
-        unknown = frame["label"].isna()
-        frame.loc[unknown, "label"] = frame.loc[unknown, "predicted_label"]
-        if options.per_class is not None:
-            frame = frame[frame["label"] == frame["predicted_label"]]
-    frame = frame[frame["label"].isin(options.classes)]
-    return stratified_choice(frame, "label", options.per_class, seed=options.seed)
 
 
 def score_image(
@@ -177,79 +137,17 @@ def score_image(
 
 
 def run(
-    model: OpenedModel,
-    options: CompareOptions,
-    *,
-    progress: Progress = no_progress,
-    warn: Warn = no_warn,
+    model: OpenedModel, options: CompareOptions, **callbacks: Unpack[Callbacks]
 ) -> CompareResult:
     """The ``compare`` job: choose annotated images, explain, score, write report and panels.
+
+    ``callbacks``: ``progress`` and ``warn``, as every job takes them.
 
     Raises:
         DatasetError: no images, no annotations, or labels the checkpoint lacks.
     """
-    chosen, counts, failures = choose_annotated(model, options, progress, warn)
-    return score_images(chosen, counts, model, options, progress, warn, failures)
-
-
-def choose_annotated(
-    model: OpenedModel,
-    options: CompareOptions,
-    progress: Progress = no_progress,
-    warn: Warn = no_warn,
-) -> tuple[pd.DataFrame, dict[str, dict[str, int]], list[dict[str, str]]]:
-    """The annotated images to score (true positives unless every image is wanted).
-
-    Returns:
-        The chosen records, the per-class counts (available and used), and the
-        images that could not be read while predicting.
-    """
-    records = candidate_records(options, warn)
-    if records["label"].notna().any():
-        check_classes(model, records)
-    annotated = attach_annotations(records, options.annotations)
-    if annotated.empty:
-        if options.images is not None and options.annotations is None:
-            raise DatasetError("--images needs --annotations (the folder of LabelMe files)")
-        raise DatasetError(f"no image has an annotation in {options.annotations or 'the data set'}")
-    check_output_folder(options.output)  # before the work, not after it
-    predictions: pd.DataFrame | None = None
-    unreadable: list[LoadFailure] = []
-    if options.per_class is not None or annotated["label"].isna().any():
-        predictions, unreadable = predict_records(
-            annotated, model, options.stream, progress=progress
-        )
-    chosen, counts = choose_images(annotated, predictions, options)
-    failures = [{"image_id": f.path.stem, "error": f.error} for f in unreadable]
-    return chosen, counts, failures
-
-
-def candidate_records(options: CompareOptions, warn: Warn = no_warn) -> pd.DataFrame:
-    """The candidate images: a bare folder (labels unknown) or a data set split."""
-    from assurexray.datasets import select_split
-    from assurexray.imaging import is_image_file
-
-    if options.images is not None:
-        if not options.images.is_dir():
-            raise DatasetError(f"{options.images}: image folder not found")
-        paths = sorted(p for p in options.images.iterdir() if p.is_file() and is_image_file(p))
-        return pd.DataFrame(
-            {
-                "image_id": [p.stem for p in paths],
-                "path": [str(p) for p in paths],
-                "label": [None] * len(paths),
-                "annotation": [None] * len(paths),
-            }
-        )
-    if options.data is None:
-        raise DatasetError("no images to compare: give a data set (--data) or --images")
-    index = load_records(options.data)
-    no_split = index["split"].isna().all()
-    if options.split != "all" and no_split:
-        warn("the data set has no split: scoring every image, training images included")
-    if options.split == "all" or no_split:
-        return index
-    return select_split(index, options.split)
+    chosen, counts, failures = choose_annotated(model, options, **callbacks)
+    return score_images(chosen, counts, model, options, failures=failures, **callbacks)
 
 
 def score_images(
@@ -345,12 +243,8 @@ def score_images(
         "annotations": options.annotation_mode,
         "heatmap opacity": options.alpha,
     }
-    html = compare_page(
-        result.report,
-        pictures=result.pictures,
-        footer=job_facts(model, **facts),
-        colormap=options.colormap,
-    )
+    context = PageContext(result.pictures, job_facts(model, **facts), options.colormap)
+    html = compare_page(result.report, context)
     result.files.append(write_report(html, options.output))
     return result
 

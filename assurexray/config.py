@@ -19,6 +19,9 @@ DEFAULT_CONFIG_PATH = Path("configs/default.yaml")
 CLASS_NAMES: tuple[str, ...] = ("Normal", "Benign", "Malignant")
 """The BTXRD classes, in label-index order: the one definition every module imports."""
 
+AUDIT_METHODS = ("gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "eigencam")
+"""The audit's candidate methods by default (scorecam and ablationcam are slow)."""
+
 
 @dataclass(frozen=True)
 class ModelSettings:
@@ -81,16 +84,7 @@ class TrainSettings:
 @dataclass(frozen=True)
 class AuditSettings:
     output: str = "results/audit"
-    methods: list[str] = field(
-        default_factory=lambda: [
-            "gradcam",
-            "gradcam++",
-            "hirescam",
-            "xgradcam",
-            "layercam",
-            "eigencam",
-        ]
-    )
+    methods: list[str] = field(default_factory=lambda: list(AUDIT_METHODS))
     layers: list[str] = field(default_factory=list)
     per_class: int = 20
     rank_by: str = "localisation"

@@ -23,12 +23,12 @@ from assurexray.infer import InferOptions, InferRun
 from assurexray.jobs import (
     ModelOptions,
     OpenedModel,
+    Overrides,
     Progress,
     Warn,
     no_progress,
     no_warn,
     open_model,
-    pick,
 )
 from assurexray.train import EpochResult, TrainOptions, TrainResult
 
@@ -63,60 +63,41 @@ class DemoOptions:
     infer: InferOptions
 
     @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        output: Path | None = None,
-        data: Path | None = None,
-        images: int | None = None,
-        epochs: int | None = None,
-        arch: str | None = None,
-        image_size: int | None = None,
-        fresh: bool = False,
-        device: str | None = None,
-    ) -> DemoOptions:
-        """Options from the config's ``demo`` block; arguments left at None keep its values."""
+    def from_settings(cls, settings: Settings, **overrides: Any) -> DemoOptions:
+        """Options from the config's ``demo`` block, changed by ``overrides`` (None keeps it).
+
+        Overrides: ``output``, ``data``, ``images``, ``epochs``, ``arch``,
+        ``image_size``, ``fresh``, ``device``.
+        """
+        given = Overrides(cls, overrides, "output data images epochs arch image_size fresh device")
         demo = settings.demo
-        out = Path(pick(output, demo.output))
-        root = Path(pick(data, demo.data))
+        out = Path(given.pick("output", demo.output))
+        root = Path(given.pick("data", demo.data))
         checkpoint = out / "checkpoints" / "best.pt"
+        device = given.get("device")
+        test_split = {"data": root, "split": "test", "device": device}
+        image_choice = {**test_split, "per_class": demo.per_class}
         return cls(
             output=out,
             data=root,
-            images=pick(images, demo.images),
+            images=given.pick("images", demo.images),
             seed=settings.seed,
-            fresh=fresh,
+            fresh=bool(given.get("fresh")),
             train=TrainOptions.from_settings(
                 settings,
                 data=root,
                 output=checkpoint.with_name("training.pt"),  # renamed once training completes
-                arch=arch,
-                image_size=pick(image_size, demo.image_size),
+                arch=given.get("arch"),
+                image_size=given.pick("image_size", demo.image_size),
                 resize_mode=demo.resize_mode,
-                epochs=pick(epochs, demo.epochs),
+                epochs=given.pick("epochs", demo.epochs),
                 device=device,
             ),
             model=ModelOptions.from_settings(settings, checkpoint=checkpoint),
-            gallery=GalleryOptions.from_settings(
-                settings, data=root, split="test", output=out / "gallery", device=device
-            ),
-            compare=CompareOptions.from_settings(
-                settings,
-                data=root,
-                split="test",
-                per_class=demo.per_class,
-                output=out / "compare",
-                device=device,
-            ),
+            gallery=GalleryOptions.from_settings(settings, output=out / "gallery", **test_split),
+            compare=CompareOptions.from_settings(settings, output=out / "compare", **image_choice),
             audit=AuditOptions.from_settings(
-                settings,
-                methods=demo.audit_methods,
-                data=root,
-                split="test",
-                per_class=demo.per_class,
-                output=out / "audit",
-                device=device,
+                settings, methods=demo.audit_methods, output=out / "audit", **image_choice
             ),
             infer=InferOptions.from_settings(
                 settings, inputs=(), output=out / "inference", device=device

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from assurexray.html_report import REPORT_FILE, ReportPage, Section, Table, run_facts, write_report
-from assurexray.report_pages import SCORE_NAMES, classification_sections, num, pct, with_ci
+from assurexray.page_parts import SCORE_NAMES, classification_sections, num, pct, with_ci
 
 
 def demo_summary_rows(

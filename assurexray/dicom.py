@@ -25,7 +25,8 @@ from pydicom.pixels import (
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from assurexray.errors import ImageReadError
-from assurexray.imaging import Radiograph, check_size, one_line, to_unit
+from assurexray.image_header import check_size
+from assurexray.imaging import Radiograph, one_line, to_unit
 
 _NATIVE_SYNTAX: dict[tuple[bool | None, bool | None], UID] = {
     (True, True): ImplicitVRLittleEndian,

@@ -6,6 +6,8 @@ the command line prints it in red and exits non-zero, never with a traceback.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class AssureXrayError(Exception):
     """Base class of every error meant for the user, not for a traceback."""
@@ -37,3 +39,13 @@ class DatasetError(AssureXrayError):
 
 class OutputError(AssureXrayError):
     """An output file or folder cannot be written (checked before the work starts)."""
+
+
+def why_missing(path: Path) -> str:
+    """Why a named file cannot be opened: ``"not found"``, or what is wrong with its link."""
+    if path.is_symlink():  # a dangling link, or a loop of links
+        try:
+            path.stat()
+        except OSError as exc:
+            return f"is a broken symbolic link ({exc.strerror or 'cannot be followed'})"
+    return "not found"

@@ -4,7 +4,8 @@ The mathematics belongs to pytorch-grad-cam. This module chooses the method,
 builds the reshape transform a transformer needs, resolves the class to explain
 for every image, and returns heatmaps together with the logits of the same
 forward pass. Target layers come from :mod:`assurexray.target_layers`; where the
-model allows it, Grad-CAM takes the exact forward-only path of
+model allows it (checked once on the first batch by
+:mod:`assurexray.layer_probe`), Grad-CAM takes the exact forward-only path of
 :mod:`assurexray.fast_gradcam`.
 """
 
@@ -12,12 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
-from timm.layers import Format
 from torch import nn
 
 from assurexray.cam_methods import (
@@ -28,7 +27,8 @@ from assurexray.cam_methods import (
     run_cam,
 )
 from assurexray.errors import ExplainError
-from assurexray.fast_gradcam import check_fast_path, fast_gradcam
+from assurexray.fast_gradcam import fast_gradcam
+from assurexray.layer_probe import LAYOUT_FORMATS, probe_layers
 from assurexray.rollout import attention_modules, rollout_heatmaps
 from assurexray.target_layers import (
     LayerSpec,
@@ -36,7 +36,6 @@ from assurexray.target_layers import (
     feature_stages,
     has_timm_head,
     model_device,
-    output_format,
     resolve_target_layers,
 )
 
@@ -251,7 +250,7 @@ class Explainer:
         self, x: torch.Tensor, wanted: list[int | None]
     ) -> tuple[np.ndarray, torch.Tensor, list[int]]:
         assert self._layout is not None  # _probe has run
-        return fast_gradcam(self.model, x, wanted, _FORMATS[self._layout])
+        return fast_gradcam(self.model, x, wanted, LAYOUT_FORMATS[self._layout])
 
     def _cam_maps(
         self, x: torch.Tensor, wanted: list[int | None]
@@ -269,62 +268,11 @@ class Explainer:
 
     def _probe(self, sample: torch.Tensor) -> None:
         """Once: learn the layout of the target layers and whether the fast path is exact."""
-        if self._layout is not None:
-            return
-        outputs: dict[str, Any] = {}
-        handles = [
-            module.register_forward_hook(partial(_store_output, outputs, name))
-            for name, module in self.target_layers
-        ]
-        features = None
-        try:
-            with torch.no_grad():
-                timm_model: Any = self.model  # timm's own methods are untyped
-                if has_timm_head(timm_model):
-                    features = timm_model.forward_features(sample)
-                    logits = timm_model.forward_head(features)
-                else:
-                    logits = self.model(sample)
-        finally:
-            for handle in handles:
-                handle.remove()
-        layouts = {self._layout_of(name, outputs) for name, _ in self.target_layers}
-        if len(layouts) > 1:
-            raise ExplainError(
-                f"target layers {', '.join(self.target_layer_names)} mix feature layouts "
-                f"({', '.join(sorted(layouts))}); choose layers of one kind"
+        if self._layout is None:
+            probed = probe_layers(
+                self.model, self.target_layers, sample, method=self.method, fast_path=self.fast_path
             )
-        self._layout = layouts.pop()
-        if not self.fast_path:
-            self._fast, self.fast_path_reason = False, "disabled (fast_path=False)"
-        elif self.method != "gradcam":
-            self._fast, self.fast_path_reason = False, f"{self.method} has no forward-only form"
-        elif len(self.target_layers) != 1:
-            self._fast, self.fast_path_reason = False, "several target layers"
-        else:
-            name = self.target_layers[0][0]
-            self._fast, self.fast_path_reason = check_fast_path(
-                self.model, sample, features, logits, _FORMATS.get(self._layout),
-                target=(name, outputs[name]),
-            )  # fmt: skip
-
-    def _layout_of(self, name: str, outputs: dict[str, Any]) -> str:
-        if name not in outputs:
-            raise ExplainError(f"target layer {name!r} did not run in the forward pass")
-        output = outputs[name]
-        shape = tuple(getattr(output, "shape", ()))
-        if isinstance(output, torch.Tensor) and output.ndim == 4:
-            return output_format(self.model).value.lower()
-        if (
-            isinstance(output, torch.Tensor)
-            and output.ndim == 3
-            and hasattr(self.model, "patch_embed")
-        ):
-            return "tokens"
-        raise ExplainError(
-            f"target layer {name!r} outputs {type(output).__name__} of shape {shape}, "
-            "not a spatial feature map or a ViT token sequence"
-        )
+            self._layout, self._fast, self.fast_path_reason = probed
 
     def _target_list(self, targets: TargetSpec, n: int) -> list[int | None]:
         """One class index (or None = predicted) per image."""
@@ -339,19 +287,10 @@ class Explainer:
         return [None if t is None else self.class_index(t) for t in items]
 
 
-_FORMATS = {"nchw": Format.NCHW, "nhwc": Format.NHWC}
-
-
 def _fill(wanted: list[int | None], logits: torch.Tensor) -> list[int]:
     """Replace None by the predicted class."""
     predicted = logits.argmax(dim=1).tolist()
     return [p if t is None else t for t, p in zip(wanted, predicted, strict=True)]
-
-
-def _store_output(
-    store: dict[str, Any], name: str, _module: nn.Module, _inputs: Any, output: Any
-) -> None:
-    store[name] = output
 
 
 def _num_classes(model: nn.Module, class_names: tuple[str, ...] | None) -> int | None:

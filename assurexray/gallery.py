@@ -19,15 +19,16 @@ from assurexray import render as draw
 from assurexray.html_report import Pictures, job_facts, write_pictures, write_report
 from assurexray.jobs import (
     OpenedModel,
+    Overrides,
     Progress,
     StreamOptions,
     check_classes,
     load_records,
     no_progress,
-    pick,
 )
 from assurexray.metrics import classification_metrics
 from assurexray.naming import distinct_slugs
+from assurexray.page_parts import PageContext
 from assurexray.report import check_output_folder, write_csv, write_json, write_png
 from assurexray.report_pages import gallery_page
 from assurexray.selection import CATEGORIES, select_examples
@@ -36,6 +37,7 @@ from assurexray.streaming import ExplainedImage, LoadFailure, explain_paths, pre
 if TYPE_CHECKING:
     from assurexray.config import Settings
 
+OVERRIDES = "data split k output fn_true_class batch_size device"
 CELL = (360, 360)  # (height, width) of one gallery cell, caption included
 _ROW_TITLES = {
     "TP": "True positives\ntrue {c}, predicted {c}",
@@ -59,29 +61,23 @@ class GalleryOptions:
     stream: StreamOptions = field(default_factory=StreamOptions)
 
     @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        data: Path | None = None,
-        split: str | None = None,
-        k: int | None = None,
-        output: Path | None = None,
-        fn_true_class: bool = False,
-        batch_size: int | None = None,
-        device: str | None = None,
-    ) -> GalleryOptions:
-        """Options from the config; arguments left at None keep its values."""
+    def from_settings(cls, settings: Settings, **overrides: Any) -> GalleryOptions:
+        """Options from the config, changed by ``overrides`` (one left at None keeps it).
+
+        Overrides: ``data``, ``split``, ``k``, ``output``, ``fn_true_class``,
+        ``batch_size``, ``device``.
+        """
+        given = Overrides(cls, overrides, OVERRIDES)
         return cls(
-            data=Path(pick(data, settings.data)),
-            output=Path(pick(output, settings.gallery.output)),
-            split=pick(split, settings.gallery.split),
-            k=pick(k, settings.gallery.k),
-            fn_true_class=fn_true_class,
+            data=Path(given.pick("data", settings.data)),
+            output=Path(given.pick("output", settings.gallery.output)),
+            split=given.pick("split", settings.gallery.split),
+            k=given.pick("k", settings.gallery.k),
+            fn_true_class=bool(given.get("fn_true_class")),
             alpha=settings.explain.alpha,
             colormap=settings.explain.colormap,
             stream=StreamOptions.from_settings(
-                settings, batch_size=batch_size, device=device, section="gallery"
+                settings, section="gallery", **given.only("batch_size", "device")
             ),
         )
 
@@ -192,16 +188,9 @@ def run(
             colormap=options.colormap,
         )
         result.files[f"gallery_{name}"] = write_png(output / f"gallery_{file_stem}.png", figure)
-    page = gallery_page(
-        predictions,
-        result.metrics,
-        pictures=result.pictures,
-        footer=job_facts(
-            model, **{"examples per category": options.k, "heatmap opacity": options.alpha}
-        ),
-        failures=[f.error for f in failures],
-        colormap=options.colormap,
-    )
+    facts = {"examples per category": options.k, "heatmap opacity": options.alpha}
+    context = PageContext(result.pictures, job_facts(model, **facts), options.colormap)
+    page = gallery_page(predictions, result.metrics, context, [f.error for f in failures])
     result.files["report"] = write_report(page, output)
     return result
 

@@ -34,27 +34,25 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from assurexray.errors import ImageReadError
+from assurexray.image_header import (
+    PIL_FORMATS,
+    check_size,
+    is_dicom,
+    oriented_size,
+    reduction_factor,
+    sniff,
+)
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".dcm", ".dicom"}
 )
 DEFAULT_MAX_PIXELS = 100_000_000
 
-_DICOM_EXTENSIONS = frozenset({".dcm", ".dicom"})
-_MAGIC = {
-    b"\xff\xd8\xff": "JPEG",
-    b"\x89PNG\r\n": "PNG",
-    b"II*\0": "TIFF",
-    b"MM\0*": "TIFF",
-    b"BM": "BMP",
-}
-_PIL_FORMATS = ("JPEG", "PNG", "TIFF", "BMP")  # Pillow opens a multi-picture JPEG as "MPO"
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError)
 _WHITE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, np.dtype(np.float32): 1.0}
-_TRANSPOSED = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,8 +174,8 @@ def read_image(
     try:
         if path.stat().st_size == 0:
             raise ImageReadError(f"{path}: file is empty (0 bytes)")
-        kind = _sniff(path)
-        if kind == "DICOM" or path.suffix.lower() in _DICOM_EXTENSIONS:
+        kind = sniff(path)
+        if is_dicom(path, kind):
             from assurexray.dicom import read_dicom  # pydicom is imported only when needed
 
             return read_dicom(path, max_pixels)
@@ -188,48 +186,6 @@ def read_image(
         raise ImageReadError(f"{path}: cannot be read ({one_line(exc)})") from exc
 
 
-def reduction_factor(size: tuple[int, int], reduce_to: tuple[int, int] | None) -> int:
-    """The JPEG scale-down (8, 4, 2 or 1) that :func:`read_image` uses for ``size``.
-
-    The largest factor whose decoded image, ``ceil(side / factor)`` pixels a
-    side, keeps its longest side at least ``reduce_to[0]`` and its shortest at
-    least ``reduce_to[1]``.
-    """
-    if reduce_to is None:
-        return 1
-    need_long, need_short = reduce_to
-    for factor in (8, 4, 2):
-        sides = [-(-side // factor) for side in size]
-        if max(sides) >= need_long and min(sides) >= max(need_short, 8):
-            return factor
-    return 1
-
-
-def decoded_pixels(path: str | Path, reduce_to: tuple[int, int] | None = None) -> int:
-    """How many pixels :func:`read_image` will decode, from the header alone (0 if unknown).
-
-    Cheap (no pixel is decoded): callers use it to bound the memory of many
-    reads at once. A file whose header cannot be read counts 0; reading it
-    then fails with the real reason.
-    """
-    path = Path(path)
-    try:
-        if _sniff(path) == "DICOM" or path.suffix.lower() in _DICOM_EXTENSIONS:
-            from assurexray.dicom import dicom_size
-
-            height, width = dicom_size(path)
-            return height * width
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(path, formats=_PIL_FORMATS) as img:
-                height, width = img.height, img.width
-                jpeg = img.format in ("JPEG", "MPO")
-    except Exception:  # any unreadable header: read_image reports it properly
-        return 0
-    factor = reduction_factor((height, width), reduce_to) if jpeg else 1
-    return -(-height // factor) * -(-width // factor)
-
-
 def _link_problem(path: Path) -> str:
     """Why a symbolic link cannot be followed, in the system's words."""
     try:
@@ -237,23 +193,6 @@ def _link_problem(path: Path) -> str:
     except OSError as exc:
         return exc.strerror or "broken symbolic link"
     return "broken symbolic link"
-
-
-def _sniff(path: Path) -> str | None:
-    """Return the format the first bytes announce ("DICM" at byte 128 for DICOM), or None."""
-    with path.open("rb") as fh:
-        head = fh.read(132)
-    if head[128:] == b"DICM":
-        return "DICOM"
-    return next((fmt for magic, fmt in _MAGIC.items() if head.startswith(magic)), None)
-
-
-def check_size(path: Path, height: int, width: int, max_pixels: int) -> None:
-    if height * width > max_pixels:
-        raise ImageReadError(
-            f"{path}: image too large ({width}x{height} = {height * width:,} pixels, "
-            f"limit {max_pixels:,})"
-        )
 
 
 def _too_large(path: Path, exc: Exception, max_pixels: int) -> ImageReadError:
@@ -317,7 +256,7 @@ def _read_pillow(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            img = Image.open(path, formats=_PIL_FORMATS)
+            img = Image.open(path, formats=PIL_FORMATS)
         except Image.DecompressionBombError as exc:
             raise _too_large(path, exc, max_pixels) from exc
         except UnidentifiedImageError as exc:
@@ -330,7 +269,7 @@ def _read_pillow(
             check_size(path, img.height, img.width, max_pixels)
             fmt, mode = "JPEG" if img.format == "MPO" else str(img.format), img.mode
             try:
-                size = _oriented_size(img)
+                size = oriented_size(img)
                 frames = int(getattr(img, "n_frames", 1))
                 if frames > 1:
                     notes.append(f"{frames} frames/pages: only the first is used")
@@ -348,12 +287,6 @@ def _read_pillow(
                 ) from exc
             data, depth = _pillow_gray(path, img, notes)
     return Radiograph(data, size, path, fmt, depth, mode, tuple(notes))
-
-
-def _oriented_size(img: Image.Image) -> tuple[int, int]:
-    """(height, width) of the image as shown, after its EXIF orientation."""
-    orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
-    return (img.width, img.height) if orientation in _TRANSPOSED else (img.height, img.width)
 
 
 def _pillow_gray(path: Path, img: Image.Image, notes: list[str]) -> tuple[np.ndarray, int]:

@@ -4,7 +4,8 @@
 in :mod:`assurexray.streaming`.
 
 Per image: ``<name>_overlay.png``, ``<name>_heatmap.png``, ``<name>.json`` (and
-``<name>_heatmap.npy`` on request). For a run: ``predictions.csv`` and
+``<name>_heatmap.npy`` on request), written by :mod:`assurexray.infer_files`
+in a background thread. For a run: ``predictions.csv`` and
 ``batch_results.json``, written even when the run is interrupted, so nothing
 already computed is lost.
 """
@@ -17,20 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from assurexray import __version__
 from assurexray.errors import AssureXrayError
+from assurexray.infer_files import RenderOptions, write_image_result
 from assurexray.infer_inputs import collect_inputs, output_names
 from assurexray.jobs import OpenedModel, Progress, StreamOptions, no_progress, pick
 from assurexray.naming import printable
-from assurexray.report import (
-    atomic_path,
-    check_output_folder,
-    write_csv,
-    write_json,
-    write_png,
-)
+from assurexray.report import check_output_folder, write_csv, write_json
 from assurexray.streaming import ExplainedImage, LoadFailure, explain_paths
 from assurexray.writer import BackgroundWriter, WriteInterrupted
 
@@ -93,17 +87,6 @@ class InferRun:
 
 
 @dataclass(frozen=True)
-class RenderOptions:
-    """How the per-image pictures are drawn."""
-
-    alpha: float = 0.4
-    colormap: str = "jet"
-    images: bool = True
-    save_raw: bool = False
-    max_side: int = 1024
-
-
-@dataclass(frozen=True)
 class InferOptions:
     """What the ``infer`` job explains, and how it writes the results."""
 
@@ -151,74 +134,6 @@ class InferOptions:
         )
 
 
-def write_image_result(
-    item: ExplainedImage,
-    name: str,
-    run: InferRun,
-    *,
-    method: str,
-    target_layers: Sequence[str],
-    render: RenderOptions,
-) -> dict[str, Any]:
-    """Write one image's files and return its JSON record (add it with :func:`add_record`).
-
-    Pictures are drawn from the image's reduced copy at display size; the
-    heatmap is mapped straight to that size (to the full frame only for
-    ``--save-raw``). Runs in the writer thread, so it does not touch ``run``.
-    """
-    from assurexray import render as draw
-
-    names = run.class_names
-    predicted = names[item.predicted]
-    confidence = float(item.probabilities[item.predicted])
-    files: dict[str, str] = {}
-    out = run.output
-    radiograph = item.image.radiograph
-    if render.images:
-        gray = draw.fit_display(radiograph.data, render.max_side, frame=radiograph.size)
-        heat = item.heatmap_at(gray.shape[:2])
-        colour = draw.colorize(heat, render.colormap)
-        overlay = draw.blend(gray, colour, alpha=render.alpha)
-        caption = f"{predicted} {confidence:.1%}"
-        if item.target != item.predicted:
-            caption += f" | heatmap: {names[item.target]}"
-        files["overlay"] = str(
-            write_png(out / f"{name}_overlay.png", draw.add_caption(overlay, caption))
-        )
-        files["heatmap"] = str(write_png(out / f"{name}_heatmap.png", colour))
-        if run.report_facts is not None:
-            from assurexray.html_report import write_pictures
-
-            run.pictures[str(item.image.path)] = write_pictures(
-                out, name, gray, heat, alpha=render.alpha, colormap=render.colormap
-            )
-    if render.save_raw:
-        with atomic_path(out / f"{name}_heatmap.npy") as tmp:
-            with open(tmp, "wb") as handle:
-                np.save(handle, item.heatmap.astype(np.float32))
-        files["heatmap_raw"] = str(out / f"{name}_heatmap.npy")
-    record: dict[str, Any] = {
-        "image_path": printable(item.image.path),
-        "image_size": {"height": radiograph.height, "width": radiograph.width},
-        "notes": list(radiograph.warnings),  # e.g. only the first page used, alpha composited
-        "predicted_class": predicted,
-        "predicted_index": item.predicted,
-        "confidence": confidence,
-        "probabilities": {n: float(p) for n, p in zip(names, item.probabilities, strict=True)},
-        "explained_class": names[item.target],
-        "explained_index": item.target,
-        "heatmap_empty": item.empty,
-        "method": method,
-        "target_layers": list(target_layers),
-        "checkpoint": run.checkpoint,
-        "outputs": files,
-        "package_version": __version__,
-    }
-    files["json"] = str(out / f"{name}.json")
-    write_json(out / f"{name}.json", record)
-    return record
-
-
 def add_record(run: InferRun, record: dict[str, Any]) -> None:
     """Add a written image's record to the run's results and CSV rows."""
     run.results.append(record)
@@ -252,7 +167,9 @@ def process(
     """Consume explained images, writing each as it comes; batch files at the end.
 
     Each image's files are written by a background thread while the model
-    works on the next images; results are recorded in input order. The batch
+    works on the next images (one thread: more would take cores from the
+    model's threads, which then wait on each other); results are recorded in
+    input order. The batch
     files are written in a ``finally`` block, after every queued image is
     written (or recorded as failed), so an interrupted or failing run still
     records every image finished before it stopped; a run stopped before its

@@ -16,13 +16,13 @@ module stays cheap.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from assurexray.config import CLASS_NAMES
-from assurexray.errors import CheckpointError, DatasetError
+from assurexray.errors import CheckpointError, DatasetError, why_missing
 from assurexray.imaging import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
@@ -39,6 +39,14 @@ Progress = Callable[[str, int, int], None]
 Warn = Callable[[str], None]
 """``warn(message)``: a one-line note for the user; the job goes on."""
 
+
+class Callbacks(TypedDict, total=False):
+    """The callbacks a job's ``run`` takes by keyword (``**callbacks: Unpack[Callbacks]``)."""
+
+    progress: Progress
+    warn: Warn
+
+
 T = TypeVar("T")
 U = TypeVar("U")
 
@@ -46,6 +54,34 @@ U = TypeVar("U")
 def pick(override: T | None, configured: U) -> T | U:
     """The command-line ``override`` if given, else the ``configured`` value."""
     return configured if override is None else override
+
+
+class Overrides(dict[str, Any]):
+    """The overrides a ``from_settings`` was given, by option name.
+
+    An override left out or at None keeps the config's value (:meth:`pick`),
+    so the command line passes its options straight on.
+    """
+
+    def __init__(self, options: Callable[..., Any], given: Mapping[str, Any], known: str) -> None:
+        """Keep ``given`` after checking that ``options`` knows each name in it.
+
+        Raises:
+            TypeError: a name not among the space-separated ``known`` ones (a
+                misspelt override must not be dropped in silence).
+        """
+        unknown = sorted(set(given) - set(known.split()))
+        if unknown:
+            raise TypeError(f"{options.__name__} has no option {', '.join(unknown)}")
+        super().__init__(given)
+
+    def pick(self, name: str, configured: Any) -> Any:
+        """The override of ``name`` if given and not None, else ``configured``."""
+        return pick(self.get(name), configured)
+
+    def only(self, *names: str) -> dict[str, Any]:
+        """The overrides among ``names`` (to pass on to other options)."""
+        return {name: self[name] for name in names if name in self}
 
 
 def no_progress(stage: str, done: int, total: int) -> None:
@@ -178,7 +214,7 @@ def open_model(options: ModelOptions, device: str, *, warn: Warn = no_warn) -> O
     path = options.checkpoint
     if not path.exists():
         raise CheckpointError(
-            f"{path}: checkpoint file not found (pass --checkpoint, or run "
+            f"{path}: checkpoint file {why_missing(path)} (pass --checkpoint, or run "
             "'assurexray demo' to train one)"
         )
     with warnings.catch_warnings():
@@ -247,25 +283,27 @@ def check_classes(model: OpenedModel, records: pd.DataFrame) -> None:
         )
 
 
-def split_data_set(
-    data: Path,
-    *,
-    output: Path | None = None,
-    fractions: tuple[float, ...] = (0.7, 0.15, 0.15),
-    seed: int = 0,
-    holdout_center: str | None = None,
-) -> tuple[pd.DataFrame, Path]:
+def split_data_set(settings: Settings, **overrides: Any) -> tuple[pd.DataFrame, Path]:
     """The ``split`` job: write a fresh stratified split of a data set (default DATA/splits.csv).
 
-    A ``holdout_center`` puts every image of that center in the test split.
-    Returns the split index and the file written.
+    Overrides (None keeps the config's value): ``data``, ``output`` (the split
+    file), ``seed``, ``holdout_center`` (every image of that center goes to the
+    test split). Returns the split index and the file written.
     """
     from assurexray.datasets import SPLIT_FILE, load_dataset, stratified_split, write_split
 
+    given = Overrides(split_data_set, overrides, "data output seed holdout_center")
+    data = Path(given.pick("data", settings.data))
     index = load_dataset(data)  # any existing split is replaced below
+    holdout_center = given.get("holdout_center")
     center: str | int | None = holdout_center
     if holdout_center and holdout_center.isdigit():
         center = int(holdout_center)
-    index = stratified_split(index, fractions=fractions, seed=seed, holdout_center=center)
-    target = output or (data if data.is_dir() else data.parent) / SPLIT_FILE
+    index = stratified_split(
+        index,
+        fractions=tuple(settings.train.split_fractions),
+        seed=given.pick("seed", settings.seed),
+        holdout_center=center,
+    )
+    target = given.get("output") or (data if data.is_dir() else data.parent) / SPLIT_FILE
     return index, write_split(index, target)

@@ -27,9 +27,23 @@ def colorize(heatmap: np.ndarray, colormap: str = "jet") -> np.ndarray:
     Raises:
         ConfigError: Unknown colormap (the message lists the valid ones).
     """
-    levels = np.round(np.clip(np.nan_to_num(heatmap), 0.0, 1.0) * 255).astype(np.uint8)
+    return colour_levels(heat_levels(heatmap), colormap)
+
+
+def heat_levels(heatmap: np.ndarray) -> np.ndarray:
+    """A [0, 1] heatmap as the 256 levels (uint8) that :func:`colorize` colours; NaN is 0."""
+    return np.round(np.clip(np.nan_to_num(heatmap), 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def colour_levels(levels: np.ndarray, colormap: str = "jet") -> np.ndarray:
+    """Colour uint8 levels (``palette(colormap)[levels]``): RGB, one more axis."""
     bgr = cv2.applyColorMap(levels, _colormap_code(colormap))
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def palette(colormap: str = "jet") -> np.ndarray:
+    """The colour of each of the 256 levels of a colormap: ``256×3`` RGB uint8."""
+    return colour_levels(np.arange(256, dtype=np.uint8)[None], colormap)[0]
 
 
 def overlay(

@@ -3,130 +3,34 @@
 Every adapter takes what its job already holds (the gallery's predictions and
 metrics, compare's ``annotation_report``, infer's ``batch_results``, the
 audit's ``audit_report``, the demo's summary) plus the per-image pictures the
-job wrote with :func:`~assurexray.html_report.write_pictures`, keyed by image id.
+job wrote with :func:`~assurexray.html_report.write_pictures`, keyed by image id,
+in a :class:`~assurexray.page_parts.PageContext`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from assurexray.html_report import ImageRow, Pictures, ReportPage, Section, Table, run_facts
+from assurexray.page_parts import (
+    PERCENT,
+    SCORE_NAMES,
+    PageContext,
+    classification_sections,
+    num,
+    pct,
+    scored_rows,
+    with_ci,
+)
 
-CLASS_SCORES = ("precision", "recall", "f1", "roc_auc")
-SCORE_NAMES = {
-    "localisation": "localisation (mean of hit and mass)",
-    "hit_rate": "hit rate (pointing game)",
-    "relevance_mass": "relevance mass",
-    "mean_iou": "mean IoU",
-    "mean_otsu_iou": "mean Otsu IoU",
-    "faithfulness": "ROAD faithfulness",
-    "stability_ssim": "stability (SSIM)",
-}
-PERCENT = {"hit_rate", "relevance_mass"}
-
-
-def pct(value: float | None, digits: int = 0) -> str:
-    """A share as a percentage; "n/a" when unknown."""
-    return "n/a" if value is None else f"{value:.{digits}%}"
+NO_CONTEXT = PageContext()
 
 
-def num(value: float | None) -> str:
-    """A score with two decimals; "n/a" when unknown."""
-    return "n/a" if value is None else f"{value:.2f}"
-
-
-def with_ci(value: float | None, ci: Sequence[float | None] | None, *, percent: bool) -> str:
-    """``value`` followed by its 95 % confidence interval in brackets, when one is given."""
-    show = pct if percent else num
-    text = show(value)
-    if ci and len(ci) == 2 and None not in ci:
-        text += f" [{show(ci[0])}–{show(ci[1])}]"
-    return text
-
-
-def classification_sections(metrics: Mapping[str, Any]) -> list[Section]:
-    """Accuracy against the majority-class chance, per-class scores, the confusion matrix."""
-    names = list(metrics["class_names"])
-    per_class = metrics["per_class"]
-    supports = [per_class[n]["support"] for n in names]
-    majority = max(supports) / sum(supports) if sum(supports) else None
-    headline = Table(
-        ["measure", "value", "chance level"],
-        [
-            ["accuracy", pct(metrics["accuracy"], 1), f"{pct(majority, 1)} (commonest class)"],
-            ["macro-F1", num(metrics["macro_f1"]), ""],
-            ["macro ROC AUC", num(metrics.get("macro_roc_auc")), "0.50"],
-        ],
-    )
-    scores = Table(
-        ["class", "images", "precision", "recall", "F1", "ROC AUC"],
-        [
-            [n, str(per_class[n]["support"]), *(num(per_class[n].get(k)) for k in CLASS_SCORES)]
-            for n in names
-        ],
-    )
-    matrix = metrics["confusion_matrix"]
-    totals = [max(sum(row), 1) for row in matrix]
-    confusion = Table(
-        ["true \\ predicted", *names],
-        [[n, *(str(c) for c in matrix[i])] for i, n in enumerate(names)],
-        caption="rows: true class; columns: predicted class; green: right, red: wrong",
-        shades=[
-            [
-                None,
-                *(((1 if i == j else -1) * c / totals[i]) or None for j, c in enumerate(matrix[i])),
-            ]
-            for i in range(len(names))
-        ],
-    )
-    title = f"Classification of {metrics.get('num_images', sum(supports))} images"
-    return [
-        Section(title, tables=[headline, scores]),
-        Section("Confusion matrix", tables=[confusion]),
-    ]
-
-
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def scored_rows(
-    per_image: Sequence[Mapping[str, Any]], threshold: str, pictures: Mapping[str, Pictures]
-) -> list[ImageRow]:
-    """Table rows from per-image score entries (compare's ``per_image`` layout)."""
-    rows = []
-    for entry in per_image:
-        iou = entry.get("iou")
-        if isinstance(iou, Mapping):
-            iou = iou.get(threshold)
-        rows.append(
-            ImageRow(
-                image_id=str(entry["image_id"]),
-                true_class=entry.get("class") if entry.get("class_known", True) else None,
-                predicted_class=entry.get("predicted_class"),
-                confidence=_float(entry.get("confidence")),
-                iou=_float(iou),
-                hit=entry.get("hit"),
-                relevance_mass=_float(entry.get("relevance_mass")),
-                pictures=pictures.get(str(entry["image_id"]), Pictures()),
-                facts=dict(entry),
-            )
-        )
-    return rows
-
-
-def compare_page(
-    report: Mapping[str, Any],
-    *,
-    pictures: Mapping[str, Pictures] | None = None,
-    footer: Mapping[str, str] | None = None,
-    colormap: str = "jet",
-    title: str = "Heatmaps against expert outlines",
-) -> ReportPage:
+def compare_page(report: Mapping[str, Any], context: PageContext = NO_CONTEXT) -> ReportPage:
     """The page of ``compare``: scores against chance per class, one row per scored image."""
-    pictures = pictures or {}
     threshold = f"{report['iou_threshold']:g}"
     chance = report.get("chance_level")
     rows = [
@@ -156,28 +60,22 @@ def compare_page(
         text=report.get("summary", ""),
         tables=[Table(["score", "value", "chance level"], rows), by_class],
     )
-    return ReportPage(
-        title=title,
-        kind="compare",
+    return context.page(
+        "compare",
+        "Heatmaps against expert outlines",
         sections=[verdict],
-        rows=scored_rows(report.get("per_image", []), threshold, pictures),
-        footer=dict(footer or {}),
+        rows=scored_rows(report.get("per_image", []), threshold, context.pictures),
         class_names=list(report.get("class_names", [])),
         notes=[e["error"] for e in report.get("errors", [])],
         iou_label=f"IoU @{threshold}",
-        colormap=colormap,
     )
 
 
 def gallery_page(
     predictions: Any,
     metrics: Mapping[str, Any],
-    *,
-    pictures: Mapping[str, Pictures] | None = None,
-    footer: Mapping[str, str] | None = None,
+    context: PageContext = NO_CONTEXT,
     failures: Sequence[str] = (),
-    colormap: str = "jet",
-    title: str = "Hits and misses per class",
 ) -> ReportPage:
     """The page of ``gallery``: class metrics, and every predicted image of the split.
 
@@ -185,13 +83,9 @@ def gallery_page(
         predictions: The gallery's predictions table (``image_id``, ``path``,
             ``true_label``, ``predicted_label``, ``p_<Class>``).
         metrics: Its ``metrics.json``.
-        pictures: Pictures of the explained examples, by image id.
-        footer: Facts of the run (:func:`~assurexray.html_report.run_facts`).
+        context: The pictures of the explained examples, the footer, the colormap.
         failures: One line per file that could not be read.
-        colormap: The heatmaps' colormap, for the legend.
-        title: The page's title.
     """
-    pictures = pictures or {}
     records = predictions.to_dict("records")
     rows = [
         ImageRow(
@@ -199,7 +93,7 @@ def gallery_page(
             true_class=r["true_label"],
             predicted_class=r["predicted_label"],
             confidence=float(r[f"p_{r['predicted_label']}"]),
-            pictures=pictures.get(str(r["image_id"]), Pictures()),
+            pictures=context.pictures_of(r["image_id"]),
             facts=r,
         )
         for r in records
@@ -215,15 +109,13 @@ def gallery_page(
                 "the gallery_<Class>.png grids). Click a row to see it large.",
             )
         )
-    return ReportPage(
-        title=title,
-        kind="gallery",
+    return context.page(
+        "gallery",
+        "Hits and misses per class",
         sections=sections,
         rows=rows,
-        footer=dict(footer or {}),
         class_names=list(metrics.get("class_names", [])),
         notes=list(failures),
-        colormap=colormap,
     )
 
 
@@ -233,10 +125,9 @@ def infer_page(
     pictures: Mapping[str, Pictures] | None = None,
     footer: Mapping[str, str] | None = None,
     colormap: str = "jet",
-    title: str = "Predictions and heatmaps",
 ) -> ReportPage:
     """The page of ``infer`` on several images (its ``batch_results.json``); rows by image path."""
-    pictures = pictures or {}
+    context = PageContext(pictures or {}, footer or {}, colormap)
     counts = summary.get("counts_per_class", {})
     table = Table(
         ["predicted class", "images"],
@@ -248,7 +139,7 @@ def infer_page(
             image_id=Path(r["image_path"]).name,
             predicted_class=r["predicted_class"],
             confidence=float(r["confidence"]),
-            pictures=pictures.get(r["image_path"], Pictures()),
+            pictures=context.pictures_of(r["image_path"]),
             facts=r,
         )
         for r in summary.get("results", [])
@@ -259,15 +150,13 @@ def infer_page(
         "shows the evidence for the explained class.",
         tables=[table],
     )
-    return ReportPage(
-        title=title,
-        kind="infer",
+    return context.page(
+        "infer",
+        "Predictions and heatmaps",
         sections=[section],
         rows=rows,
-        footer=dict(footer or {}),
         class_names=list(counts),
         notes=[e["error"] for e in summary.get("errors", [])],
-        colormap=colormap,
     )
 
 
@@ -278,14 +167,7 @@ def _candidate_list(value: Any) -> list[dict[str, Any]]:
     return [dict(entry) for entry in value or []]
 
 
-def audit_page(
-    report: Mapping[str, Any],
-    *,
-    pictures: Mapping[str, Pictures] | None = None,
-    footer: Mapping[str, str] | None = None,
-    colormap: str = "jet",
-    title: str = "Which heatmap can be trusted?",
-) -> ReportPage:
+def audit_page(report: Mapping[str, Any], context: PageContext = NO_CONTEXT) -> ReportPage:
     """The page of ``audit`` (its ``audit_report.json``): candidates and baselines side by side.
 
     Reads ``candidates`` and ``baselines`` (lists of objects with ``name``,
@@ -294,8 +176,8 @@ def audit_page(
     pair), ``recommended`` (a name), ``verdict`` (a line or a list of lines),
     ``chance_level``, ``iou_thresholds`` and ``per_image`` (``image_id``,
     ``class`` and ``scores`` per candidate name); the rows show the recommended
-    candidate's scores (else the first candidate's). Without ``footer``, the
-    report's own ``checkpoint`` and ``settings`` fill it.
+    candidate's scores (else the first candidate's). Without a footer in
+    ``context``, the report's own ``checkpoint`` and ``settings`` fill it.
     """
     candidates = _candidate_list(report.get("candidates"))
     baselines = _candidate_list(report.get("baselines"))
@@ -332,21 +214,20 @@ def audit_page(
         for entry in report.get("per_image", [])
     ]
     highlight = f"Recommended heatmap: {recommended}" if recommended else "No heatmap recommended"
-    if footer is None:
+    if not context.footer:
         checkpoint = report.get("checkpoint") or {}
         footer = run_facts(
             checkpoint=checkpoint.get("path"),
             sha256=checkpoint.get("sha256"),
             settings=report.get("settings"),
         )
-    return ReportPage(
-        title=title,
-        kind="audit",
+        context = replace(context, footer=footer)
+    return context.page(
+        "audit",
+        "Which heatmap can be trusted?",
         sections=[Section("Verdict", highlight=highlight, text=text.strip(), tables=[table])],
-        rows=scored_rows(per_image, threshold, pictures or {}),
-        footer=dict(footer),
+        rows=scored_rows(per_image, threshold, context.pictures),
         notes=[e["error"] for e in report.get("errors", [])],
         class_names=sorted({str(e["class"]) for e in per_image if e.get("class")}),
         iou_label=f"IoU @{threshold} ({shown})" if shown else f"IoU @{threshold}",
-        colormap=colormap,
     )

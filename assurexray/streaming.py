@@ -27,7 +27,8 @@ import pandas as pd
 import torch
 
 from assurexray.errors import AssureXrayError
-from assurexray.imaging import DEFAULT_MAX_PIXELS, Radiograph, decoded_pixels, read_image
+from assurexray.image_header import decoded_pixels
+from assurexray.imaging import DEFAULT_MAX_PIXELS, Radiograph, read_image
 from assurexray.jobs import OpenedModel, Progress, StreamOptions, no_progress
 from assurexray.preprocess import Geometry, PreprocessConfig, decode_floor, preprocess_image
 
@@ -118,12 +119,21 @@ class PixelBudget:
 def _load_one(
     path: Path, config: PreprocessConfig, display_side: int, max_pixels: int, budget: PixelBudget
 ) -> LoadedImage | LoadFailure:
+    """Decode, keep a display-size copy, and make the network input.
+
+    A letterboxed input is resized from the copy, which keeps ``image_size``
+    pixels along the longest side: one pass over the decoded pixels, not two
+    (``tests/test_reduced_decode.py`` states the tolerance). CLAHE equalises
+    the decoded image itself, and a stretch needs ``image_size`` pixels along
+    the shortest side too, so both start from the decoded image.
+    """
     floor = decode_floor(config, display_side)
     try:
         with budget.hold(decoded_pixels(path, floor)):
-            radiograph = read_image(path, max_pixels=max_pixels, reduce_to=floor)
-            tensor, geometry = preprocess_image(radiograph.data, config, size=radiograph.size)
-            radiograph = radiograph.reduced(max(display_side, config.image_size))
+            decoded = read_image(path, max_pixels=max_pixels, reduce_to=floor)
+            radiograph = decoded.reduced(max(display_side, config.image_size))
+            source = decoded if config.clahe or config.resize_mode != "letterbox" else radiograph
+            tensor, geometry = preprocess_image(source.data, config, size=decoded.size)
     except AssureXrayError as exc:
         return LoadFailure(path, str(exc))
     except (OSError, ValueError, MemoryError) as exc:

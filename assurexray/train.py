@@ -28,7 +28,7 @@ from assurexray.checkpoint import save_checkpoint
 from assurexray.config import CLASS_NAMES
 from assurexray.errors import DatasetError
 from assurexray.imaging import DEFAULT_MAX_PIXELS
-from assurexray.jobs import Progress, Warn, load_records, no_warn, pick
+from assurexray.jobs import Overrides, Progress, Warn, load_records, no_warn
 from assurexray.preprocess import PreprocessConfig
 from assurexray.pretrained import initial_model
 from assurexray.report import check_output_file
@@ -37,6 +37,8 @@ from assurexray.train_steps import Accelerator, class_weights, evaluate, train_e
 
 if TYPE_CHECKING:
     from assurexray.config import Settings
+
+OVERRIDES = "data output arch image_size resize_mode epochs batch_size lr pretrained device"
 
 
 @dataclass(frozen=True)
@@ -61,45 +63,37 @@ class TrainOptions:
     split_fractions: tuple[float, ...] = (0.7, 0.15, 0.15)
 
     @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        data: Path | None = None,
-        output: Path | None = None,
-        arch: str | None = None,
-        image_size: int | None = None,
-        resize_mode: str | None = None,
-        epochs: int | None = None,
-        batch_size: int | None = None,
-        lr: float | None = None,
-        pretrained: str | Path | None = None,
-        device: str | None = None,
-    ) -> TrainOptions:
-        """Options from the config; arguments left at None keep its values."""
+    def from_settings(cls, settings: Settings, **overrides: Any) -> TrainOptions:
+        """Options from the config, changed by ``overrides`` (one left at None keeps it).
+
+        Overrides: ``data``, ``output``, ``arch``, ``image_size``, ``resize_mode``,
+        ``epochs``, ``batch_size``, ``lr``, ``pretrained``, ``device``.
+        """
         from assurexray.model import resolve_device
 
+        given = Overrides(cls, overrides, OVERRIDES)
+        configured = settings.train
         return cls(
-            output=Path(pick(output, settings.train.output)),
+            output=Path(given.pick("output", configured.output)),
             class_names=tuple(settings.class_names),
-            arch=pick(arch, settings.model.arch),
+            arch=given.pick("arch", settings.model.arch),
             preprocess=PreprocessConfig(
-                image_size=pick(image_size, settings.model.image_size),
-                resize_mode=pick(resize_mode, settings.model.resize_mode),
+                image_size=given.pick("image_size", settings.model.image_size),
+                resize_mode=given.pick("resize_mode", settings.model.resize_mode),
                 clahe=settings.model.clahe,
             ),
-            epochs=pick(epochs, settings.train.epochs),
-            batch_size=pick(batch_size, settings.train.batch_size),
-            lr=pick(lr, settings.train.lr),
-            weight_decay=settings.train.weight_decay,
-            patience=settings.train.patience,
+            epochs=given.pick("epochs", configured.epochs),
+            batch_size=given.pick("batch_size", configured.batch_size),
+            lr=given.pick("lr", configured.lr),
+            weight_decay=configured.weight_decay,
+            patience=configured.patience,
             seed=settings.seed,
-            device=str(resolve_device(pick(device, settings.device))),
-            workers=settings.train.workers,
-            pretrained=pretrained,
+            device=str(resolve_device(given.pick("device", settings.device))),
+            workers=configured.workers,
+            pretrained=given.get("pretrained"),
             max_pixels=settings.max_pixels,
-            data=Path(pick(data, settings.data)),
-            split_fractions=tuple(settings.train.split_fractions),
+            data=Path(given.pick("data", settings.data)),
+            split_fractions=tuple(configured.split_fractions),
         )
 
 
@@ -314,10 +308,13 @@ def run(
     options: TrainOptions,
     *,
     progress: Progress | None = None,
+    on_start: Callable[[TrainOptions], None] | None = None,
     on_epoch: Callable[[EpochResult], None] | None = None,
     warn: Warn = no_warn,
 ) -> TrainResult:
     """The ``train`` job: index ``options.data`` (writing a split if it has none) and train.
+
+    ``on_start`` is called once the output and the data set have been checked.
 
     Raises:
         DatasetError: no data set, or a split without train or val images.
@@ -332,4 +329,6 @@ def run(
         seed=options.seed,
         warn=warn,
     )
+    if on_start is not None:
+        on_start(options)
     return train_model(index, options, on_epoch=on_epoch, progress=progress, warn=warn)

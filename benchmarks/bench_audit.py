@@ -30,9 +30,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assurexray import audit  # noqa: E402
+from assurexray.annotated_images import choose_annotated  # noqa: E402
 from assurexray.cam_engine import CandidateMaps  # noqa: E402
 from assurexray.cam_methods import CAM_METHODS  # noqa: E402
-from assurexray.compare import choose_annotated  # noqa: E402
 from assurexray.config import load_settings  # noqa: E402
 from assurexray.explain import resolve_target_layers  # noqa: E402
 from assurexray.jobs import ModelOptions, open_model  # noqa: E402

@@ -23,8 +23,13 @@ them. Images: ``--input-dir``, or made by the benchmark: ``--synthetic
 small`` (48 radiographs of 256-512 px), ``large-png16`` or ``large-jpeg``
 (3000×4000 16-bit PNGs or 8-bit JPEGs).
 
+With ``--threads 1 --workers 1`` no thread waits on another (torch's
+threads spin while they wait, and spin longer on a busy machine), so the CPU
+times are the work each approach does.
+
     python benchmarks/bench_infer.py --input-dir ../shared/radiographs --repeats 3 --json infer.json
     python benchmarks/bench_infer.py --synthetic large-png16 --images 12 --repeats 3
+    python benchmarks/bench_infer.py --synthetic large-jpeg --threads 1 --workers 1 --repeats 3
 """
 
 from __future__ import annotations
@@ -33,7 +38,6 @@ import argparse
 import resource
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,6 +45,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from rounds import time_in_turns
 
 from assurexray import infer
 from assurexray.checkpoint import save_checkpoint
@@ -80,6 +85,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2, help="decoding threads")
+    parser.add_argument(
+        "--threads", type=int, help="torch CPU threads (default: torch's; 1: CPU time is the work)"
+    )
     parser.add_argument("--repeats", type=int, default=1, help="timed rounds; the fastest counts")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     return parser.parse_args(argv)
@@ -133,6 +141,8 @@ def plain_inference(
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     scratch = Path(tempfile.mkdtemp(prefix="bench_infer_"))
     folder = args.input_dir
     if folder is None and args.synthetic == "small":
@@ -170,18 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
         "infer_no_images": lambda: infer_job(False),
         "infer": lambda: infer_job(True),
     }
-    for run in approaches.values():  # warm-up: first decode from disk, first forward
-        run()
-    rounds: list[dict[str, float]] = []
-    cpu: dict[str, float] = {name: float("inf") for name in approaches}
-    for _ in range(args.repeats):
-        timings = {}
-        for name, run in approaches.items():
-            start, start_cpu = time.perf_counter(), time.process_time()
-            run()
-            timings[name] = time.perf_counter() - start
-            cpu[name] = min(cpu[name], time.process_time() - start_cpu)
-        rounds.append(timings)
+    rounds, cpu = time_in_turns(approaches, args.repeats)
     report = summarise(rounds, cpu, files, folder, args)
     print_report(report)
     if args.json:

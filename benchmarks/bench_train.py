@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import argparse
 import resource
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from rounds import time_in_turns
 from torch import nn
 
 from assurexray.model import build_model
@@ -114,20 +114,10 @@ def main(argv: list[str] | None = None) -> dict:
         _sync(device)
 
     approaches = {"plain": plain_epoch, "assurexray": assurexray_epoch}
-    for run in approaches.values():  # warm-up (and compilation, with --compile)
-        run()
-    seconds = {name: float("inf") for name in approaches}
-    cpu = dict(seconds)
-    rounds = []
-    for _ in range(args.repeats):
-        timing = {}
-        for name, run in approaches.items():
-            start, start_cpu = time.perf_counter(), time.process_time()
-            run()
-            timing[name] = time.perf_counter() - start
-            seconds[name] = min(seconds[name], timing[name])
-            cpu[name] = min(cpu[name], time.process_time() - start_cpu)
-        rounds.append(timing["assurexray"] / timing["plain"])
+    # The warm-up epoch also compiles, with --compile.
+    timings, cpu = time_in_turns(approaches, args.repeats)
+    seconds = {name: min(t[name] for t in timings) for name in approaches}
+    rounds = [t["assurexray"] / t["plain"] for t in timings]
     images = sum(len(t) for _, t in batches)
     report = {
         "arch": args.arch,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +61,21 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     index = stratified_split(load_dataset(root), fractions=(0.5, 0.2, 0.3), seed=0)
     write_split(index, root / SPLIT_FILE)
     return root
+
+
+def copy_with_victim(dataset: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of ``dataset`` in ``tmp_path`` and its first annotation file, to spoil."""
+    data = tmp_path / "data"
+    shutil.copytree(dataset, data)
+    return data, sorted((data / "Annotations").glob("*.json"))[0]
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Tiny models gain nothing from threads, and lose a lot on a shared machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -405,32 +405,33 @@ def _write_text(tmp_path: Path, text: str) -> Path:
     return path
 
 
-HOSTILE = {
-    "nested-100000-deep": ('{"shapes": ' + "[" * 100_000 + "]" * 100_000 + "}", r"nested too deep"),
-    "coordinate-10e400-integer": (
-        json.dumps(_document()).replace("[3, 0]", "[1" + "0" * 400 + ", 0]"),
-        r"shape 0: 'points' must be finite numbers",
-    ),
-    "coordinate-1e400-float": (
-        json.dumps(_document()).replace("[3, 0]", "[1e400, 0]"),
-        r"shape 0: 'points' must be finite numbers",
-    ),
-    "coordinate-far-outside": (
-        json.dumps(_document()).replace("[3, 0]", "[1e12, 0]"),
-        r"shape 0: a coordinate lies beyond",
-    ),
+NOT_FINITE = r"shape 0: 'points' must be finite numbers"
+HOSTILE_EDITS = {  # case: (text of a valid file, what it becomes, the error expected)
+    "coordinate-10e400-integer": ("[3, 0]", "[1" + "0" * 400 + ", 0]", NOT_FINITE),
+    "coordinate-1e400-float": ("[3, 0]", "[1e400, 0]", NOT_FINITE),
+    "coordinate-far-outside": ("[3, 0]", "[1e12, 0]", r"shape 0: a coordinate lies beyond"),
     "height-10e400": (
-        json.dumps(_document()).replace('"imageHeight": 10', '"imageHeight": 1' + "0" * 400),
+        '"imageHeight": 10',
+        '"imageHeight": 1' + "0" * 400,
         r"declared image size 1000000000000000000000000000000000000\.\.\.x12 exceeds the limit",
     ),
     "height-1e400-float": (
-        json.dumps(_document()).replace('"imageHeight": 10', '"imageHeight": 1e400'),
+        '"imageHeight": 10',
+        '"imageHeight": 1e400',
         r"'imageHeight' must be a positive integer, got inf",
     ),
     "integer-of-5000-digits": (
-        json.dumps(_document()).replace('"imageHeight": 10', '"imageHeight": 1' + "0" * 5000),
+        '"imageHeight": 10',
+        '"imageHeight": 1' + "0" * 5000,
         r"invalid JSON \(Exceeds the limit",
     ),
+}
+HOSTILE = {
+    "nested-100000-deep": ('{"shapes": ' + "[" * 100_000 + "]" * 100_000 + "}", r"nested too deep"),
+    **{
+        case: (json.dumps(_document()).replace(old, new), message)
+        for case, (old, new, message) in HOSTILE_EDITS.items()
+    },
     "declared-size-over-limit": (
         json.dumps(_document(imageHeight=100_000, imageWidth=100_000)),
         r"declared image size 100000x100000 exceeds the limit of 100,000,000 pixels",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -116,6 +118,12 @@ def test_no_recommendation_when_nothing_beats_random_faithfulness():
     )
 
 
+def audit_folder(images: Path, checkpoint: Path, out: Path, *extra: str | Path) -> Any:
+    """``audit`` on a bare folder of images, with more options ``extra``."""
+    args = ["audit", "--images", images, "--checkpoint", checkpoint, "-o", out, *extra]
+    return runner.invoke(app, [str(a) for a in args])
+
+
 def audit_args(data: Path, checkpoint: Path, out: Path, *extra: str) -> list[str]:
     return [
         "audit",
@@ -185,27 +193,9 @@ def test_audit_command_writes_the_report(audited, tiny_dataset):
 
 
 def test_audit_on_a_folder_with_labelme_files(tiny_dataset, tiny_checkpoint, tmp_path):
-    result = runner.invoke(
-        app,
-        [
-            "audit",
-            "--images",
-            str(tiny_dataset / "images"),
-            "--annotations",
-            str(tiny_dataset / "Annotations"),
-            "--all",
-            "--checkpoint",
-            str(tiny_checkpoint),
-            "--method",
-            "gradcam",
-            "--layer",
-            "bn2",
-            "--check-images",
-            "2",
-            "-o",
-            str(tmp_path),
-        ],
-    )
+    labelme = ("--annotations", tiny_dataset / "Annotations", "--all")
+    choice = ("--method", "gradcam", "--layer", "bn2", "--check-images", "2")
+    result = audit_folder(tiny_dataset / "images", tiny_checkpoint, tmp_path, *labelme, *choice)
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "audit_report.json").read_text())
     assert [c["name"] for c in report["candidates"]] == ["gradcam@bn2"]
@@ -233,18 +223,7 @@ def test_audit_rejects_bad_options_in_one_line(
 def test_audit_without_annotations_or_true_positives(tiny_dataset, tiny_checkpoint, tmp_path):
     import torch
 
-    no_labelme = runner.invoke(
-        app,
-        [
-            "audit",
-            "--images",
-            str(tiny_dataset / "images"),
-            "--checkpoint",
-            str(tiny_checkpoint),
-            "-o",
-            str(tmp_path),
-        ],
-    )
+    no_labelme = audit_folder(tiny_dataset / "images", tiny_checkpoint, tmp_path)
     assert no_labelme.exit_code == 2 and "--images needs --annotations" in no_labelme.output
     payload = torch.load(tiny_checkpoint, weights_only=True)
     payload["state_dict"]["classifier.bias"] = torch.tensor([50.0, -50.0, -50.0])  # all Normal
@@ -261,23 +240,10 @@ def test_localisation_ranks_by_the_mean_of_hit_and_mass():
     sharp = scores("layercam@b2", [0.5] * 8, [0, 1] * 4, road=road)  # mass 0.5, hit 0.5
     broad = scores("gradcam@b4", [0.2] * 8, [1] * 8, road=road)  # mass 0.2, hit 1.0
     random = scores("random", [0.1] * 8, [0] * 8, road=zero, sanity=False, baseline=True)
-    summary = summarise(
-        [sharp, broad, random],
-        thresholds=["0.5"],
-        rank_by="localisation",
-        seed=0,
-        chance=[0.1] * 8,
-        seed_candidate=None,
-    )
+    ranked = partial(summarise, thresholds=["0.5"], seed=0, chance=[0.1] * 8, seed_candidate=None)
+    summary = ranked([sharp, broad, random], rank_by="localisation")
     assert [e["name"] for e in summary["candidates"]] == ["gradcam@b4", "layercam@b2"]
     assert summary["candidates"][0]["localisation"] == pytest.approx(0.6)
     assert summary["recommended"] == "gradcam@b4"
-    by_mass = summarise(
-        [sharp, broad, random],
-        thresholds=["0.5"],
-        rank_by="relevance_mass",
-        seed=0,
-        chance=[0.1] * 8,
-        seed_candidate=None,
-    )
+    by_mass = ranked([sharp, broad, random], rank_by="relevance_mass")
     assert by_mass["recommended"] == "layercam@b2"

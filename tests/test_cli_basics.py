@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 
@@ -43,3 +44,15 @@ def test_option_defaults_show_in_help() -> None:
     # Square brackets would be eaten as rich markup; the defaults must survive.
     result = runner.invoke(app, ["infer", "--help"], env={"COLUMNS": "200"})
     assert "[default: (from the config)]" in result.output
+
+
+def test_compare_and_audit_take_the_same_image_choice() -> None:
+    from assurexray.cli_options import image_choice_options
+
+    flags = "--annotations --images --data --split --per-class --all --threshold".split()
+    assert len(flags) == len(inspect.signature(image_choice_options).parameters)
+    for command in ("compare", "audit"):
+        text = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"}).output
+        table = text[text.index("Options") :]
+        positions = [table.index(f"│ {flag} ") for flag in flags]
+        assert positions == sorted(positions), command  # declared once, in this order

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -15,24 +16,17 @@ from assurexray.cli import app
 runner = CliRunner()
 
 
+def _gallery(data: Path, checkpoint: Path, out: Path, *extra: str) -> Any:
+    """``gallery`` on ``data`` with ``checkpoint``, writing to ``out``."""
+    args = ["gallery", "--data", data, "--checkpoint", checkpoint, "-o", out, *extra]
+    return runner.invoke(app, [str(a) for a in args])
+
+
 def test_gallery_writes_every_file(
     tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path
 ) -> None:
     out = tmp_path / "gallery"
-    result = runner.invoke(
-        app,
-        [
-            "gallery",
-            "--data",
-            str(tiny_dataset),
-            "--checkpoint",
-            str(tiny_checkpoint),
-            "--output",
-            str(out),
-            "--k",
-            "2",
-        ],
-    )
+    result = _gallery(tiny_dataset, tiny_checkpoint, out, "--k", "2")
     assert result.exit_code == 0, result.output
     predictions = pd.read_csv(out / "predictions.csv")
     test_ids = pd.read_csv(tiny_dataset / "splits.csv").query("split == 'test'")["image_id"]
@@ -69,21 +63,7 @@ def test_gallery_predictions_match_an_independent_forward(
     from assurexray.preprocess import preprocess_image
 
     out = tmp_path / "g"
-    assert (
-        runner.invoke(
-            app,
-            [
-                "gallery",
-                "--data",
-                str(tiny_dataset),
-                "--checkpoint",
-                str(tiny_checkpoint),
-                "-o",
-                str(out),
-            ],
-        ).exit_code
-        == 0
-    )
+    assert _gallery(tiny_dataset, tiny_checkpoint, out).exit_code == 0
     row = pd.read_csv(out / "predictions.csv").iloc[0]
     checkpoint = load_checkpoint(tiny_checkpoint)
     radiograph = read_image(row["path"])
@@ -126,18 +106,7 @@ def test_gallery_bad_inputs(tmp_path: Path, tiny_dataset: Path, tiny_checkpoint:
     empty = tmp_path / "nosplit"
     empty.mkdir()
     split.to_csv(empty / "splits.csv", index=False)
-    no_test = runner.invoke(
-        app,
-        [
-            "gallery",
-            "--data",
-            str(empty / "splits.csv"),
-            "--checkpoint",
-            str(tiny_checkpoint),
-            "-o",
-            str(tmp_path),
-        ],
-    )
+    no_test = _gallery(empty / "splits.csv", tiny_checkpoint, tmp_path)
     assert no_test.exit_code == 2 and "Traceback" not in no_test.output
 
 

@@ -1,17 +1,19 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from assurexray.annotated_images import choose_images
 from assurexray.cli import app
-from assurexray.compare import CompareOptions, choose_images
+from assurexray.compare import CompareOptions
 from assurexray.compare_report import build_report
+from tests.conftest import copy_with_victim
 
 runner = CliRunner()
 PER_IMAGE_KEYS = {
@@ -27,29 +29,21 @@ PER_IMAGE_KEYS = {
 }
 
 
-def _compare(*args: str | Path) -> object:
+def _compare(*args: str | Path) -> Any:
     return runner.invoke(app, ["compare", *map(str, args)])
+
+
+def _compare_all_splits(data: Path, checkpoint: Path, *args: str | Path) -> Any:
+    """``compare`` on every split of ``data``, with more options ``args``."""
+    return _compare("--data", data, "--split", "all", "--checkpoint", checkpoint, *args)
 
 
 def test_compare_all_writes_report_and_panels(
     tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path
 ) -> None:
     out = tmp_path / "cmp"
-    result = _compare(
-        "--data",
-        tiny_dataset,
-        "--split",
-        "all",
-        "--checkpoint",
-        tiny_checkpoint,
-        "--all",
-        "--threshold",
-        "0.3",
-        "--threshold",
-        "0.5",
-        "-o",
-        out,
-    )
+    thresholds = ("--threshold", "0.3", "--threshold", "0.5")
+    result = _compare_all_splits(tiny_dataset, tiny_checkpoint, "--all", *thresholds, "-o", out)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "annotation_report.json").read_text())
     index = pd.read_excel(tiny_dataset / "dataset.xlsx")
@@ -77,18 +71,7 @@ def test_default_selection_is_true_positives_and_reports_counts(
     tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path
 ) -> None:
     out = tmp_path / "tp"
-    result = _compare(
-        "--data",
-        tiny_dataset,
-        "--split",
-        "all",
-        "--checkpoint",
-        tiny_checkpoint,
-        "--per-class",
-        "2",
-        "-o",
-        out,
-    )
+    result = _compare_all_splits(tiny_dataset, tiny_checkpoint, "--per-class", "2", "-o", out)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "annotation_report.json").read_text())
     for entry in report["per_image"]:
@@ -100,21 +83,9 @@ def test_default_selection_is_true_positives_and_reports_counts(
 def test_bad_annotation_is_skipped_and_reported(
     tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path
 ) -> None:
-    data = tmp_path / "data"
-    shutil.copytree(tiny_dataset, data)
-    victim = sorted((data / "Annotations").glob("*.json"))[0]
+    data, victim = copy_with_victim(tiny_dataset, tmp_path)
     victim.write_text("{not json")
-    result = _compare(
-        "--data",
-        data,
-        "--split",
-        "all",
-        "--checkpoint",
-        tiny_checkpoint,
-        "--all",
-        "-o",
-        tmp_path / "out",
-    )
+    result = _compare_all_splits(data, tiny_checkpoint, "--all", "-o", tmp_path / "out")
     assert result.exit_code == 1, result.output
     report = json.loads((tmp_path / "out" / "annotation_report.json").read_text())
     assert [e["image_id"] for e in report["errors"]] == [victim.stem]
@@ -216,18 +187,9 @@ def test_long_lists_are_split_into_pages(
     tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path
 ) -> None:
     (tmp_path / "pages.yaml").write_text("compare:\n  rows_per_page: 2\n")
-    result = _compare(
-        "--data",
-        tiny_dataset,
-        "--split",
-        "all",
-        "--checkpoint",
-        tiny_checkpoint,
-        "--all",
-        "-o",
-        tmp_path / "out",
-        "--config",
-        tmp_path / "pages.yaml",
+    config = ("--config", tmp_path / "pages.yaml")
+    result = _compare_all_splits(
+        tiny_dataset, tiny_checkpoint, "--all", "-o", tmp_path / "out", *config
     )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "out" / "annotation_report.json").read_text())

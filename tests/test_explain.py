@@ -31,13 +31,7 @@ NAMES = ("Normal", "Benign", "Malignant")
 SIZE = 96
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and lose a lot on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _tiny(arch: str, seed: int = 0, **kwargs) -> nn.Module:

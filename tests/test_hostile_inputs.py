@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from assurexray.cli import app
 from assurexray.naming import check_class_names, distinct_slugs, printable, slug
-from tests.conftest import write_gray_png
+from tests.conftest import copy_with_victim, write_gray_png
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
@@ -366,6 +366,34 @@ def test_interrupted_compare_writes_a_partial_report(
     assert "interrupted" in result.stderr
 
 
+def test_interrupted_audit_keeps_whole_images_and_recommends_nothing(
+    tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import assurexray.audit_scoring as scoring
+
+    real = scoring.localisation_scores
+    calls = {"n": 0}
+
+    def stop_in_third_image(*args, **kwargs):  # one candidate + 3 baselines per image
+        calls["n"] += 1
+        if calls["n"] == 4 * 2 + 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scoring, "localisation_scores", stop_in_third_image)
+    out = tmp_path / "audit"
+    result = invoke("audit", "--data", tiny_dataset, "--split", "all", "--all",
+                    "--method", "gradcam", "--layer", "bn2",
+                    "--checkpoint", tiny_checkpoint, "-o", out)  # fmt: skip
+    assert_clean(result, 130)
+    report = json.loads((out / "audit_report.json").read_text())
+    assert report["interrupted"] is True and report["recommended"] is None
+    assert report["num_images"] == len(report["per_image"]) == 2
+    assert report["verdict"][0].startswith("Interrupted after 2 of ")
+    assert report["num_checked"] == 0 and (out / "report.html").is_file()
+    assert "interrupted" in result.stderr
+
+
 # --- 9. output paths are checked before the work ---------------------------
 
 
@@ -464,11 +492,7 @@ def test_non_finite_output_fails_each_image(tmp_path: Path, images: Path, tiny_c
 def test_empty_tumour_mask_is_excluded_and_listed(
     tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path
 ) -> None:
-    import shutil
-
-    data = tmp_path / "data"
-    shutil.copytree(tiny_dataset, data)
-    victim = sorted((data / "Annotations").glob("*.json"))[0]
+    data, victim = copy_with_victim(tiny_dataset, tmp_path)
     annotation = json.loads(victim.read_text())
     annotation["shapes"] = []
     victim.write_text(json.dumps(annotation))

@@ -29,14 +29,8 @@ from assurexray.html_report import (
     write_pictures,
     write_report,
 )
-from assurexray.report_pages import (
-    audit_page,
-    classification_sections,
-    compare_page,
-    gallery_page,
-    infer_page,
-    with_ci,
-)
+from assurexray.page_parts import PageContext, classification_sections, with_ci
+from assurexray.report_pages import audit_page, compare_page, gallery_page, infer_page
 
 
 class _Page(HTMLParser):
@@ -265,7 +259,7 @@ def test_gallery_page_has_every_prediction() -> None:
             "correct": [True, False],
         }
     )
-    page = gallery_page(predictions, METRICS, pictures={"a": Pictures(overlay="o.png")})
+    page = gallery_page(predictions, METRICS, PageContext({"a": Pictures(overlay="o.png")}))
     assert [(r.image_id, r.confidence, r.outcome) for r in page.rows] == [
         ("a", 0.8, "TP"),
         ("b", 0.7, "FN/FP"),

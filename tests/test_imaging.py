@@ -508,7 +508,7 @@ def test_integer_sources_stay_integer_until_asked(tmp_path: Path) -> None:
 
 
 def test_reduction_factor_never_goes_below_the_floor() -> None:
-    from assurexray.imaging import reduction_factor
+    from assurexray.image_header import reduction_factor
 
     assert reduction_factor((3000, 2000), None) == 1
     assert reduction_factor((3000, 2000), (224, 224)) == 8  # 375 x 250

@@ -17,14 +17,7 @@ from assurexray.rollout import (
     token_layout,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and lose a lot on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _reference(layers: list[np.ndarray], fusion: str, ratio: float) -> np.ndarray:

@@ -118,12 +118,21 @@ def test_train_command_writes_split_and_checkpoint(tmp_path: Path, tiny_dataset:
     assert result.exit_code == 0, result.output
     assert (data / "splits.csv").is_file() and (tmp_path / "ckpt.pt").is_file()
     assert "Test split" in result.output and "epoch   1" in result.output
+    assert "training test_efficientnet at 64px" in result.output
 
 
 def test_train_command_bad_data_is_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", "--data", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "no such data set (pass --data" in result.output
-    assert "Traceback" not in result.output
+    assert "Traceback" not in result.output and "training " not in result.output
+
+
+def test_train_command_bad_output_fails_before_announcing_training(
+    tmp_path: Path, tiny_dataset: Path
+) -> None:
+    result = runner.invoke(app, ["train", "--data", str(tiny_dataset), "--output", str(tmp_path)])
+    assert result.exit_code == 2 and str(tmp_path) in result.output
+    assert "training " not in result.output and len(result.output.strip().splitlines()) == 1
 
 
 def test_split_command_writes_a_stratified_split(tmp_path: Path, tiny_dataset: Path) -> None:
