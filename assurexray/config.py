@@ -100,7 +100,7 @@ class DemoSettings:
     output: str = "results/demo"
     data: str = "data/demo"
     images: int = 600
-    epochs: int = 20
+    epochs: int = 30
     image_size: int = 128
     resize_mode: str = "stretch"
     per_class: int = 20

@@ -22,7 +22,7 @@ from assurexray.synthetic.anatomy import Bone, smooth_noise
 from assurexray.synthetic.plan import PhantomCase
 
 # A look-alike is drawn with this range of weight on the other class's style.
-LOOK_ALIKE_WEIGHT = (0.7, 0.9)
+LOOK_ALIKE_WEIGHT = (0.55, 0.75)
 
 
 def look_of(case: PhantomCase) -> str:

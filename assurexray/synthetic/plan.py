@@ -30,8 +30,10 @@ CENTER_LOOK = {1: (95, 0.025, 1.0), 2: (90, 0.035, 0.85), 3: (85, 0.02, 1.15)}
 CENTER_ODDS = (0.4, 0.3, 0.3)
 # Hard tumour cases: the share of tumour images whose lesion is subtle (small
 # and faint), and the share that looks like the other tumour class.
-SUBTLE_SHARE = 0.15
-LOOK_ALIKE_SHARE = 0.12
+SUBTLE_SHARE = 0.10
+LOOK_ALIKE_SHARE = 0.06
+# A subtle lesion's conspicuity (1 is a typical lesion's size and contrast).
+SUBTLE_CONSPICUITY = (0.25, 0.6)
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class PhantomCase:
     ``subtype`` is the annotation label (``None`` for a normal image), ``rgb``
     saves a JPEG as three equal channels, and ``seed`` seeds the drawing.
     ``conspicuity`` scales the lesion's size and contrast (1 for a typical
-    lesion, down to about 0.1 for one that is hard to see; 0 for a normal
+    lesion, down to 0.25 for one that is hard to see; 0 for a normal
     image). ``look_alike`` draws a tumour mostly in the other tumour class's
     style: a benign lesion that looks aggressive, or a malignant one that looks
     well contained.
@@ -144,7 +146,7 @@ def _plan_case(
 def _difficulty(rng: np.random.Generator) -> tuple[float, bool]:
     """Conspicuity and look-alike flag of a tumour: most are typical, a few are hard."""
     subtle, look_alike = rng.random(2) < (SUBTLE_SHARE, LOOK_ALIKE_SHARE)
-    conspicuity = float(rng.uniform(0.1, 0.5)) if subtle else 1.0
+    conspicuity = float(rng.uniform(*SUBTLE_CONSPICUITY)) if subtle else 1.0
     return conspicuity, bool(look_alike)
 
 

@@ -3,6 +3,7 @@ files, ``dataset.xlsx`` and the manifest, which is written last."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import shutil
 from collections.abc import Sequence
@@ -29,9 +30,13 @@ from assurexray.synthetic.plan import (
 )
 
 # Version 3: hard cases (subtle lesions, look-alikes), centres independent of the class.
-GENERATOR_VERSION = 3
+# Version 4: fewer hard cases, and none beyond recognition (subtle lesions at least 0.25
+# conspicuity, look-alikes with 55-75 % of the other class's style).
+GENERATOR_VERSION = 4
 MANIFEST_NAME = "synthetic.json"
 METADATA_NAME = "dataset.xlsx"
+# The arguments of generate_dataset that identify a data set, in _settings's order.
+_SETTING_NAMES = ("num_images", "seed", "min_size", "max_size", "class_fractions")
 
 
 @dataclass(frozen=True)
@@ -106,20 +111,23 @@ def generate_dataset(
     return SyntheticSummary(root, seed, num_images, counts, metadata, manifest)
 
 
-def dataset_matches(
-    root: str | Path,
-    *,
-    num_images: int = 300,
-    seed: int = 0,
-    min_size: int = 256,
-    max_size: int = 512,
-    class_fractions: Sequence[float] = (0.4, 0.3, 0.3),
-) -> bool:
+def dataset_matches(root: str | Path, **settings: Any) -> bool:
     """Tell whether ``root`` holds a complete data set made with these settings.
 
     The manifest is written last, so an interrupted generation never matches.
     A manifest from another generator version does not match either.
+
+    Args:
+        root: The data set folder.
+        **settings: The keyword arguments given to :func:`generate_dataset`
+            (``num_images``, ``seed``, ...); those left out mean its defaults.
+
+    Raises:
+        TypeError: A keyword that :func:`generate_dataset` does not take.
     """
+    call = inspect.signature(generate_dataset).bind(root, **settings)
+    call.apply_defaults()
+    wanted = _settings(*(call.arguments[name] for name in _SETTING_NAMES))
     root = Path(root)
     try:
         manifest = json.loads((root / MANIFEST_NAME).read_text(encoding="utf-8"))
@@ -127,12 +135,11 @@ def dataset_matches(
         return False
     if not isinstance(manifest, dict):
         return False
-    wanted = _settings(num_images, seed, min_size, max_size, class_fractions)
     if any(manifest.get(key) != value for key, value in wanted.items()):
         return False
     images = root / "images"
     count = sum(1 for p in images.iterdir() if p.is_file()) if images.is_dir() else 0
-    return count == num_images and (root / METADATA_NAME).is_file()
+    return count == wanted["num_images"] and (root / METADATA_NAME).is_file()
 
 
 def _settings(
