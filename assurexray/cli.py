@@ -54,6 +54,15 @@ def main(version: opt.VersionOption = False) -> None:
     """Show where a bone-tumour X-ray classifier looks."""
 
 
+def _options(parameters: dict[str, Any], *other: str) -> dict[str, Any]:
+    """A command's options as job overrides: its ``locals()`` on entry, less ``other``.
+
+    The parameter names are the names ``<Job>Options.from_settings`` takes (it
+    rejects any other), so a new option is declared once, in the signature.
+    """
+    return {name: value for name, value in parameters.items() if name not in other}
+
+
 def _run_with_model(
     job: Any,
     options: Any,
@@ -169,22 +178,12 @@ def train(
 
     Example: assurexray train --data data/demo --epochs 12 --output checkpoints/best.pt
     """
+    given = _options(locals(), "config")
     with user_errors():
         settings = load_settings(config)
         from assurexray import train as job
 
-        options = job.TrainOptions.from_settings(
-            settings,
-            data=data,
-            output=output,
-            arch=arch,
-            image_size=image_size,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            pretrained=pretrained,
-            device=device,
-        )
+        options = job.TrainOptions.from_settings(settings, **given)
         with progress_bars(transient=True) as progress:
             result = job.run(
                 options,
@@ -216,20 +215,12 @@ def gallery(
 
     Example: assurexray gallery --data data/demo --split test --k 3
     """
+    given = _options(locals(), "config", "checkpoint", "method")
     with user_errors():
         settings = load_settings(config)
         from assurexray import gallery as job
 
-        options = job.GalleryOptions.from_settings(
-            settings,
-            data=data,
-            split=split,
-            k=k,
-            output=output,
-            fn_true_class=fn_true_class,
-            batch_size=batch_size,
-            device=device,
-        )
+        options = job.GalleryOptions.from_settings(settings, **given)
         result = _run_with_model(job, options, settings, checkpoint, method)
     print_gallery(result)
     exit_for(result)
@@ -340,21 +331,12 @@ def demo(
 
     Example: assurexray demo
     """
+    given = _options(locals(), "config")
     with user_errors():
         settings = load_settings(config)
         from assurexray import demo as job
 
-        options = job.DemoOptions.from_settings(
-            settings,
-            output=output,
-            data=data,
-            images=images,
-            epochs=epochs,
-            arch=arch,
-            image_size=image_size,
-            fresh=fresh,
-            device=device,
-        )
+        options = job.DemoOptions.from_settings(settings, **given)
         with progress_bars(transient=True) as progress:
             result = job.run(
                 options,
