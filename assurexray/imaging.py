@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from assurexray.errors import ImageReadError
+from assurexray.errors import ImageReadError, why_missing
 from assurexray.image_header import (
     PIL_FORMATS,
     check_size,
@@ -166,9 +166,7 @@ def read_image(
     """
     path = Path(path)
     if not path.exists():
-        if path.is_symlink():  # a dangling link, or a loop of links
-            raise ImageReadError(f"{path}: cannot be read ({_link_problem(path)})")
-        raise ImageReadError(f"{path}: file not found")
+        raise ImageReadError(f"{path}: file {why_missing(path)}")
     if path.is_dir():
         raise ImageReadError(f"{path}: is a directory, not an image file")
     try:
@@ -184,15 +182,6 @@ def read_image(
         raise ImageReadError(f"{path}: not enough memory to decode the image") from exc
     except OSError as exc:  # permission denied, I/O error
         raise ImageReadError(f"{path}: cannot be read ({one_line(exc)})") from exc
-
-
-def _link_problem(path: Path) -> str:
-    """Why a symbolic link cannot be followed, in the system's words."""
-    try:
-        path.stat()
-    except OSError as exc:
-        return exc.strerror or "broken symbolic link"
-    return "broken symbolic link"
 
 
 def _too_large(path: Path, exc: Exception, max_pixels: int) -> ImageReadError:
