@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from assurexray import __version__
-from assurexray.report import plain_json, write_jpeg, write_text, write_with
+from assurexray.report import plain_json, write_jpeg, write_png, write_text
 
 REPORT_FILE = "report.html"
 PICTURE_DIR = "report_images"
@@ -212,7 +212,7 @@ def write_pictures(
     if mask is not None:
         small_mask = _resized(np.asarray(mask, np.uint8), size).astype(bool)
         paths["outline"] = f"{stem}_outline.png"
-        _write_rgba(base / paths["outline"], outline_layer(small_mask))
+        write_png(base / paths["outline"], outline_layer(small_mask))
         shown = draw.outline(shown, small_mask, OUTLINE_RGBA[:3], 2)
     paths["thumbnail"] = f"{stem}_thumb.jpg"
     write_jpeg(base / paths["thumbnail"], draw.fit_display(draw.to_rgb(shown), THUMBNAIL_SIDE))
@@ -238,18 +238,6 @@ def outline_layer(mask: np.ndarray, thickness: int = 2) -> np.ndarray:
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     cv2.drawContours(layer, contours, -1, OUTLINE_RGBA, thickness, cv2.LINE_AA)
     return layer
-
-
-def _write_rgba(path: Path, rgba: np.ndarray) -> Path:
-    import cv2
-
-    def _write(tmp: Path) -> None:
-        ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
-        if not ok:
-            raise OSError(f"{path}: could not encode PNG")
-        tmp.write_bytes(encoded.tobytes())
-
-    return write_with(path, _write)
 
 
 def colormap_gradient(colormap: str, stops: int = 11) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 from assurexray import __version__
 from assurexray import render as draw
 from assurexray.naming import printable
-from assurexray.report import atomic_path, write_json, write_png, write_with
+from assurexray.report import atomic_path, write_json, write_png
 
 if TYPE_CHECKING:
     from assurexray.infer import InferRun
@@ -46,12 +46,7 @@ def write_heatmap_png(path: str | Path, levels: np.ndarray, colormap: str = "jet
     third of the bytes of an RGB PNG, and ``np.asarray(Image.open(path)) / 255``
     is the map again, within half a level.
     """
-    from PIL import Image
-
-    image = Image.fromarray(np.ascontiguousarray(levels, dtype=np.uint8))
-    image.putpalette(draw.palette(colormap).tobytes())  # an "L" image becomes "P"
-    # zlib level 1: the fastest that still compresses (the map is smooth).
-    return write_with(path, lambda tmp: image.save(tmp, format="PNG", compress_level=1))
+    return write_png(path, levels, palette=draw.palette(colormap))
 
 
 def write_image_result(
