@@ -5,7 +5,7 @@ in :mod:`assurexray.streaming`.
 
 Per image: ``<name>_overlay.png``, ``<name>_heatmap.png``, ``<name>.json`` (and
 ``<name>_heatmap.npy`` on request), written by :mod:`assurexray.infer_files`
-in a background thread. For a run: ``predictions.csv`` and
+in background threads (:mod:`assurexray.writer`). For a run: ``predictions.csv`` and
 ``batch_results.json``, written even when the run is interrupted, so nothing
 already computed is lost.
 """
@@ -25,8 +25,14 @@ from assurexray.infer_inputs import collect_inputs, output_names
 from assurexray.jobs import OpenedModel, Progress, StreamOptions, no_progress, pick
 from assurexray.naming import printable
 from assurexray.report import check_output_folder, write_csv, write_json
-from assurexray.streaming import ExplainedImage, LoadFailure, explain_paths
-from assurexray.writer import BackgroundWriter, WriteInterrupted
+from assurexray.streaming import ExplainedImage, LoadFailure, explain_batches
+from assurexray.writer import (
+    BackgroundWriter,
+    WriteInterrupted,
+    WriterPlan,
+    plan_writers,
+    usable_cores,
+)
 
 if TYPE_CHECKING:
     from assurexray.config import Settings
@@ -155,21 +161,22 @@ def record_failure(run: InferRun, failure: LoadFailure) -> None:
 
 
 def process(
-    items: Iterator[ExplainedImage | LoadFailure],
+    batches: Iterator[list[ExplainedImage | LoadFailure]],
     names: dict[Path, str],
     run: InferRun,
     *,
     method: str,
     target_layers: Sequence[str],
     render: RenderOptions,
+    writers: WriterPlan | None = None,
     on_item: Callable[[ExplainedImage | LoadFailure], None] | None = None,
 ) -> InferRun:
-    """Consume explained images, writing each as it comes; batch files at the end.
+    """Consume batches of explained images, writing each image's files; batch files at the end.
 
-    Each image's files are written by a background thread while the model
-    works on the next images (one thread: more would take cores from the
-    model's threads, which then wait on each other); results are recorded in
-    input order. The batch
+    Each image's files are written by ``writers`` (:func:`assurexray.writer.plan_writers`):
+    beside the model as it works on the next batch, or in turns with it,
+    every batch written before the next forward pass. Results are recorded
+    in input order. The batch
     files are written in a ``finally`` block, after every queued image is
     written (or recorded as failed), so an interrupted or failing run still
     records every image finished before it stopped; a run stopped before its
@@ -205,11 +212,18 @@ def process(
         if on_item:
             on_item(item)
 
-    writer: BackgroundWriter[ExplainedImage | LoadFailure, Any] = BackgroundWriter(write)
+    writers = writers or WriterPlan(threads=1, take_turns=False)
+    writer: BackgroundWriter[ExplainedImage | LoadFailure, Any] = BackgroundWriter(
+        write, threads=writers.threads
+    )
     try:
-        for item in items:
-            for done, outcome in writer.submit(item):
-                record(done, outcome)
+        for batch in batches:
+            for item in batch:
+                for done, outcome in writer.submit(item):
+                    record(done, outcome)
+            if writers.take_turns:
+                for done, outcome in writer.drain():
+                    record(done, outcome)
     finally:
         for done, outcome in writer.finish():
             record(done, outcome)
@@ -244,7 +258,7 @@ def run(model: OpenedModel, options: InferOptions, *, progress: Progress = no_pr
 
         explained = options.target_class or "the predicted one"
         result.report_facts = job_facts(model, **{"explained class": explained})
-    items = explain_paths(
+    batches = explain_batches(
         found.files,
         explainer,
         model.preprocess,
@@ -261,12 +275,19 @@ def run(model: OpenedModel, options: InferOptions, *, progress: Progress = no_pr
         done += 1
         progress("explain", done, total)
 
+    import torch
+
+    device = options.stream.torch_device
+    writers = plan_writers(
+        on_cpu=device.type == "cpu", model_threads=torch.get_num_threads(), cores=usable_cores()
+    )
     return process(
-        items,
+        batches,
         output_names(found.files, options.output),
         result,
         method=explainer.method,
         target_layers=explainer.target_layer_names,
         render=options.render,
+        writers=writers,
         on_item=advance,
     )

@@ -230,17 +230,21 @@ def letterbox(image: np.ndarray, size: tuple[int, int], background: int = 255) -
     return canvas
 
 
-def to_rgb(image: np.ndarray) -> np.ndarray:
-    """Grey or RGB(A), float in [0, 1], uint8 or uint16 (white 65535), to RGB uint8."""
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Float in [0, 1] (NaN is 0), uint8 or uint16 (white 65535) pixels as uint8, same shape."""
     array = np.asarray(image)
     if array.dtype == np.uint16:
-        array = np.round(array.astype(np.float32) / np.float32(257)).astype(np.uint8)
-    elif array.dtype != np.uint8:
-        array = np.round(np.clip(np.nan_to_num(array.astype(np.float32)), 0.0, 1.0) * 255).astype(
-            np.uint8
-        )
+        return np.round(array.astype(np.float32) / np.float32(257)).astype(np.uint8)
+    if array.dtype != np.uint8:
+        return heat_levels(array.astype(np.float32))
+    return array
+
+
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    """Grey or RGB(A), float in [0, 1], uint8 or uint16 (white 65535), to RGB uint8."""
+    array = to_uint8(image)
     if array.ndim == 2:
-        return np.repeat(array[:, :, None], 3, axis=2)
+        return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)  # four times numpy's repeat
     if array.ndim == 3 and array.shape[2] in (3, 4):
         return np.ascontiguousarray(array[:, :, :3])
     raise ValueError(f"expected a grey or RGB image, got shape {array.shape}")

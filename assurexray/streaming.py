@@ -18,9 +18,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -194,18 +194,19 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
-def _stream(
+def _batches(
     paths: Iterable[str | Path],
     config: PreprocessConfig,
     run_batch: Callable[[list[LoadedImage], torch.Tensor, list[int]], list[T]],
     stream: StreamOptions,
     display_side: int = 0,
-) -> Iterator[T | LoadFailure]:
-    """Load images in the background, batch them, and yield in input order.
+) -> Iterator[list[T | LoadFailure]]:
+    """Load images in the background, batch them, and yield each batch's outputs in order.
 
     ``run_batch(images, batch, positions)`` turns a batch of loaded images
     (with their positions in ``paths``) into one output each; a file that
     could not be loaded is yielded as its :class:`LoadFailure` where it stands.
+    The next forward pass starts only when the caller asks for the next batch.
     """
     images = load_images(
         paths,
@@ -224,8 +225,7 @@ def _stream(
         if loaded:
             batch = torch.from_numpy(np.stack([i.tensor for i in loaded])).to(device)
             outputs = iter(run_batch(loaded, batch, positions))
-        for item in chunk:
-            yield item if isinstance(item, LoadFailure) else next(outputs)
+        yield [item if isinstance(item, LoadFailure) else next(outputs) for item in chunk]
 
 
 def predict_paths(
@@ -250,10 +250,15 @@ def predict_paths(
             for i, p, row in zip(loaded, probs, logits.numpy(), strict=True)
         ]
 
-    yield from _stream(paths, config, run_batch, stream)
+    yield from chain.from_iterable(_batches(paths, config, run_batch, stream))
 
 
-def explain_paths(
+def explain_paths(*args: Any, **kwargs: Any) -> Iterator[ExplainedImage | LoadFailure]:
+    """:func:`explain_batches`, one image at a time."""
+    return chain.from_iterable(explain_batches(*args, **kwargs))
+
+
+def explain_batches(
     paths: Iterable[str | Path],
     explainer: Explainer,
     config: PreprocessConfig,
@@ -261,8 +266,10 @@ def explain_paths(
     *,
     targets: Sequence[int | None] | None = None,
     display_side: int = DISPLAY_SIDE,
-) -> Iterator[ExplainedImage | LoadFailure]:
+) -> Iterator[list[ExplainedImage | LoadFailure]]:
     """Predict and explain every image, heatmaps mapped back to each image's frame.
+
+    Yields the images of each forward pass together, in input order.
 
     Args:
         paths: Image files.
@@ -298,7 +305,7 @@ def explain_paths(
             for n, image in enumerate(loaded)
         ]
 
-    yield from _stream(paths, config, run_batch, stream, display_side)
+    yield from _batches(paths, config, run_batch, stream, display_side)
 
 
 def predict_records(

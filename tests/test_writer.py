@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from assurexray.writer import BackgroundWriter, WriteInterrupted
+from assurexray.writer import BackgroundWriter, WriteInterrupted, WriterPlan, plan_writers
 
 
 def test_outcomes_come_back_in_order_with_errors_per_item() -> None:
@@ -62,26 +62,30 @@ def test_an_interrupted_finish_records_every_unwritten_item(monkeypatch) -> None
     assert all(isinstance(o, WriteInterrupted) for _, o in outcomes)
 
 
+@pytest.mark.parametrize("take_turns", [False, True], ids=["beside", "in-turns"])
 def test_infer_ctrl_c_keeps_every_finished_image_whole(
-    tmp_path: Path, tiny_checkpoint: Path
+    tmp_path: Path, tiny_checkpoint: Path, take_turns: bool
 ) -> None:
-    """Ctrl-C after two images: both have all their files and are in the batch files."""
+    """Ctrl-C after a batch of two: both have all their files and are in the batch files."""
     from conftest import write_gray_png
 
     from assurexray.infer import InferRun, RenderOptions, process
     from assurexray.infer_inputs import output_names
     from assurexray.jobs import ModelOptions, StreamOptions, open_model
-    from assurexray.streaming import explain_paths
+    from assurexray.streaming import explain_batches
+    from assurexray.writer import WriterPlan
 
     files = [write_gray_png(tmp_path / "in" / f"x{n}.png", seed=n) for n in range(4)]
     model = open_model(ModelOptions(tiny_checkpoint), "cpu")
 
     def interrupted_after_two():
         stream = StreamOptions(batch_size=2, workers=1)
-        for n, item in enumerate(explain_paths(files, model.explainer, model.preprocess, stream)):
-            if n == 2:
+        for n, batch in enumerate(
+            explain_batches(files, model.explainer, model.preprocess, stream)
+        ):
+            if n == 1:
                 raise KeyboardInterrupt
-            yield item
+            yield batch
 
     run = InferRun(tmp_path / "out", model.class_names, {})
     with pytest.raises(KeyboardInterrupt):
@@ -92,6 +96,7 @@ def test_infer_ctrl_c_keeps_every_finished_image_whole(
             method="gradcam",
             target_layers=["bn2"],
             render=RenderOptions(),
+            writers=WriterPlan(threads=2, take_turns=take_turns),
         )
     summary = json.loads((tmp_path / "out" / "batch_results.json").read_text())
     assert summary["num_processed"] == 2 and summary["num_failed"] == 0
@@ -101,3 +106,68 @@ def test_infer_ctrl_c_keeps_every_finished_image_whole(
         assert all(Path(p).is_file() for p in outputs.values())
         assert record["notes"] == []
     assert not (tmp_path / "out" / "x2.json").exists()
+
+
+def test_writers_run_at_once_and_drain_returns_every_outcome_in_order() -> None:
+    both_started = threading.Barrier(2, timeout=5)  # broken unless two writes overlap
+
+    def write(n: int) -> int:
+        both_started.wait()
+        return n
+
+    writer = BackgroundWriter(write, threads=2)
+    outcomes = writer.submit(0) + writer.submit(1)  # may return what is already written
+    outcomes += writer.drain()  # waits for the rest
+    assert outcomes == [(0, 0), (1, 1)]
+    assert writer.drain() == [] and writer.finish() == []
+
+
+@pytest.mark.parametrize(
+    ("on_cpu", "model_threads", "cores", "plan"),
+    [
+        (True, 2, 2, WriterPlan(threads=2, take_turns=True)),  # the model uses every core
+        (True, 1, 2, WriterPlan(threads=1, take_turns=False)),  # one core left for writing
+        (True, 2, 16, WriterPlan(threads=4, take_turns=False)),
+        (False, 2, 8, WriterPlan(threads=4, take_turns=False)),  # GPU: half the cores
+        (False, 1, 1, WriterPlan(threads=1, take_turns=False)),
+    ],
+)
+def test_writer_plan(on_cpu: bool, model_threads: int, cores: int, plan: WriterPlan) -> None:
+    assert plan_writers(on_cpu=on_cpu, model_threads=model_threads, cores=cores) == plan
+
+
+def test_in_turns_every_batch_is_written_before_the_next_forward_pass(
+    tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    from conftest import write_gray_png
+
+    from assurexray.infer import InferRun, RenderOptions, process
+    from assurexray.infer_inputs import output_names
+    from assurexray.jobs import ModelOptions, StreamOptions, open_model
+    from assurexray.streaming import explain_batches
+
+    files = [write_gray_png(tmp_path / "in" / f"x{n}.png", seed=n) for n in range(6)]
+    model = open_model(ModelOptions(tiny_checkpoint), "cpu")
+    written_before_next: list[bool] = []
+
+    def checked_batches():
+        stream = StreamOptions(batch_size=2, workers=1)
+        done: list[Path] = []
+        for batch in explain_batches(files, model.explainer, model.preprocess, stream):
+            jsons = [tmp_path / "out" / f"{path.stem}.json" for path in done]
+            written_before_next.append(all(json_file.is_file() for json_file in jsons))
+            done += [item.image.path for item in batch]
+            yield batch
+
+    run = InferRun(tmp_path / "out", model.class_names, {})
+    process(
+        checked_batches(),
+        output_names(files),
+        run,
+        method="gradcam",
+        target_layers=["bn2"],
+        render=RenderOptions(),
+        writers=WriterPlan(threads=2, take_turns=True),
+    )
+    assert written_before_next == [True, True, True]
+    assert [Path(r["image_path"]).name for r in run.results] == [f.name for f in files]
