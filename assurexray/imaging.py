@@ -45,6 +45,7 @@ from assurexray.image_header import (
     reduction_factor,
     sniff,
 )
+from assurexray.png import decode_grey_png
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".dcm", ".dicom"}
@@ -52,6 +53,7 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 DEFAULT_MAX_PIXELS = 100_000_000
 
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError)
+_GREY_PNG_DEPTH = {"L": 8, "I;16": 16, "I;16B": 16}  # Pillow's modes of grey PNGs
 _WHITE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, np.dtype(np.float32): 1.0}
 
 
@@ -257,6 +259,10 @@ def _read_pillow(
         with img:
             check_size(path, img.height, img.width, max_pixels)
             fmt, mode = "JPEG" if img.format == "MPO" else str(img.format), img.mode
+            grey_png = _decode_grey_png(path, img)  # before getexif, which decodes a PNG
+            if grey_png is not None:
+                pixels, depth = grey_png
+                return Radiograph(pixels, (img.height, img.width), path, fmt, depth, mode)
             try:
                 size = oriented_size(img)
                 frames = int(getattr(img, "n_frames", 1))
@@ -276,6 +282,16 @@ def _read_pillow(
                 ) from exc
             data, depth = _pillow_gray(path, img, notes)
     return Radiograph(data, size, path, fmt, depth, mode, tuple(notes))
+
+
+def _decode_grey_png(path: Path, img: Image.Image) -> tuple[np.ndarray, int] | None:
+    """A plain grey PNG's pixels and bit depth through OpenCV (see
+    :func:`assurexray.png.decode_grey_png`); None for any other file."""
+    depth = _GREY_PNG_DEPTH.get(img.mode)
+    if img.format != "PNG" or depth is None:
+        return None
+    pixels = decode_grey_png(path, (img.height, img.width), depth)
+    return None if pixels is None else (pixels, depth)
 
 
 def _pillow_gray(path: Path, img: Image.Image, notes: list[str]) -> tuple[np.ndarray, int]:

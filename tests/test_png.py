@@ -103,3 +103,69 @@ def test_refuses_what_it_cannot_write(pixels: np.ndarray) -> None:
 def test_palette_needs_indexes() -> None:
     with pytest.raises(ValueError, match="palette"):
         encode_png(RGB, palette=palette("jet"))
+
+
+def _grey_png_file(path, bits: int, interlaced: bool = False):
+    dtype = np.uint16 if bits == 16 else np.uint8
+    pixels = RNG.integers(0, np.iinfo(dtype).max, (61, 47), dtype=dtype)
+    Image.fromarray(pixels).save(path, format="PNG", interlace=interlaced)  # Pillow: I;16 or L
+    return pixels
+
+
+@pytest.mark.parametrize(("bits", "interlaced"), [(8, False), (16, False), (16, True)])
+def test_read_image_decodes_grey_pngs_through_opencv_to_pillows_pixels(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, bits: int, interlaced: bool
+) -> None:
+    from assurexray import imaging
+
+    decoded = []
+
+    def spy(*args):
+        decoded.append(png.decode_grey_png(*args))
+        return decoded[-1]
+
+    monkeypatch.setattr(imaging, "decode_grey_png", spy)
+    path = tmp_path / "grey.png"
+    pixels = _grey_png_file(path, bits, interlaced)
+    radiograph = imaging.read_image(path)
+    assert decoded and decoded[0] is not None  # OpenCV read it
+    np.testing.assert_array_equal(radiograph.data, pixels)
+    np.testing.assert_array_equal(radiograph.data, np.asarray(Image.open(path)))
+    assert radiograph.bit_depth == bits and radiograph.data.dtype == pixels.dtype
+
+
+def test_chunk_types_finds_every_kind_of_damage(tmp_path) -> None:
+    data = encode_png(RGB)
+    assert png.chunk_types(data) == [b"IHDR", b"IDAT", b"IEND"]
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0xFF
+    damaged = {
+        "truncated": data[:-20],
+        "no IEND": data[:-12],
+        "flipped byte": bytes(flipped),
+        "not a PNG": b"GIF89a" + data[6:],
+    }
+    for name, bad in damaged.items():
+        assert png.chunk_types(bad) is None, name
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped byte"])
+def test_damaged_grey_png_is_reported_without_libpng_noise(
+    tmp_path, capfd: pytest.CaptureFixture[str], damage: str
+) -> None:
+    from assurexray.errors import ImageReadError
+    from assurexray.imaging import read_image
+
+    path = tmp_path / "grey.png"
+    _grey_png_file(path, 16)
+    data = bytearray(path.read_bytes())
+    if damage == "truncated":
+        del data[len(data) // 2 :]
+    else:
+        data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert png.decode_grey_png(path, (61, 47), 16) is None
+    with pytest.raises(ImageReadError, match="truncated or corrupt PNG") as error:
+        read_image(path)  # by Pillow, which words the damage
+    assert str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value)
+    assert "libpng" not in capfd.readouterr().err
