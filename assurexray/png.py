@@ -1,10 +1,10 @@
 """PNG files encoded fast (rows filtered with numpy, deflated by ISA-L), and checked whole.
 
 OpenCV's and Pillow's PNG encoders spend nearly all their time in zlib. ISA-L's
-deflate (the ``isal`` package) compresses the same filtered rows over three
-times faster to about the same size: for the 1024 px overlays of 12 BTXRD
-radiographs, 3.6 against 13.1 ms and 472 against 469 KiB each, and for their
-palette heatmaps 0.8 against Pillow's 2.6 ms (``benchmarks/bench_png.py``). The
+deflate (the ``isal`` package) compresses the same filtered rows in a quarter
+to a third of the time, to about the same size: for the 1024 px overlays of
+12 BTXRD radiographs, 472 against 469 KiB each, and their palette heatmaps in
+a third of Pillow's time (``benchmarks/bench_png.py``; README, Performance). The
 rest of the format is a few bytes of chunk headers, written here to the PNG
 specification; ``tests/test_png.py`` decodes the files with OpenCV and Pillow.
 

@@ -47,8 +47,8 @@ def plan_writers(*, on_cpu: bool, model_threads: int, cores: int) -> WriterPlan:
 
     * A CPU model using every core: the writers take turns with it, as many
       as its threads. Beside it, they would take cores its threads wait on
-      each other for: on 2 cores, 48 BTXRD radiographs took 2.20 s that way
-      against 1.81 s in turns (``benchmarks/bench_infer.py``).
+      each other for: on 2 cores, 48 BTXRD radiographs took 1.97 s that way
+      against 1.70 s in turns (``benchmarks/bench_infer.py --writers-beside``).
     * A CPU model leaving cores free: that many writers (at most 4), beside it.
     * A GPU model: half the cores write beside it (at most 4); the other
       half decode the images and feed the GPU. Not measured here (no GPU).

@@ -14,7 +14,9 @@ background load hits all of them alike):
 * predict: assurexray's streamed prediction (no heatmaps, nothing written);
 * (b) infer_no_images: the infer job with ``--no-images``: (a) plus Grad-CAM,
   JSON and CSV written;
-* (c) infer: the full job, also the overlay and heatmap PNGs.
+* (c) infer: the full job, also the overlay and heatmap PNGs; with
+  ``--writers-beside`` also as it ran before its writers took turns with a
+  model using every core (one writer thread beside the model).
 
 Prints seconds, images/s, ratios (the fastest run of each approach, the
 range of the ratio over the rounds, and the ratio of CPU times, which a busy
@@ -30,6 +32,7 @@ times are the work each approach does.
     python benchmarks/bench_infer.py --input-dir ../shared/radiographs --repeats 3 --json infer.json
     python benchmarks/bench_infer.py --synthetic large-png16 --images 12 --repeats 3
     python benchmarks/bench_infer.py --synthetic large-jpeg --threads 1 --workers 1 --repeats 3
+    python benchmarks/bench_infer.py --input-dir radiographs/ --writers-beside --repeats 3
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from unittest.mock import patch
 
 import cv2
 import numpy as np
@@ -58,6 +62,7 @@ from assurexray.model import build_model
 from assurexray.preprocess import PreprocessConfig, compute_geometry, decode_floor, normalise
 from assurexray.report import write_json
 from assurexray.streaming import DISPLAY_SIDE, batched, predict_paths
+from assurexray.writer import WriterPlan
 
 DECODE_PASSES = 5  # the decode-only approaches read every file this many times per round
 LABELS = {
@@ -68,6 +73,7 @@ LABELS = {
     "predict": "assurexray prediction only",
     "infer_no_images": "(b) infer --no-images",
     "infer": "(c) infer (with PNGs)",
+    "infer_beside": "(c) with one writer beside the model",
 }
 
 
@@ -87,6 +93,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="decoding threads")
     parser.add_argument(
         "--threads", type=int, help="torch CPU threads (default: torch's; 1: CPU time is the work)"
+    )
+    parser.add_argument(
+        "--writers-beside",
+        action="store_true",
+        help="also time (c) with one writer thread beside the model, however many cores it uses",
     )
     parser.add_argument("--repeats", type=int, default=1, help="timed rounds; the fastest counts")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
@@ -160,14 +171,18 @@ def main(argv: list[str] | None = None) -> dict:
     network = model.checkpoint.model.eval()
     floor = decode_floor(config, DISPLAY_SIDE)
 
-    def infer_job(images: bool) -> None:
+    def infer_job(images: bool, beside: bool = False) -> None:
         options = InferOptions(
             inputs=(folder,),
             output=scratch / f"out_{images}",
             render=RenderOptions(images=images),
             stream=stream,
         )
-        infer.run(model, options)
+        if beside:  # the writer plan infer used before it took turns with the model
+            with patch.object(infer, "plan_writers", lambda **_: WriterPlan(1, take_turns=False)):
+                infer.run(model, options)
+        else:
+            infer.run(model, options)
 
     grey = cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH
     passes = range(DECODE_PASSES)  # decoding alone is quick: several passes per timing
@@ -180,6 +195,8 @@ def main(argv: list[str] | None = None) -> dict:
         "infer_no_images": lambda: infer_job(False),
         "infer": lambda: infer_job(True),
     }
+    if args.writers_beside:
+        approaches["infer_beside"] = lambda: infer_job(True, beside=True)
     rounds, cpu = time_in_turns(approaches, args.repeats)
     report = summarise(rounds, cpu, files, folder, args)
     print_report(report)
@@ -245,6 +262,8 @@ def print_report(report: dict) -> None:
         f"batch {report['batch_size']}, {report['threads']} threads, {report['repeats']} rounds"
     )
     for name, label in LABELS.items():
+        if name not in report["approaches"]:
+            continue
         figures = report["approaches"][name]
         rate = figures["images_per_second"]
         line = f"  {label:34s} {figures['seconds']:8.2f} s {rate:8.1f} img/s"
