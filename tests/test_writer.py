@@ -62,42 +62,57 @@ def test_an_interrupted_finish_records_every_unwritten_item(monkeypatch) -> None
     assert all(isinstance(o, WriteInterrupted) for _, o in outcomes)
 
 
+def _images_and_model(tmp_path: Path, checkpoint: Path, count: int):
+    """``count`` grey PNGs in ``tmp_path/in`` and the tiny model, opened on the CPU."""
+    from conftest import write_gray_png
+
+    from assurexray.jobs import ModelOptions, open_model
+
+    files = [write_gray_png(tmp_path / "in" / f"x{n}.png", seed=n) for n in range(count)]
+    return files, open_model(ModelOptions(checkpoint), "cpu")
+
+
+def _explained_batches(files: list[Path], model):
+    from assurexray.jobs import StreamOptions
+    from assurexray.streaming import explain_batches
+
+    stream = StreamOptions(batch_size=2, workers=1)
+    return explain_batches(files, model.explainer, model.preprocess, stream)
+
+
+def _write_results(batches, files: list[Path], model, output: Path, *, take_turns: bool):
+    """Run infer's ``process`` on ``batches`` with two writer threads; return its run."""
+    from assurexray.infer import InferRun, RenderOptions, process
+    from assurexray.infer_inputs import output_names
+
+    run = InferRun(output, model.class_names, {})
+    return process(
+        batches,
+        output_names(files),
+        run,
+        method="gradcam",
+        target_layers=["bn2"],
+        render=RenderOptions(),
+        writers=WriterPlan(threads=2, take_turns=take_turns),
+    )
+
+
 @pytest.mark.parametrize("take_turns", [False, True], ids=["beside", "in-turns"])
 def test_infer_ctrl_c_keeps_every_finished_image_whole(
     tmp_path: Path, tiny_checkpoint: Path, take_turns: bool
 ) -> None:
     """Ctrl-C after a batch of two: both have all their files and are in the batch files."""
-    from conftest import write_gray_png
-
-    from assurexray.infer import InferRun, RenderOptions, process
-    from assurexray.infer_inputs import output_names
-    from assurexray.jobs import ModelOptions, StreamOptions, open_model
-    from assurexray.streaming import explain_batches
-    from assurexray.writer import WriterPlan
-
-    files = [write_gray_png(tmp_path / "in" / f"x{n}.png", seed=n) for n in range(4)]
-    model = open_model(ModelOptions(tiny_checkpoint), "cpu")
+    files, model = _images_and_model(tmp_path, tiny_checkpoint, 4)
 
     def interrupted_after_two():
-        stream = StreamOptions(batch_size=2, workers=1)
-        for n, batch in enumerate(
-            explain_batches(files, model.explainer, model.preprocess, stream)
-        ):
+        for n, batch in enumerate(_explained_batches(files, model)):
             if n == 1:
                 raise KeyboardInterrupt
             yield batch
 
-    run = InferRun(tmp_path / "out", model.class_names, {})
+    output = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        process(
-            interrupted_after_two(),
-            output_names(files),
-            run,
-            method="gradcam",
-            target_layers=["bn2"],
-            render=RenderOptions(),
-            writers=WriterPlan(threads=2, take_turns=take_turns),
-        )
+        _write_results(interrupted_after_two(), files, model, output, take_turns=take_turns)
     summary = json.loads((tmp_path / "out" / "batch_results.json").read_text())
     assert summary["num_processed"] == 2 and summary["num_failed"] == 0
     for record in summary["results"]:
@@ -139,35 +154,17 @@ def test_writer_plan(on_cpu: bool, model_threads: int, cores: int, plan: WriterP
 def test_in_turns_every_batch_is_written_before_the_next_forward_pass(
     tmp_path: Path, tiny_checkpoint: Path
 ) -> None:
-    from conftest import write_gray_png
-
-    from assurexray.infer import InferRun, RenderOptions, process
-    from assurexray.infer_inputs import output_names
-    from assurexray.jobs import ModelOptions, StreamOptions, open_model
-    from assurexray.streaming import explain_batches
-
-    files = [write_gray_png(tmp_path / "in" / f"x{n}.png", seed=n) for n in range(6)]
-    model = open_model(ModelOptions(tiny_checkpoint), "cpu")
+    files, model = _images_and_model(tmp_path, tiny_checkpoint, 6)
     written_before_next: list[bool] = []
 
     def checked_batches():
-        stream = StreamOptions(batch_size=2, workers=1)
         done: list[Path] = []
-        for batch in explain_batches(files, model.explainer, model.preprocess, stream):
+        for batch in _explained_batches(files, model):
             jsons = [tmp_path / "out" / f"{path.stem}.json" for path in done]
             written_before_next.append(all(json_file.is_file() for json_file in jsons))
             done += [item.image.path for item in batch]
             yield batch
 
-    run = InferRun(tmp_path / "out", model.class_names, {})
-    process(
-        checked_batches(),
-        output_names(files),
-        run,
-        method="gradcam",
-        target_layers=["bn2"],
-        render=RenderOptions(),
-        writers=WriterPlan(threads=2, take_turns=True),
-    )
+    run = _write_results(checked_batches(), files, model, tmp_path / "out", take_turns=True)
     assert written_before_next == [True, True, True]
     assert [Path(r["image_path"]).name for r in run.results] == [f.name for f in files]
