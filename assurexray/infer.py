@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
+
 from assurexray import __version__
 from assurexray.errors import AssureXrayError
 from assurexray.infer_files import RenderOptions, write_image_result
@@ -274,8 +276,6 @@ def run(model: OpenedModel, options: InferOptions, *, progress: Progress = no_pr
         nonlocal done
         done += 1
         progress("explain", done, total)
-
-    import torch
 
     device = options.stream.torch_device
     writers = plan_writers(
