@@ -1,4 +1,4 @@
-"""One image's result files of the ``infer`` job, written by its writer thread.
+"""One image's result files of the ``infer`` job, written by a writer thread.
 
 ``<name>_overlay.png`` (the radiograph with the coloured heatmap and a
 caption), ``<name>_heatmap.png`` (the coloured heatmap alone, an 8-bit palette
@@ -62,7 +62,7 @@ def write_image_result(
 
     Pictures are drawn from the image's reduced copy at display size; the
     heatmap is mapped straight to that size (to the full frame only for
-    ``--save-raw``) and coloured once for both PNGs. Runs in the writer thread,
+    ``--save-raw``) and coloured once for both PNGs. Runs in a writer thread,
     so it changes nothing in ``run`` but its own entry of ``run.pictures``.
     """
     names = run.class_names
