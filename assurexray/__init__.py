@@ -11,29 +11,33 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from assurexray import _moved
+
 __version__ = "0.1.0"  # the one version source; pyproject.toml reads it
 
 _EXPORTS = {
-    "read_image": "imaging",
-    "Radiograph": "imaging",
-    "PreprocessConfig": "preprocess",
-    "preprocess_image": "preprocess",
-    "build_model": "model",
-    "load_checkpoint": "checkpoint",
-    "save_checkpoint": "checkpoint",
-    "Explainer": "explain",
-    "load_labelme": "annotations",
-    "annotation_mask": "annotation_masks",
-    "draw_annotation": "annotation_masks",
-    "localisation_scores": "metrics",
-    "classification_metrics": "metrics",
-    "load_dataset": "datasets",
-    "generate_dataset": "synthetic.writer",
-    "load_settings": "config",
-    "Settings": "config",
+    "read_image": "imaging.reading",
+    "Radiograph": "imaging.reading",
+    "PreprocessConfig": "imaging.preprocess",
+    "preprocess_image": "imaging.preprocess",
+    "build_model": "models.model",
+    "load_checkpoint": "models.checkpoint",
+    "save_checkpoint": "models.checkpoint",
+    "Explainer": "explain.explainer",
+    "load_labelme": "annotations.labelme",
+    "annotation_mask": "annotations.masks",
+    "draw_annotation": "annotations.masks",
+    "localisation_scores": "evaluation.metrics",
+    "classification_metrics": "evaluation.metrics",
+    "load_dataset": "data.datasets",
+    "generate_dataset": "data.synthetic.writer",
+    "load_settings": "core.config",
+    "Settings": "core.config",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
+
+_moved.install()  # old module paths keep working for a release, with a warning
 
 
 def __getattr__(name: str) -> Any:

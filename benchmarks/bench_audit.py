@@ -29,14 +29,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from assurexray import audit  # noqa: E402
-from assurexray.annotated_images import choose_annotated  # noqa: E402
-from assurexray.cam_engine import CandidateMaps  # noqa: E402
-from assurexray.cam_methods import CAM_METHODS  # noqa: E402
-from assurexray.config import load_settings  # noqa: E402
-from assurexray.explain import resolve_target_layers  # noqa: E402
-from assurexray.jobs import ModelOptions, open_model  # noqa: E402
-from assurexray.streaming import LoadedImage, batched, load_images  # noqa: E402
+from assurexray.audit import job as audit  # noqa: E402
+from assurexray.core.config import load_settings  # noqa: E402
+from assurexray.engine.jobs import ModelOptions, open_model  # noqa: E402
+from assurexray.engine.streaming import LoadedImage, batched, load_images  # noqa: E402
+from assurexray.explain.cam_engine import CandidateMaps  # noqa: E402
+from assurexray.explain.cam_methods import CAM_METHODS  # noqa: E402
+from assurexray.explain.explainer import resolve_target_layers  # noqa: E402
+from assurexray.localisation.annotated_images import choose_annotated  # noqa: E402
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 Times three approaches on the same preprocessed images, in one run:
 
 (a) plain batched inference (``torch.inference_mode`` forward + softmax);
-(b) prediction + Grad-CAM through :class:`assurexray.explain.Explainer`
+(b) prediction + Grad-CAM through :class:`assurexray.explain.explainer.Explainer`
     (the exact forward-only path where the model allows it);
 (c) the naive approach: per image, a forward pass for the prediction and then
     pytorch-grad-cam's ``GradCAM`` at batch size 1.
@@ -31,11 +31,11 @@ import pytorch_grad_cam as pgc
 import torch
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-from assurexray.errors import AssureXrayError
-from assurexray.explain import Explainer
-from assurexray.model import build_model
-from assurexray.preprocess import PreprocessConfig, preprocess_image
-from assurexray.report import write_json
+from assurexray.core.errors import AssureXrayError
+from assurexray.core.files import write_json
+from assurexray.explain.explainer import Explainer
+from assurexray.imaging.preprocess import PreprocessConfig, preprocess_image
+from assurexray.models.model import build_model
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -57,9 +57,12 @@ def load_inputs(args: argparse.Namespace) -> np.ndarray:
     config = PreprocessConfig(image_size=args.image_size)
     if args.input_dir is not None:
         try:
-            from assurexray.imaging import is_image_file, read_image
+            from assurexray.imaging.reading import is_image_file, read_image
         except ImportError:
-            print("assurexray.imaging is not available; using synthetic images", file=sys.stderr)
+            print(
+                "assurexray.imaging.reading is not available; using synthetic images",
+                file=sys.stderr,
+            )
         else:
             files = sorted(p for p in args.input_dir.iterdir() if is_image_file(p))[: args.images]
             if not files:

@@ -5,7 +5,7 @@ background load hits all of them alike):
 
 * decode: a bare OpenCV grayscale decode of every file, one after another
   (``cv2.imread(path, IMREAD_GRAYSCALE | IMREAD_ANYDEPTH)``);
-* read_image: :func:`assurexray.imaging.read_image` as the infer job calls it
+* read_image: :func:`assurexray.imaging.reading.read_image` as the infer job calls it
   (a JPEG at reduced scale, never below the network input and the 1024 px
   pictures), and read_image_full, decoding every pixel;
 * (a) plain: decode + plain batched inference, as a short script would do it:
@@ -51,18 +51,23 @@ import numpy as np
 import torch
 from rounds import time_in_turns
 
-from assurexray import infer
-from assurexray.checkpoint import save_checkpoint
-from assurexray.config import CLASS_NAMES
-from assurexray.imaging import read_image
-from assurexray.infer import InferOptions, RenderOptions
-from assurexray.infer_inputs import collect_inputs
-from assurexray.jobs import ModelOptions, StreamOptions, open_model
-from assurexray.model import build_model
-from assurexray.preprocess import PreprocessConfig, compute_geometry, decode_floor, normalise
-from assurexray.report import write_json
-from assurexray.streaming import DISPLAY_SIDE, batched, predict_paths
-from assurexray.writer import WriterPlan
+from assurexray.core.config import CLASS_NAMES
+from assurexray.core.files import write_json
+from assurexray.engine.file_writers import WriterPlan
+from assurexray.engine.jobs import ModelOptions, StreamOptions, open_model
+from assurexray.engine.streaming import DISPLAY_SIDE, batched, predict_paths
+from assurexray.imaging.preprocess import (
+    PreprocessConfig,
+    compute_geometry,
+    decode_floor,
+    normalise,
+)
+from assurexray.imaging.reading import read_image
+from assurexray.inference import infer
+from assurexray.inference.infer import InferOptions, RenderOptions
+from assurexray.inference.infer_inputs import collect_inputs
+from assurexray.models.checkpoint import save_checkpoint
+from assurexray.models.model import build_model
 
 DECODE_PASSES = 5  # the decode-only approaches read every file this many times per round
 LABELS = {
@@ -157,7 +162,7 @@ def main(argv: list[str] | None = None) -> dict:
     scratch = Path(tempfile.mkdtemp(prefix="bench_infer_"))
     folder = args.input_dir
     if folder is None and args.synthetic == "small":
-        from assurexray.synthetic import generate_dataset
+        from assurexray.data.synthetic import generate_dataset
 
         generate_dataset(scratch / "data", num_images=args.images, seed=0)
         folder = scratch / "data" / "images"

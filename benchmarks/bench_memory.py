@@ -25,14 +25,14 @@ import cv2
 import numpy as np
 from bench_infer import random_checkpoint  # this folder is on sys.path when run as a script
 
-from assurexray.preprocess import PreprocessConfig
-from assurexray.report import write_json
+from assurexray.core.files import write_json
+from assurexray.imaging.preprocess import PreprocessConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 # Runs the CLI in this process and prints its peak resident memory (KiB on Linux).
 DRIVER = """
 import resource, sys
-from assurexray.cli import app
+from assurexray.cli.main import app
 try:
     app(sys.argv[1:], prog_name="assurexray")
 except SystemExit as stop:

@@ -9,7 +9,7 @@ encodes them in turns, on one thread, with:
 * opencv: ``cv2.imencode`` at zlib level 1, RLE strategy and UP filter (the
   settings infer used before) — every ratio is to this one;
 * pillow: ``Image.save(format="PNG", compress_level=1)``;
-* assurexray: :func:`assurexray.png.encode_png` (UP filter, ISA-L deflate).
+* assurexray: :func:`assurexray.core.png.encode_png` (UP filter, ISA-L deflate).
 
 Prints milliseconds per picture, the ratio of times, and KiB written.
 
@@ -29,10 +29,10 @@ import numpy as np
 from PIL import Image
 from rounds import time_in_turns
 
-from assurexray import render as draw
-from assurexray.imaging import read_image
-from assurexray.infer_inputs import collect_inputs
-from assurexray.png import encode_png
+from assurexray.core.png import encode_png
+from assurexray.imaging.reading import read_image
+from assurexray.inference.infer_inputs import collect_inputs
+from assurexray.reporting import render as draw
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

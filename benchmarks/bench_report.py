@@ -1,7 +1,7 @@
 """How fast ``report.html`` opens and sorts with many images, in headless Chromium.
 
 Writes a report of ``--rows`` images (synthetic radiographs, real per-image
-pictures from :func:`~assurexray.html_report.write_pictures`) and, as the
+pictures from :func:`~assurexray.reporting.html_report.write_pictures`) and, as the
 baseline measured in the same run, a plain HTML table of the same rows and
 thumbnails with no script and no styles. Times, best of ``--repeats``:
 
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from assurexray.browser import LOAD_MS, file_url, headless_chromium, page_timings
-from assurexray.html_report import ImageRow, ReportPage, write_pictures, write_report
-from assurexray.report import write_json, write_text
+from assurexray.core.files import write_json, write_text
+from assurexray.reporting.browser import LOAD_MS, file_url, headless_chromium, page_timings
+from assurexray.reporting.html_report import ImageRow, ReportPage, write_pictures, write_report
 
 CLASSES = ("Normal", "Benign", "Malignant")
 REVERSE_MS = """() => {

@@ -7,7 +7,7 @@ Times, in one run and on the same device, image size, batch size and model:
     cross-entropy, ``loss.backward()``, ``optimizer.step()``. On CUDA it uses
     the same mixed precision and ``channels_last`` as assurexray. It is the
     ceiling: the model's own speed.
-(b) assurexray: one epoch of :func:`assurexray.train_steps.train_epoch` as
+(b) assurexray: one epoch of :func:`assurexray.training.train_steps.train_epoch` as
     ``assurexray train`` runs it: batches augmented by the BatchLoader's
     threads from the image cache, class-weighted loss, gradient clipping,
     one-cycle schedule (and AMP, channels_last, pinned memory on CUDA).
@@ -32,11 +32,11 @@ import torch
 from rounds import time_in_turns
 from torch import nn
 
-from assurexray.model import build_model
-from assurexray.preprocess import PreprocessConfig
-from assurexray.report import write_json
-from assurexray.train_data import BatchLoader
-from assurexray.train_steps import Accelerator, class_weights, train_epoch
+from assurexray.core.files import write_json
+from assurexray.imaging.preprocess import PreprocessConfig
+from assurexray.models.model import build_model
+from assurexray.training.train_data import BatchLoader
+from assurexray.training.train_steps import Accelerator, class_weights, train_epoch
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

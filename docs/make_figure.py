@@ -15,9 +15,9 @@ from pathlib import Path
 
 import cv2
 
-from assurexray.compare import PANEL_SIDE
-from assurexray.render import fit_display
-from assurexray.report import write_png
+from assurexray.core.files import write_png
+from assurexray.localisation.compare import PANEL_SIDE
+from assurexray.reporting.render import fit_display
 
 ROW_HEIGHT = PANEL_SIDE + 40 + 8  # panel, caption band, grid padding above and below
 

@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from assurexray.browser import file_url, headless_chromium
+from assurexray.reporting.browser import file_url, headless_chromium
 
 DOCS = Path(__file__).resolve().parent
 

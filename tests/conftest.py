@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assurexray.config import CLASS_NAMES
+from assurexray.core.config import CLASS_NAMES
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
@@ -22,9 +22,9 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A checkpoint of a tiny EfficientNet (same ``bn2`` head as B0) at 64 px."""
     import torch
 
-    from assurexray.checkpoint import save_checkpoint
-    from assurexray.model import build_model
-    from assurexray.preprocess import PreprocessConfig
+    from assurexray.imaging.preprocess import PreprocessConfig
+    from assurexray.models.checkpoint import save_checkpoint
+    from assurexray.models.model import build_model
 
     torch.manual_seed(0)
     model = build_model(TINY_ARCH, num_classes=len(CLASS_NAMES))
@@ -53,8 +53,8 @@ def write_gray_png(path: Path, height: int = 80, width: int = 50, seed: int = 0)
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 36-image synthetic BTXRD-layout data set with a stratified split."""
-    from assurexray.datasets import SPLIT_FILE, load_dataset, stratified_split, write_split
-    from assurexray.synthetic import generate_dataset
+    from assurexray.data.datasets import SPLIT_FILE, load_dataset, stratified_split, write_split
+    from assurexray.data.synthetic import generate_dataset
 
     root = tmp_path_factory.mktemp("data") / "synthetic"
     generate_dataset(root, num_images=36, seed=3, min_size=96, max_size=160)

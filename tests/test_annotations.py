@@ -13,14 +13,14 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from assurexray.annotations import (
+from assurexray.annotations.labelme import (
     AnnotationWarning,
     annotation_mask,
     draw_annotation,
     find_annotation,
     load_labelme,
 )
-from assurexray.errors import AnnotationError
+from assurexray.core.errors import AnnotationError
 
 
 def picture(text: str) -> np.ndarray:

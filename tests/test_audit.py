@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from assurexray.audit_summary import Scores, summarise
-from assurexray.cli import app
-from assurexray.statistics import bootstrap_mean, clearly_above, paired_difference
+from assurexray.audit.summary import Scores, summarise
+from assurexray.cli.main import app
+from assurexray.evaluation.statistics import bootstrap_mean, clearly_above, paired_difference
 
 runner = CliRunner()
 

@@ -13,15 +13,20 @@ from pytorch_grad_cam.utils.model_targets import (
     ClassifierOutputTarget,
 )
 
-from assurexray.baselines import baseline_maps, centre_map, edge_map, random_map
-from assurexray.cam_engine import SHARED_METHODS, CandidateMaps
-from assurexray.cam_methods import CAM_METHODS
-from assurexray.candidates import Candidate, build_candidates, default_layers
-from assurexray.errors import ExplainError
-from assurexray.faithfulness import road_scores
-from assurexray.sanity import cascade_steps, map_similarity, randomisation_test, randomise
-from assurexray.stability import PERTURBATIONS, aligned, perturb, stability_ssim
-from assurexray.target_layers import feature_stages
+from assurexray.core.errors import ExplainError
+from assurexray.evaluation.baselines import baseline_maps, centre_map, edge_map, random_map
+from assurexray.evaluation.faithfulness import road_scores
+from assurexray.evaluation.sanity import (
+    cascade_steps,
+    map_similarity,
+    randomisation_test,
+    randomise,
+)
+from assurexray.evaluation.stability import PERTURBATIONS, aligned, perturb, stability_ssim
+from assurexray.explain.cam_engine import SHARED_METHODS, CandidateMaps
+from assurexray.explain.cam_methods import CAM_METHODS
+from assurexray.explain.candidates import Candidate, build_candidates, default_layers
+from assurexray.explain.target_layers import feature_stages
 
 SIZE = 64
 

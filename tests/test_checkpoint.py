@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from assurexray.checkpoint import load_checkpoint, save_checkpoint
-from assurexray.errors import CheckpointError
-from assurexray.model import build_model
-from assurexray.preprocess import PreprocessConfig
+from assurexray.core.errors import CheckpointError
+from assurexray.imaging.preprocess import PreprocessConfig
+from assurexray.models.checkpoint import load_checkpoint, save_checkpoint
+from assurexray.models.model import build_model
 
 ARCH = "test_efficientnet"
 NAMES = ("Normal", "Benign", "Malignant")

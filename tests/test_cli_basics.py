@@ -7,13 +7,13 @@ import sys
 from typer.testing import CliRunner
 
 from assurexray import __version__
-from assurexray.cli import app
+from assurexray.cli.main import app
 
 runner = CliRunner()
 
 
 def test_import_does_not_import_torch() -> None:
-    code = "import sys, assurexray, assurexray.cli; assert 'torch' not in sys.modules"
+    code = "import sys, assurexray, assurexray.cli.main; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -47,7 +47,7 @@ def test_option_defaults_show_in_help() -> None:
 
 
 def test_compare_and_audit_take_the_same_image_choice() -> None:
-    from assurexray.cli_options import image_choice_options
+    from assurexray.cli.options import image_choice_options
 
     flags = "--annotations --images --data --split --per-class --all --threshold".split()
     assert len(flags) == len(inspect.signature(image_choice_options).parameters)

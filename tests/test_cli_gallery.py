@@ -11,7 +11,7 @@ import torch
 from sklearn.metrics import accuracy_score, f1_score
 from typer.testing import CliRunner
 
-from assurexray.cli import app
+from assurexray.cli.main import app
 
 runner = CliRunner()
 
@@ -58,9 +58,9 @@ def test_gallery_writes_every_file(
 def test_gallery_predictions_match_an_independent_forward(
     tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path
 ) -> None:
-    from assurexray.checkpoint import load_checkpoint
-    from assurexray.imaging import read_image
-    from assurexray.preprocess import preprocess_image
+    from assurexray.imaging.preprocess import preprocess_image
+    from assurexray.imaging.reading import read_image
+    from assurexray.models.checkpoint import load_checkpoint
 
     out = tmp_path / "g"
     assert _gallery(tiny_dataset, tiny_checkpoint, out).exit_code == 0
@@ -87,9 +87,9 @@ def test_gallery_bad_inputs(tmp_path: Path, tiny_dataset: Path, tiny_checkpoint:
     ]
     unknown = runner.invoke(app, [*base, "--split", "holdout"])
     assert unknown.exit_code == 2 and "unknown split 'holdout'" in unknown.output
-    from assurexray.checkpoint import save_checkpoint
-    from assurexray.model import build_model
-    from assurexray.preprocess import PreprocessConfig
+    from assurexray.imaging.preprocess import PreprocessConfig
+    from assurexray.models.checkpoint import save_checkpoint
+    from assurexray.models.model import build_model
 
     two = tmp_path / "two.pt"
     save_checkpoint(
@@ -113,10 +113,10 @@ def test_gallery_bad_inputs(tmp_path: Path, tiny_dataset: Path, tiny_checkpoint:
 def test_fn_true_class_adds_a_row_of_true_class_heatmaps(
     tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path, monkeypatch
 ) -> None:
-    import assurexray.gallery as gallery_module
-    from assurexray.config import load_settings
-    from assurexray.gallery import CELL, GalleryOptions, run
-    from assurexray.jobs import ModelOptions, open_model
+    import assurexray.inference.gallery as gallery_module
+    from assurexray.core.config import load_settings
+    from assurexray.engine.jobs import ModelOptions, open_model
+    from assurexray.inference.gallery import CELL, GalleryOptions, run
 
     asked: list[tuple[str, int]] = []
     original = gallery_module.explain_paths

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from assurexray.cli import app
+from assurexray.cli.main import app
 from tests.conftest import write_gray_png
 
 runner = CliRunner()
@@ -164,7 +164,7 @@ def test_too_large_image_fails_alone(tmp_path: Path, tiny_checkpoint: Path) -> N
 def test_interrupted_run_exits_130_and_keeps_finished_images(
     tmp_path: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from assurexray.explain import Explainer
+    from assurexray.explain.explainer import Explainer
 
     folder = tmp_path / "imgs"
     for i in range(3):

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from assurexray.annotated_images import choose_images
-from assurexray.cli import app
-from assurexray.compare import CompareOptions
-from assurexray.compare_report import build_report
+from assurexray.cli.main import app
+from assurexray.localisation.annotated_images import choose_images
+from assurexray.localisation.compare import CompareOptions
+from assurexray.localisation.compare_report import build_report
 from tests.conftest import copy_with_victim
 
 runner = CliRunner()

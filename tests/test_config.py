@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from assurexray.config import Settings, load_settings
-from assurexray.errors import ConfigError
+from assurexray.core.config import Settings, load_settings
+from assurexray.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assurexray.datasets import (
+from assurexray.core.errors import DatasetError
+from assurexray.data.datasets import (
     CLASS_NAMES,
     INDEX_COLUMNS,
     load_btxrd,
@@ -22,7 +23,6 @@ from assurexray.datasets import (
     validate_index,
     write_split,
 )
-from assurexray.errors import DatasetError
 
 # file on disk, image_id in the table, center, tumor, benign, malignant
 BTXRD_ROWS = [

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from assurexray.cli import app
-from assurexray.config import CLASS_NAMES
+from assurexray.cli.main import app
+from assurexray.core.config import CLASS_NAMES
 
 runner = CliRunner()
 TINY = ["--images", "24", "--epochs", "1", "--arch", "test_efficientnet", "--image-size", "64"]
@@ -19,8 +19,8 @@ TINY = ["--images", "24", "--epochs", "1", "--arch", "test_efficientnet", "--ima
 def test_demo_end_to_end_then_reuses_outputs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from assurexray.checkpoint import load_checkpoint
-    from assurexray.datasets import load_dataset, select_split
+    from assurexray.data.datasets import load_dataset, select_split
+    from assurexray.models.checkpoint import load_checkpoint
 
     monkeypatch.chdir(tmp_path)
     first = runner.invoke(app, ["demo", *TINY])
@@ -88,8 +88,8 @@ def test_demo_end_to_end_then_reuses_outputs(
 def test_demo_run_returns_every_step_result(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from assurexray import demo
-    from assurexray.config import load_settings
+    from assurexray.core.config import load_settings
+    from assurexray.demo import job as demo
 
     monkeypatch.chdir(tmp_path)
     options = demo.DemoOptions.from_settings(

@@ -15,17 +15,17 @@ from pytorch_grad_cam.base_cam import BaseCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
-from assurexray.cam_methods import combine_layers
-from assurexray.errors import ExplainError
-from assurexray.explain import (
+from assurexray.core.errors import ExplainError
+from assurexray.explain.cam_methods import combine_layers
+from assurexray.explain.explainer import (
     Explainer,
     available_methods,
     feature_stages,
     heatmaps_to_original,
     resolve_target_layers,
 )
-from assurexray.model import build_model
-from assurexray.preprocess import PreprocessConfig, preprocess_image
+from assurexray.imaging.preprocess import PreprocessConfig, preprocess_image
+from assurexray.models.model import build_model
 
 NAMES = ("Normal", "Benign", "Malignant")
 SIZE = 96

@@ -21,8 +21,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from assurexray.cli import app
-from assurexray.naming import check_class_names, distinct_slugs, printable, slug
+from assurexray.cli.main import app
+from assurexray.core.naming import check_class_names, distinct_slugs, printable, slug
 from tests.conftest import copy_with_victim, write_gray_png
 
 runner = CliRunner()
@@ -344,7 +344,7 @@ def test_output_into_the_input_folder_overwrites_nothing(
 def test_interrupted_compare_writes_a_partial_report(
     tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import assurexray.compare as compare_module
+    import assurexray.localisation.compare as compare_module
 
     real = compare_module.score_image
     calls = {"n": 0}
@@ -369,7 +369,7 @@ def test_interrupted_compare_writes_a_partial_report(
 def test_interrupted_audit_keeps_whole_images_and_recommends_nothing(
     tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import assurexray.audit_scoring as scoring
+    import assurexray.audit.scoring as scoring
 
     real = scoring.localisation_scores
     calls = {"n": 0}
@@ -607,7 +607,7 @@ def test_option_errors_are_one_red_line(args: list[str]) -> None:
 
 
 def test_readme_exit_codes_match_the_cli() -> None:
-    from assurexray import terminal as cli
+    from assurexray.cli import terminal as cli
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text.split("## Exit codes and bad input")[1].split("\n## ")[0]

@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from assurexray.browser import (
+from assurexray.cli.main import app
+from assurexray.reporting.browser import (
     CHROMIUM_NAMES,
     file_url,
     find_chromium,
     headless_chromium,
     page_timings,
 )
-from assurexray.cli import app
-from assurexray.html_report import ImageRow, ReportPage, write_pictures, write_report
+from assurexray.reporting.html_report import ImageRow, ReportPage, write_pictures, write_report
 
 pytestmark = pytest.mark.skipif(
     find_chromium() is None,

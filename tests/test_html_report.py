@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from skimage.segmentation import find_boundaries
 
-from assurexray.demo_report import demo_page
-from assurexray.html_report import (
+from assurexray.demo.report import demo_page
+from assurexray.reporting.html_report import (
     PICTURE_SIDE,
     THUMBNAIL_SIDE,
     ImageRow,
@@ -29,8 +29,8 @@ from assurexray.html_report import (
     write_pictures,
     write_report,
 )
-from assurexray.page_parts import PageContext, classification_sections, with_ci
-from assurexray.report_pages import audit_page, compare_page, gallery_page, infer_page
+from assurexray.reporting.page_parts import PageContext, classification_sections, with_ci
+from assurexray.reporting.report_pages import audit_page, compare_page, gallery_page, infer_page
 
 
 class _Page(HTMLParser):
@@ -108,7 +108,7 @@ def test_pictures_are_written_at_display_size_beside_the_page(tmp_path: Path) ->
 
 
 def test_an_overlay_already_drawn_is_shrunk_not_drawn_again(tmp_path: Path) -> None:
-    from assurexray import render
+    from assurexray.reporting import render
 
     gray, heat, _ = _radiograph(1200, 800)
     drawn = render.overlay(gray, heat, alpha=0.4, colormap="jet")  # as infer draws it
@@ -372,7 +372,7 @@ def test_compare_page_from_a_real_compare_run(
 ) -> None:
     from typer.testing import CliRunner
 
-    from assurexray.cli import app
+    from assurexray.cli.main import app
 
     out = tmp_path / "cmp"
     result = CliRunner().invoke(
@@ -425,7 +425,7 @@ def test_compare_page_of_unlabelled_images_claims_no_outcome(
 ) -> None:
     from typer.testing import CliRunner
 
-    from assurexray.cli import app
+    from assurexray.cli.main import app
 
     out = tmp_path / "cmp"
     arguments = ["--images", tiny_dataset / "images", "--annotations", tiny_dataset / "Annotations"]
@@ -444,7 +444,7 @@ def test_compare_page_of_unlabelled_images_claims_no_outcome(
 def test_infer_writes_a_page_for_several_images_only(tmp_path: Path, tiny_checkpoint: Path) -> None:
     from typer.testing import CliRunner
 
-    from assurexray.cli import app
+    from assurexray.cli.main import app
     from tests.conftest import write_gray_png
 
     folder = tmp_path / "scans"
@@ -473,7 +473,7 @@ def test_infer_writes_a_page_for_several_images_only(tmp_path: Path, tiny_checkp
 def test_gallery_writes_its_page(tmp_path: Path, tiny_dataset: Path, tiny_checkpoint: Path) -> None:
     from typer.testing import CliRunner
 
-    from assurexray.cli import app
+    from assurexray.cli.main import app
 
     out = tmp_path / "g"
     arguments = ["--data", str(tiny_dataset), "--checkpoint", str(tiny_checkpoint), "-o", str(out)]
@@ -496,7 +496,7 @@ def test_audit_page_from_a_real_audit_report(
 ) -> None:
     from typer.testing import CliRunner
 
-    from assurexray.cli import app
+    from assurexray.cli.main import app
 
     out = tmp_path / "audit"
     arguments = ["--data", str(tiny_dataset), "--split", "all", "--all", "--check-images", "3"]
@@ -522,7 +522,7 @@ def test_audit_page_from_a_real_audit_report(
 
 
 def test_demo_summary_states_the_audit_as_the_terminal_does() -> None:
-    from assurexray.demo_report import demo_summary_rows
+    from assurexray.demo.report import demo_summary_rows
 
     report = {"iou_threshold": 0.5, "mean_iou": 0.1, "hit_rate": 0.5, "chance_level": 0.08}
     audit = {

@@ -1,4 +1,4 @@
-"""Tests for assurexray.imaging: every supported format, and every kind of bad input."""
+"""Tests for assurexray.imaging.reading: every supported format, and every kind of bad input."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.pixels import get_decoder
 from pydicom.uid import ExplicitVRLittleEndian, JPEGLSLossless, generate_uid
 
-from assurexray.errors import ImageReadError
-from assurexray.imaging import (
+from assurexray.core.errors import ImageReadError
+from assurexray.imaging.reading import (
     DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
     Radiograph,
@@ -508,7 +508,7 @@ def test_integer_sources_stay_integer_until_asked(tmp_path: Path) -> None:
 
 
 def test_reduction_factor_never_goes_below_the_floor() -> None:
-    from assurexray.image_header import reduction_factor
+    from assurexray.imaging.header import reduction_factor
 
     assert reduction_factor((3000, 2000), None) == 1
     assert reduction_factor((3000, 2000), (224, 224)) == 8  # 375 x 250

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from assurexray import render
-from assurexray.imaging import read_image
-from assurexray.infer_files import write_heatmap_png
+from assurexray.imaging.reading import read_image
+from assurexray.inference.infer_files import write_heatmap_png
+from assurexray.reporting import render
 from tests.test_cli_infer import _infer
 
 HALF_LEVEL = 0.5 / 255 + 1e-6

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from assurexray.audit import AuditOptions
-from assurexray.compare import CompareOptions
-from assurexray.config import load_settings
-from assurexray.gallery import GalleryOptions
-from assurexray.train import TrainOptions
+from assurexray.audit.job import AuditOptions
+from assurexray.core.config import load_settings
+from assurexray.inference.gallery import GalleryOptions
+from assurexray.localisation.compare import CompareOptions
+from assurexray.training.train import TrainOptions
 
 
 def test_an_override_at_none_keeps_the_config_value() -> None:

@@ -15,7 +15,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from assurexray.metrics import (
+from assurexray.evaluation.metrics import (
     ShapeMismatchError,
     classification_metrics,
     iou,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from assurexray.errors import ConfigError
-from assurexray.model import build_model, resolve_device
+from assurexray.core.errors import ConfigError
+from assurexray.models.model import build_model, resolve_device
 
 ARCH = "test_efficientnet"
 

@@ -31,7 +31,7 @@ def test_every_public_name_survives_importing_every_module() -> None:
 
 
 def test_from_import_gives_the_function_not_the_module() -> None:
-    import assurexray.preprocess  # noqa: F401  (the import that used to shadow the export)
+    import assurexray.imaging.preprocess  # noqa: F401  (the import that used to shadow the export)
     from assurexray import preprocess_image
 
     assert callable(preprocess_image) and preprocess_image.__name__ == "preprocess_image"

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from assurexray import png
-from assurexray.png import encode_png
-from assurexray.render import heat_levels, palette
+from assurexray.core import png
+from assurexray.core.png import encode_png
+from assurexray.reporting.render import heat_levels, palette
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (37, 53, 3), dtype=np.uint8)
@@ -116,7 +116,7 @@ def _grey_png_file(path, bits: int, interlaced: bool = False):
 def test_read_image_decodes_grey_pngs_through_opencv_to_pillows_pixels(
     tmp_path, monkeypatch: pytest.MonkeyPatch, bits: int, interlaced: bool
 ) -> None:
-    from assurexray import imaging
+    from assurexray.imaging import reading as imaging
 
     decoded = []
 
@@ -153,8 +153,8 @@ def test_chunk_types_finds_every_kind_of_damage(tmp_path) -> None:
 def test_damaged_grey_png_is_reported_without_libpng_noise(
     tmp_path, capfd: pytest.CaptureFixture[str], damage: str
 ) -> None:
-    from assurexray.errors import ImageReadError
-    from assurexray.imaging import read_image
+    from assurexray.core.errors import ImageReadError
+    from assurexray.imaging.reading import read_image
 
     path = tmp_path / "grey.png"
     _grey_png_file(path, 16)

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assurexray.errors import ConfigError
-from assurexray.preprocess import PreprocessConfig, compute_geometry, preprocess_image
+from assurexray.core.errors import ConfigError
+from assurexray.imaging.preprocess import PreprocessConfig, compute_geometry, preprocess_image
 
 
 @pytest.mark.parametrize("shape", [(300, 120), (120, 300), (200, 200), (37, 91)])

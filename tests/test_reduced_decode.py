@@ -24,11 +24,11 @@ import pytest
 import torch
 from PIL import Image
 
-from assurexray.checkpoint import load_checkpoint
-from assurexray.explain import Explainer
-from assurexray.imaging import read_image
-from assurexray.metrics import localisation_scores
-from assurexray.preprocess import PreprocessConfig, decode_floor, preprocess_image
+from assurexray.evaluation.metrics import localisation_scores
+from assurexray.explain.explainer import Explainer
+from assurexray.imaging.preprocess import PreprocessConfig, decode_floor, preprocess_image
+from assurexray.imaging.reading import read_image
+from assurexray.models.checkpoint import load_checkpoint
 
 HEIGHT, WIDTH = 2400, 1800
 LESION = (1000, 1500, 180)  # centre x, centre y, radius in the original frame
@@ -115,7 +115,7 @@ def test_the_stream_input_from_its_display_copy_keeps_the_answer(
     heatmaps within the tolerances above (measured for EfficientNet-B0: 0.09
     of a level, probabilities 2e-7, heatmaps 0.002 on average and 0.012 at most).
     """
-    from assurexray.streaming import load_images
+    from assurexray.engine.streaming import load_images
 
     png = tmp_path / "large.png"
     Image.open(radiograph_jpeg[0]).save(png)

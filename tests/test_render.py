@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assurexray import render
-from assurexray.errors import ConfigError
+from assurexray.core.errors import ConfigError
+from assurexray.reporting import render
 
 
 def _ramp(height: int = 40, width: int = 30) -> np.ndarray:

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from assurexray.errors import ExplainError
-from assurexray.explain import Explainer
-from assurexray.rollout import (
+from assurexray.core.errors import ExplainError
+from assurexray.explain.explainer import Explainer
+from assurexray.explain.rollout import (
     attention_rollout,
     captured_attention,
     rollout_heatmaps,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from assurexray.selection import select_examples, stratified_choice
+from assurexray.data.selection import select_examples, stratified_choice
 
 NAMES = ("Normal", "Benign", "Malignant")
 

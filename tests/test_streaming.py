@@ -2,16 +2,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assurexray.checkpoint import load_checkpoint
-from assurexray.explain import Explainer
-from assurexray.jobs import StreamOptions
-from assurexray.streaming import (
+from assurexray.engine.jobs import StreamOptions
+from assurexray.engine.streaming import (
     ExplainedImage,
     LoadFailure,
     Prediction,
     explain_paths,
     predict_paths,
 )
+from assurexray.explain.explainer import Explainer
+from assurexray.models.checkpoint import load_checkpoint
 from tests.conftest import write_gray_png
 
 

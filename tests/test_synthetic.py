@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from skimage.draw import polygon2mask
 
-from assurexray.annotations import annotation_mask, load_labelme
-from assurexray.datasets import load_btxrd, validate_index
-from assurexray.errors import ConfigError, DatasetError
-from assurexray.synthetic import (
+from assurexray.annotations.labelme import annotation_mask, load_labelme
+from assurexray.core.errors import ConfigError, DatasetError
+from assurexray.data.datasets import load_btxrd, validate_index
+from assurexray.data.synthetic import (
     SUBTYPES,
     SyntheticSummary,
     dataset_matches,
@@ -23,14 +23,14 @@ from assurexray.synthetic import (
     plan_dataset,
     render_case,
 )
-from assurexray.synthetic.anatomy import draw_anatomy, sample_bone
-from assurexray.synthetic.lesions import (
+from assurexray.data.synthetic.anatomy import draw_anatomy, sample_bone
+from assurexray.data.synthetic.lesions import (
     LOOK_ALIKE_WEIGHT,
     draw_lesion,
     lesion_polygon,
     polygon_mask,
 )
-from assurexray.synthetic.plan import (
+from assurexray.data.synthetic.plan import (
     CENTER_LOOK,
     LOOK_ALIKE_SHARE,
     SUBTLE_CONSPICUITY,

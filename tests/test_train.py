@@ -8,15 +8,15 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from assurexray.checkpoint import load_checkpoint
-from assurexray.cli import app
-from assurexray.datasets import load_dataset
-from assurexray.model import build_model
-from assurexray.preprocess import PreprocessConfig
-from assurexray.pretrained import initial_model, load_pretrained_backbone
-from assurexray.train import TrainOptions, train_model
-from assurexray.train_data import BatchLoader, augment
-from assurexray.train_steps import class_weights
+from assurexray.cli.main import app
+from assurexray.data.datasets import load_dataset
+from assurexray.imaging.preprocess import PreprocessConfig
+from assurexray.models.checkpoint import load_checkpoint
+from assurexray.models.model import build_model
+from assurexray.models.pretrained import initial_model, load_pretrained_backbone
+from assurexray.training.train import TrainOptions, train_model
+from assurexray.training.train_data import BatchLoader, augment
+from assurexray.training.train_steps import class_weights
 
 runner = CliRunner()
 TINY = dict(arch="test_efficientnet", preprocess=PreprocessConfig(image_size=64), batch_size=8)
@@ -75,7 +75,7 @@ def test_early_stopping_waits_for_a_better_macro_f1_not_a_lower_loss(
         f1, loss = next(scores)
         return {"accuracy": f1, "macro_f1": f1, "loss": loss}
 
-    monkeypatch.setattr("assurexray.train.evaluate", scripted)
+    monkeypatch.setattr("assurexray.training.train.evaluate", scripted)
     result = train_model(
         load_dataset(tiny_dataset),
         TrainOptions(output=tmp_path / "best.pt", epochs=6, patience=2, **TINY),
@@ -223,7 +223,7 @@ def test_pretrained_imagenet_comes_from_timm_and_the_hub_cache(hub_cache: Path, 
 
 
 def test_pretrained_missing_from_the_cache_is_one_line(hub_cache: Path) -> None:
-    from assurexray.errors import CheckpointError
+    from assurexray.core.errors import CheckpointError
 
     options = TrainOptions(output=hub_cache / "x.pt", pretrained="imagenet", **TINY)
     with pytest.raises(CheckpointError) as info:
@@ -234,7 +234,7 @@ def test_pretrained_missing_from_the_cache_is_one_line(hub_cache: Path) -> None:
 
 
 def test_pretrained_unknown_tag_lists_the_known_ones(hub_cache: Path) -> None:
-    from assurexray.errors import ConfigError
+    from assurexray.core.errors import ConfigError
 
     options = TrainOptions(output=hub_cache / "x.pt", pretrained="in22k_nope", **TINY)
     with pytest.raises(ConfigError, match="'in22k_nope' is not a timm tag .* known: r160_in1k"):

@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from assurexray.writer import BackgroundWriter, WriteInterrupted, WriterPlan, plan_writers
+from assurexray.engine.file_writers import (
+    BackgroundWriter,
+    WriteInterrupted,
+    WriterPlan,
+    plan_writers,
+)
 
 
 def test_outcomes_come_back_in_order_with_errors_per_item() -> None:
@@ -66,15 +71,15 @@ def _images_and_model(tmp_path: Path, checkpoint: Path, count: int):
     """``count`` grey PNGs in ``tmp_path/in`` and the tiny model, opened on the CPU."""
     from conftest import write_gray_png
 
-    from assurexray.jobs import ModelOptions, open_model
+    from assurexray.engine.jobs import ModelOptions, open_model
 
     files = [write_gray_png(tmp_path / "in" / f"x{n}.png", seed=n) for n in range(count)]
     return files, open_model(ModelOptions(checkpoint), "cpu")
 
 
 def _explained_batches(files: list[Path], model):
-    from assurexray.jobs import StreamOptions
-    from assurexray.streaming import explain_batches
+    from assurexray.engine.jobs import StreamOptions
+    from assurexray.engine.streaming import explain_batches
 
     stream = StreamOptions(batch_size=2, workers=1)
     return explain_batches(files, model.explainer, model.preprocess, stream)
@@ -82,8 +87,8 @@ def _explained_batches(files: list[Path], model):
 
 def _write_results(batches, files: list[Path], model, output: Path, *, take_turns: bool):
     """Run infer's ``process`` on ``batches`` with two writer threads; return its run."""
-    from assurexray.infer import InferRun, RenderOptions, process
-    from assurexray.infer_inputs import output_names
+    from assurexray.inference.infer import InferRun, RenderOptions, process
+    from assurexray.inference.infer_inputs import output_names
 
     run = InferRun(output, model.class_names, {})
     return process(

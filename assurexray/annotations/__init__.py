@@ -1,0 +1,1 @@
+"""Annotations: LabelMe files, their shapes, and the tumour masks drawn from them."""

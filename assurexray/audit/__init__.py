@@ -1,0 +1,1 @@
+"""Audit job: which heatmap (method and layer) deserves belief."""

@@ -1,0 +1,306 @@
+"""What the command line prints for each job's result: one ``print_<job>`` per job.
+
+The commands in :mod:`assurexray.cli.main` and the demo's steps share them; the
+means (console, ``text``, warnings) come from :mod:`assurexray.cli.terminal`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+
+from assurexray.cli.terminal import console, err_console, show_failures, text, warn
+
+
+def show_notes(results: list[dict[str, Any]]) -> None:
+    """Each distinct note made while reading the images, once, with how many it concerns."""
+    by_note: dict[str, list[str]] = {}
+    for result in results:
+        for note in result.get("notes", []):
+            by_note.setdefault(note, []).append(Path(result["image_path"]).name)
+    for note, names in by_note.items():
+        where = names[0] if len(names) == 1 else f"{len(names)} images, e.g. {names[0]}"
+        err_console.print(f"[yellow]note:[/yellow] {text(note)} ({text(where)})", soft_wrap=True)
+
+
+def print_infer(run: Any) -> None:
+    """A single image's probabilities, or a folder's counts per class."""
+    from rich.table import Table
+
+    show_failures([f["error"] for f in run.failures])
+    show_notes(run.results)
+    if len(run.results) == 1 and not run.failures:
+        result = run.results[0]
+        table = Table(title=text(Path(result["image_path"]).name))
+        table.add_column("class")
+        table.add_column("probability", justify="right")
+        for name, p in result["probabilities"].items():
+            style = "bold green" if name == result["predicted_class"] else ""
+            table.add_row(text(name), f"{p:.1%}", style=style)
+        console.print(table)
+        console.print(f"explained class: {text(result['explained_class'])} ({result['method']})")
+        for kind, path in result["outputs"].items():
+            console.print(f"  {kind}: {text(path)}")
+        return
+    summary = run.summary()
+    table = Table(title="Predictions")
+    table.add_column("class")
+    table.add_column("images", justify="right")
+    for name, count in summary["counts_per_class"].items():
+        table.add_row(text(name), str(count))
+    table.add_row("[red]failed[/red]", str(summary["num_failed"]))
+    console.print(table)
+    console.print(
+        f"written: {text(run.output / 'predictions.csv')}, "
+        f"{text(run.output / 'batch_results.json')}"
+    )
+    if run.report_facts is not None:
+        console.print(f"report: {text(run.output / 'report.html')}")
+
+
+def print_epoch(entry: Any) -> None:
+    """One line per training epoch."""
+    mark = "  [green]best, saved[/green]" if entry.improved else ""
+    console.print(
+        f"epoch {entry.epoch:3d}  train loss {entry.train_loss:.3f}  val loss "
+        f"{entry.val_loss:.3f}  val acc {entry.val_accuracy:.1%}  val macro-F1 "
+        f"{entry.val_macro_f1:.3f}  ({entry.seconds:.0f}s){mark}"
+    )
+
+
+def print_training_start(options: Any) -> None:
+    """What is trained, at which size, where."""
+    console.print(
+        f"training {options.arch} at {options.preprocess.image_size}px on {options.device}"
+    )
+
+
+def print_training(result: Any, *, pretrained: bool = False) -> None:
+    """The best epoch, the checkpoint and the test split's scores."""
+    from rich.table import Table
+
+    if result.interrupted:
+        kept = f"best checkpoint so far: {result.checkpoint}"
+        warn(f"interrupted; {kept if result.best_epoch else 'no checkpoint saved'}")
+    if pretrained:
+        console.print(
+            f"--pretrained left {len(result.not_pretrained)} tensors at their fresh "
+            f"values: {text(', '.join(result.not_pretrained[:4]))}"
+        )
+    console.print(f"best epoch {result.best_epoch}; checkpoint: {text(result.checkpoint)}")
+    if result.test_metrics:
+        table = Table(title="Test split (best checkpoint)")
+        for column in ("accuracy", "macro-F1", "macro ROC AUC"):
+            table.add_column(column, justify="right")
+        auc = result.test_metrics.get("macro_roc_auc")
+        table.add_row(
+            f"{result.test_metrics['accuracy']:.1%}",
+            f"{result.test_metrics['macro_f1']:.3f}",
+            _fmt(auc, digits=3),
+        )
+        console.print(table)
+
+
+def print_gallery(result: Any) -> None:
+    """Accuracy, per-class precision/recall/F1, and the files written."""
+    from rich.table import Table
+
+    show_failures([f.error for f in result.failures])
+    if result.metrics:
+        table = Table(
+            title=f"{len(result.predictions)} images, accuracy {result.metrics['accuracy']:.1%}, "
+            f"macro-F1 {result.metrics['macro_f1']:.3f}"
+        )
+        for column in ("class", "support", "precision", "recall", "F1"):
+            table.add_column(column, justify="right" if column != "class" else "left")
+        for name, row in result.metrics["per_class"].items():
+            table.add_row(
+                text(name),
+                str(row["support"]),
+                f"{row['precision']:.2f}",
+                f"{row['recall']:.2f}",
+                f"{row['f1']:.2f}",
+            )
+        console.print(table)
+    for path in result.files.values():
+        console.print(f"  {text(path)}")
+
+
+def print_compare(result: Any) -> None:
+    """Scores per class against chance, the summary sentence, and the files written."""
+    from rich.table import Table
+
+    show_failures([f["error"] for f in result.failures])
+    report = result.report
+    first = f"{report['iou_threshold']:g}"
+    table = Table(title=f"Heatmaps vs annotations ({report['selection']})")
+    columns = ("class", "avail.", "scored", f"IoU@{first}", "Otsu IoU", "hit", "mass", "chance")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for name, row in report["per_class"].items():
+        table.add_row(
+            text(name),
+            str(row.get("available", 0)),
+            str(row["num_images"]),
+            _fmt(row["iou"][first]),
+            _fmt(row["otsu_iou"]),
+            _fmt(row["hit_rate"], pct=True),
+            _fmt(row["relevance_mass"], pct=True),
+            _fmt(row["mask_fraction"], pct=True),
+        )
+    console.print(table)
+    console.print(
+        "hit: heatmap peak inside the tumour; mass: share of the heatmap inside it; "
+        "chance: tumour area fraction"
+    )
+    console.print(text(report["summary"]))
+    for path in result.files:
+        console.print(f"  {text(path)}")
+    if result.interrupted:
+        warn(f"interrupted: the report holds the {report['num_images']} images scored so far")
+
+
+def print_audit(result: Any) -> None:
+    """The leaderboard with intervals beside chance, the verdict, and the files written."""
+    from rich.table import Table
+
+    show_failures([f["error"] for f in result.failures])
+    report = result.report
+    if result.interrupted:
+        warn(f"interrupted: the report holds the {report['num_images']} images scored so far")
+    table = Table(
+        title=f"Audit: {report['num_images']} images ({report['selection']}); "
+        f"checks on {report['num_checked']}; ranked by {report['rank_by'].replace('_', ' ')}"
+    )
+    columns = (
+        "#",
+        "candidate",
+        "localis.",
+        "hit rate",
+        "rel. mass",
+        f"IoU@{report['iou_thresholds'][0]:g}",
+        "Otsu IoU",
+        "ROAD",
+        "stability",
+        "sanity",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column == "candidate" else "right")
+    chance = report["chance_level"]
+    for entry in [*report["candidates"], *report["baselines"]]:
+        style = "bold green" if entry["name"] == report["recommended"] else ""
+        if entry["name"] in {b["name"] for b in report["baselines"]}:
+            style = "dim"
+        table.add_row(
+            str(entry.get("rank", "-")),
+            escape(entry["name"]),
+            _fmt(entry.get("localisation")),
+            _with_ci(entry, "hit_rate"),
+            _with_ci(entry, "relevance_mass"),
+            _fmt(entry.get("mean_iou")),
+            _fmt(entry.get("mean_otsu_iou")),
+            _fmt(entry.get("faithfulness"), digits=3),
+            _fmt(entry.get("stability_ssim")),
+            _sanity(entry.get("sanity") or {}),
+            style=style,
+        )
+    console.print(table)
+    console.print(
+        f"chance level (mean tumour area fraction): {_fmt(chance, pct=True)} — a map that "
+        "ignores the image scores about this on hit rate and relevance mass. Intervals are 95 % "
+        "bootstrap over images. localis.: mean of hit and mass (ranks the candidates by "
+        "default). ROAD: faithfulness, higher is better, random ≈ 0. Sanity: "
+        "Spearman correlation with the original maps once the head (then the last block) is "
+        f"randomised; a map that stays at ≥ {report['settings']['sanity_threshold']:g} fails."
+    )
+    for line in report["verdict"]:
+        console.print(escape(line))
+    if report["recommended"]:
+        from assurexray.explain.candidates import Candidate
+
+        best = next(e for e in report["candidates"] if e["name"] == report["recommended"])
+        console.print("to use it in infer, gallery and compare, put in your config:")
+        console.print(escape(Candidate(best["method"], tuple(best["layers"])).config_lines()))
+    for path in result.files:
+        console.print(f"  {escape(str(path))}")
+
+
+def _with_ci(entry: dict[str, Any], score: str) -> str:
+    interval = entry.get(f"{score}_ci")
+    text = _fmt(entry.get(score))
+    return f"{text} [{interval[0]:.2f}–{interval[1]:.2f}]" if interval else text
+
+
+def _sanity(sanity: dict[str, Any]) -> str:
+    if sanity.get("passed") is None:
+        return "n/a"
+    verdict = "[green]pass[/green]" if sanity["passed"] else "[red]fail[/red]"
+    return f"{verdict} {sanity['spearman']:.2f}"
+
+
+def _fmt(value: float | None, *, pct: bool = False, digits: int = 2) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.0%}" if pct else f"{value:.{digits}f}"
+
+
+def print_demo_step(options: Any, name: str, result: Any) -> None:
+    """A rule when a demo step starts; its usual summary when it ends."""
+    steps = ("train", "gallery", "compare", "audit", "infer")
+    titles = {step: f"{n}/{len(steps)} {step}" for n, step in enumerate(steps, start=1)}
+    printers = {
+        "gallery": print_gallery,
+        "compare": print_compare,
+        "audit": print_audit,
+        "infer": print_infer,
+    }
+    if name == "data":
+        verb = "reusing" if result else "made"
+        console.print(f"{verb} synthetic data set {text(options.data)}")
+    elif isinstance(result, Path):
+        console.print(f"reusing checkpoint {text(result)} (--fresh retrains)")
+    elif result is None:
+        console.rule(f"[bold]{titles.get(name, name)}")
+    elif name == "train":
+        print_training(result)
+        console.print(f"demo checkpoint: {text(options.model.checkpoint)}")
+    elif name in printers:
+        printers[name](result)
+
+
+def print_demo(result: Any) -> None:
+    """Test accuracy, localisation against chance, the audit, the pictures and the page."""
+    from rich.table import Table
+
+    from assurexray.demo.report import demo_summary_rows
+
+    table = Table(title=f"assurexray demo finished in {result.seconds / 60:.1f} min")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("chance", justify="right")
+    audit = result.audit.report if result.audit else None
+    for row in demo_summary_rows(result.gallery.metrics, result.compare.report, audit):
+        table.add_row(*map(text, row))
+    console.print(table)
+    console.print("pictures to open:")
+    for path in result.pictures:
+        console.print(f"  {text(path)}")
+    if result.report is not None:
+        console.print(f"report (open in a browser): {text(result.report)}")
+
+
+def print_split(index: Any, target: Path) -> None:
+    """Images per label and split, and where the split went."""
+    from rich.table import Table
+
+    table = Table(title=f"Split written to {text(target)}")
+    table.add_column("label")
+    for name in ("train", "val", "test"):
+        table.add_column(name, justify="right")
+    counts = index.groupby(["label", "split"]).size()
+    for label in sorted(index["label"].unique()):
+        cells = (str(counts.get((label, s), 0)) for s in ("train", "val", "test"))
+        table.add_row(text(label), *cells)
+    console.print(table)

@@ -1,0 +1,1 @@
+"""Demo job: the whole chain on a synthetic data set."""

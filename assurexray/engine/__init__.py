@@ -1,0 +1,3 @@
+"""Engine: what jobs share: options, opening a model, batched predict/explain streams and writer
+threads.
+"""

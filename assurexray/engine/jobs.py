@@ -1,0 +1,309 @@
+"""What every job shares: callback types, stream options, and opening a model.
+
+A *job* (``infer``, ``gallery``, ``compare``, ``train``, ``demo``) is a module
+with a frozen ``<Job>Options`` dataclass, built by
+``<Job>Options.from_settings(settings, **overrides)`` (an override left at None
+takes the config's value), and a ``run(...)`` function that does the work and
+returns a result object. Jobs never print: they report progress through a
+:data:`Progress` callback and notes through a :data:`Warn` callback, and raise
+:class:`~assurexray.core.errors.AssureXrayError` for bad input. The command line
+(:mod:`assurexray.cli.main`) only declares options, calls ``run`` and prints. See
+``docs/architecture.md``.
+
+Heavy imports (torch, timm) happen inside the functions, so importing this
+module stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+
+from assurexray.core.config import CLASS_NAMES
+from assurexray.core.errors import CheckpointError, DatasetError, why_missing
+from assurexray.imaging.reading import DEFAULT_MAX_PIXELS
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+
+    from assurexray.core.config import Settings
+    from assurexray.explain.explainer import Explainer
+    from assurexray.imaging.preprocess import PreprocessConfig
+    from assurexray.models.checkpoint import Checkpoint
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: ``done`` of ``total`` items of ``stage`` are finished."""
+Warn = Callable[[str], None]
+"""``warn(message)``: a one-line note for the user; the job goes on."""
+
+
+class Callbacks(TypedDict, total=False):
+    """The callbacks a job's ``run`` takes by keyword (``**callbacks: Unpack[Callbacks]``)."""
+
+    progress: Progress
+    warn: Warn
+
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+def pick(override: T | None, configured: U) -> T | U:
+    """The command-line ``override`` if given, else the ``configured`` value."""
+    return configured if override is None else override
+
+
+class Overrides(dict[str, Any]):
+    """The overrides a ``from_settings`` was given, by option name.
+
+    An override left out or at None keeps the config's value (:meth:`pick`),
+    so the command line passes its options straight on.
+    """
+
+    def __init__(self, options: Callable[..., Any], given: Mapping[str, Any], known: str) -> None:
+        """Keep ``given`` after checking that ``options`` knows each name in it.
+
+        Raises:
+            TypeError: a name not among the space-separated ``known`` ones (a
+                misspelt override must not be dropped in silence).
+        """
+        unknown = sorted(set(given) - set(known.split()))
+        if unknown:
+            raise TypeError(f"{options.__name__} has no option {', '.join(unknown)}")
+        super().__init__(given)
+
+    def pick(self, name: str, configured: Any) -> Any:
+        """The override of ``name`` if given and not None, else ``configured``."""
+        return pick(self.get(name), configured)
+
+    def only(self, *names: str) -> dict[str, Any]:
+        """The overrides among ``names`` (to pass on to other options)."""
+        return {name: self[name] for name in names if name in self}
+
+
+def no_progress(stage: str, done: int, total: int) -> None:
+    """A :data:`Progress` that shows nothing."""
+
+
+def no_warn(message: str) -> None:
+    """A :data:`Warn` that shows nothing."""
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """How images stream through the model: where, how many at once, decoding threads."""
+
+    device: str = "cpu"
+    batch_size: int = 8
+    workers: int = 2
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        batch_size: int | None = None,
+        device: str | None = None,
+        section: str = "infer",
+    ) -> StreamOptions:
+        """Stream options of a job; ``section`` names the config block with its batch size.
+
+        Raises:
+            ConfigError: the device is unknown or not available.
+        """
+        from assurexray.models.model import resolve_device
+
+        return cls(
+            device=str(resolve_device(pick(device, settings.device))),
+            batch_size=pick(batch_size, getattr(settings, section).batch_size),
+            workers=settings.infer.workers,
+            max_pixels=settings.max_pixels,
+        )
+
+    @property
+    def torch_device(self) -> torch.device:
+        import torch
+
+        return torch.device(self.device)
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Which checkpoint to open and how to explain it.
+
+    The ``fallback_*`` facts fill what an old or foreign checkpoint lacks.
+    """
+
+    checkpoint: Path
+    method: str = "gradcam"
+    target_layers: str = "auto"
+    aggregation: str = "mean"
+    fast_path: bool = True
+    fallback_arch: str = "efficientnet_b0"
+    fallback_class_names: tuple[str, ...] = CLASS_NAMES
+    fallback_preprocess: PreprocessConfig | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, checkpoint: Path | None = None, method: str | None = None
+    ) -> ModelOptions:
+        from assurexray.imaging.preprocess import PreprocessConfig
+
+        return cls(
+            checkpoint=Path(pick(checkpoint, settings.checkpoint)),
+            method=pick(method, settings.explain.method),
+            target_layers=settings.explain.target_layer,
+            aggregation=settings.explain.aggregation,
+            fast_path=settings.explain.fast_path,
+            fallback_arch=settings.model.arch,
+            fallback_class_names=tuple(settings.class_names),
+            fallback_preprocess=PreprocessConfig(
+                image_size=settings.model.image_size,
+                resize_mode=settings.model.resize_mode,
+                clahe=settings.model.clahe,
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class OpenedModel:
+    """A loaded checkpoint and the explainer set up for it."""
+
+    checkpoint: Checkpoint
+    explainer: Explainer
+    path: Path
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.checkpoint.class_names)
+
+    @property
+    def preprocess(self) -> PreprocessConfig:
+        return self.checkpoint.preprocess
+
+    def describe(self) -> dict[str, str]:
+        """Path, SHA-256 and architecture, as recorded in result files."""
+        from assurexray.models.checkpoint import file_sha256
+
+        return {
+            "path": str(self.path),
+            "sha256": file_sha256(self.path),
+            "arch": self.checkpoint.arch,
+        }
+
+
+def open_model(options: ModelOptions, device: str, *, warn: Warn = no_warn) -> OpenedModel:
+    """Load the checkpoint (safely) and set up its explainer; every job uses this.
+
+    Facts the checkpoint lacks are taken from the ``fallback_*`` options, each
+    with a warning.
+
+    Raises:
+        CheckpointError: the file is missing, corrupt or does not fit its architecture.
+        ExplainError: the method or the target layers are unknown.
+    """
+    import warnings
+
+    from assurexray.explain.explainer import Explainer
+    from assurexray.models.checkpoint import load_checkpoint
+
+    path = options.checkpoint
+    if not path.exists():
+        raise CheckpointError(
+            f"{path}: checkpoint file {why_missing(path)} (pass --checkpoint, or run "
+            "'assurexray demo' to train one)"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        checkpoint = load_checkpoint(
+            path,
+            arch=options.fallback_arch,
+            class_names=options.fallback_class_names,
+            preprocess=options.fallback_preprocess,
+            device=device,
+        )
+    for note in checkpoint.warnings:
+        warn(note)
+    layers = options.target_layers
+    if layers == "auto" and checkpoint.target_layer:
+        layers = checkpoint.target_layer  # the layer recorded when the checkpoint was saved
+    spec = "auto" if layers == "auto" else [s.strip() for s in layers.split(",") if s.strip()]
+    explainer = Explainer(
+        checkpoint.model,
+        method=options.method,
+        target_layers=spec,
+        aggregation=options.aggregation,
+        fast_path=options.fast_path,
+        class_names=checkpoint.class_names,
+        device=device,
+    )
+    return OpenedModel(checkpoint, explainer, path)
+
+
+def load_records(
+    data: Path,
+    *,
+    create_split: bool = False,
+    fractions: tuple[float, ...] = (0.7, 0.15, 0.15),
+    seed: int = 0,
+    warn: Warn = no_warn,
+) -> pd.DataFrame:
+    """Index a data set; with ``create_split``, write ``splits.csv`` if it has no split yet.
+
+    Raises:
+        DatasetError: no data set at ``data``, or a broken one.
+    """
+    from assurexray.data.datasets import SPLIT_FILE, load_dataset, stratified_split, write_split
+
+    if not data.exists():
+        raise DatasetError(
+            f"{data}: no such data set (pass --data, or run 'assurexray demo' "
+            "to make the synthetic one)"
+        )
+    index = load_dataset(data)
+    if index["split"].isna().all() and create_split:
+        index = stratified_split(index, fractions=fractions, seed=seed)
+        target = (data if data.is_dir() else data.parent) / SPLIT_FILE
+        write_split(index, target)
+        warn(f"no split found: wrote a stratified split to {target}")
+    return index
+
+
+def check_classes(model: OpenedModel, records: pd.DataFrame) -> None:
+    """Raise if the records carry labels the checkpoint does not know."""
+    unknown = sorted(set(records["label"].dropna()) - set(model.class_names))
+    if unknown:
+        raise DatasetError(
+            f"the data set has classes {unknown} that the checkpoint {model.path} does not "
+            f"know (it has {', '.join(model.class_names)})"
+        )
+
+
+def split_data_set(settings: Settings, **overrides: Any) -> tuple[pd.DataFrame, Path]:
+    """The ``split`` job: write a fresh stratified split of a data set (default DATA/splits.csv).
+
+    Overrides (None keeps the config's value): ``data``, ``output`` (the split
+    file), ``seed``, ``holdout_center`` (every image of that center goes to the
+    test split). Returns the split index and the file written.
+    """
+    from assurexray.data.datasets import SPLIT_FILE, load_dataset, stratified_split, write_split
+
+    given = Overrides(split_data_set, overrides, "data output seed holdout_center")
+    data = Path(given.pick("data", settings.data))
+    index = load_dataset(data)  # any existing split is replaced below
+    holdout_center = given.get("holdout_center")
+    center: str | int | None = holdout_center
+    if holdout_center and holdout_center.isdigit():
+        center = int(holdout_center)
+    index = stratified_split(
+        index,
+        fractions=tuple(settings.train.split_fractions),
+        seed=given.pick("seed", settings.seed),
+        holdout_center=center,
+    )
+    target = given.get("output") or (data if data.is_dir() else data.parent) / SPLIT_FILE
+    return index, write_split(index, target)

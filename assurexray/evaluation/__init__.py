@@ -1,0 +1,3 @@
+"""Evaluation: localisation and classification metrics, statistics, baselines, sanity, faithfulness
+and stability checks.
+"""

@@ -1,0 +1,3 @@
+"""Explain: heatmaps by method (CAM family, forward-only Grad-CAM, attention rollout), target
+layers and candidates.
+"""

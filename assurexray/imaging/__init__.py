@@ -1,0 +1,3 @@
+"""Imaging: reading radiographs (JPEG/PNG/TIFF/BMP, DICOM), their headers, and preprocessing for
+the network.
+"""

@@ -1,0 +1,1 @@
+"""Inference jobs: ``infer`` (images or folders) and ``gallery`` (TP/FP/FN grids over a split)."""

@@ -1,0 +1,3 @@
+"""Localisation job: ``compare`` heatmaps against annotations, and the image choice it shares with
+``audit``.
+"""

@@ -1,0 +1,126 @@
+"""Choosing the annotated images that ``compare`` and ``audit`` score.
+
+Candidates come from a bare image folder (labels unknown) or a data set split;
+annotations are attached by file stem; unless every image is wanted, only the
+true positives of each tumour class are kept, stratified.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from assurexray.annotations.labelme import find_annotation
+from assurexray.core.errors import DatasetError
+from assurexray.core.files import check_output_folder
+from assurexray.data.selection import stratified_choice
+from assurexray.engine.jobs import (
+    OpenedModel,
+    Progress,
+    Warn,
+    check_classes,
+    load_records,
+    no_progress,
+    no_warn,
+)
+from assurexray.engine.streaming import LoadFailure, predict_records
+
+if TYPE_CHECKING:
+    from assurexray.localisation.compare import CompareOptions
+
+
+def choose_annotated(
+    model: OpenedModel,
+    options: CompareOptions,
+    progress: Progress = no_progress,
+    warn: Warn = no_warn,
+) -> tuple[pd.DataFrame, dict[str, dict[str, int]], list[dict[str, str]]]:
+    """The annotated images to score (true positives unless every image is wanted).
+
+    Returns:
+        The chosen records, the per-class counts (available and used), and the
+        images that could not be read while predicting.
+    """
+    records = candidate_records(options, warn)
+    if records["label"].notna().any():
+        check_classes(model, records)
+    annotated = attach_annotations(records, options.annotations)
+    if annotated.empty:
+        if options.images is not None and options.annotations is None:
+            raise DatasetError("--images needs --annotations (the folder of LabelMe files)")
+        raise DatasetError(f"no image has an annotation in {options.annotations or 'the data set'}")
+    check_output_folder(options.output)  # before the work, not after it
+    predictions: pd.DataFrame | None = None
+    unreadable: list[LoadFailure] = []
+    if options.per_class is not None or annotated["label"].isna().any():
+        predictions, unreadable = predict_records(
+            annotated, model, options.stream, progress=progress
+        )
+    chosen, counts = choose_images(annotated, predictions, options)
+    failures = [{"image_id": f.path.stem, "error": f.error} for f in unreadable]
+    return chosen, counts, failures
+
+
+def candidate_records(options: CompareOptions, warn: Warn = no_warn) -> pd.DataFrame:
+    """The candidate images: a bare folder (labels unknown) or a data set split."""
+    from assurexray.data.datasets import select_split
+    from assurexray.imaging.reading import is_image_file
+
+    if options.images is not None:
+        if not options.images.is_dir():
+            raise DatasetError(f"{options.images}: image folder not found")
+        paths = sorted(p for p in options.images.iterdir() if p.is_file() and is_image_file(p))
+        return pd.DataFrame(
+            {
+                "image_id": [p.stem for p in paths],
+                "path": [str(p) for p in paths],
+                "label": [None] * len(paths),
+                "annotation": [None] * len(paths),
+            }
+        )
+    if options.data is None:
+        raise DatasetError("no images to compare: give a data set (--data) or --images")
+    index = load_records(options.data)
+    no_split = index["split"].isna().all()
+    if options.split != "all" and no_split:
+        warn("the data set has no split: scoring every image, training images included")
+    if options.split == "all" or no_split:
+        return index
+    return select_split(index, options.split)
+
+
+def attach_annotations(records: pd.DataFrame, annotation_dir: Path | None) -> pd.DataFrame:
+    """Fill the ``annotation`` column from ``annotation_dir`` (matched by image stem)."""
+    frame = records.copy()
+    if annotation_dir is not None:
+        if not annotation_dir.is_dir():
+            raise DatasetError(f"{annotation_dir}: annotation folder not found")
+        found = [find_annotation(annotation_dir, Path(p).stem) for p in frame["path"]]
+        frame["annotation"] = pd.Series(found, index=frame.index, dtype=object)
+    return frame[frame["annotation"].notna()].reset_index(drop=True)
+
+
+def choose_images(
+    annotated: pd.DataFrame, predictions: pd.DataFrame | None, options: CompareOptions
+) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
+    """Annotated images of the tumour classes; true positives only unless ``per_class`` is None.
+
+    Where the true label is unknown (a bare image folder), the predicted class
+    stands in for it and every annotated image is a candidate.
+    """
+    frame = annotated.copy()
+    frame["label_known"] = frame["label"].notna()
+    if predictions is not None:
+        predicted = dict(
+            zip(predictions["path"].astype(str), predictions["predicted_label"], strict=True)
+        )
+        frame["predicted_label"] = [predicted.get(str(p)) for p in frame["path"]]
+        frame = frame[frame["predicted_label"].notna()]
+        unknown = frame["label"].isna()
+        frame.loc[unknown, "label"] = frame.loc[unknown, "predicted_label"]
+        if options.per_class is not None:
+            frame = frame[frame["label"] == frame["predicted_label"]]
+    frame = frame[frame["label"].isin(options.classes)]
+    return stratified_choice(frame, "label", options.per_class, seed=options.seed)

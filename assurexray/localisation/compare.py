@@ -1,0 +1,287 @@
+"""The ``compare`` job: score heatmaps against LabelMe tumour outlines.
+
+Choose annotated images (by default the true positives of each tumour class,
+stratified; :mod:`assurexray.localisation.annotated_images`), explain each image's class,
+score the heatmap against the mask in the original image frame, and write
+``annotation_report.json`` with panels ``annotation_comparison*.png``
+(Original | Annotation | Heatmap | Overlay). :func:`run` with
+:class:`CompareOptions` is the job; the report's means are built in
+:mod:`assurexray.localisation.compare_report`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Unpack
+
+import numpy as np
+import pandas as pd
+
+from assurexray.annotations.labelme import load_labelme
+from assurexray.annotations.masks import draw_annotation
+from assurexray.core.errors import AnnotationError
+from assurexray.core.files import write_json, write_png
+from assurexray.engine.jobs import (
+    Callbacks,
+    OpenedModel,
+    Overrides,
+    Progress,
+    StreamOptions,
+    Warn,
+    no_progress,
+    no_warn,
+)
+from assurexray.engine.streaming import LoadFailure, explain_paths
+from assurexray.evaluation.metrics import localisation_scores
+from assurexray.localisation.annotated_images import choose_annotated
+from assurexray.localisation.compare_report import build_report
+from assurexray.reporting import render as draw
+from assurexray.reporting.html_report import Pictures, job_facts, write_pictures, write_report
+from assurexray.reporting.page_parts import PageContext
+from assurexray.reporting.report_pages import compare_page
+
+if TYPE_CHECKING:
+    from assurexray.core.config import Settings
+
+PANEL_SIDE = 320
+OVERRIDES = "annotations images data split per_class all_images thresholds output batch_size device"
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """Which images the ``compare`` job scores, and how.
+
+    Images come from ``images`` (a bare folder, labels unknown) or else from
+    the ``split`` of the data set ``data``; annotations from ``annotations``
+    or else the data set's own. ``per_class=None`` scores every annotated image.
+    """
+
+    output: Path
+    thresholds: tuple[float, ...] = (0.5,)
+    per_class: int | None = 5
+    classes: tuple[str, ...] = ("Benign", "Malignant")
+    annotation_mode: str = "btxrd"
+    rows_per_page: int = 6
+    seed: int = 0
+    alpha: float = 0.4
+    colormap: str = "jet"
+    data: Path | None = None
+    split: str = "test"
+    images: Path | None = None
+    annotations: Path | None = None
+    stream: StreamOptions = field(default_factory=StreamOptions)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> CompareOptions:
+        """Options from the config, changed by ``overrides`` (one left at None keeps it).
+
+        Overrides: ``annotations``, ``images``, ``data``, ``split``, ``per_class``,
+        ``all_images`` (True scores every annotated image), ``thresholds``,
+        ``output``, ``batch_size``, ``device``.
+        """
+        given = Overrides(cls, overrides, OVERRIDES)
+        configured = settings.compare
+        annotations = given.pick("annotations", configured.annotations)
+        return cls(
+            output=Path(given.pick("output", configured.output)),
+            thresholds=tuple(given.get("thresholds") or configured.thresholds),
+            per_class=None
+            if given.get("all_images")
+            else given.pick("per_class", configured.per_class),
+            classes=tuple(configured.classes),
+            annotation_mode=configured.annotation_mode,
+            rows_per_page=configured.rows_per_page,
+            seed=settings.seed,
+            alpha=settings.explain.alpha,
+            colormap=settings.explain.colormap,
+            data=Path(given.pick("data", settings.data)),
+            split=given.pick("split", configured.split),
+            images=given.get("images"),
+            annotations=Path(annotations) if annotations else None,
+            stream=StreamOptions.from_settings(
+                settings, section="gallery", **given.only("batch_size", "device")
+            ),
+        )
+
+
+@dataclass
+class CompareResult:
+    """The report and the files written."""
+
+    report: dict[str, Any]
+    files: list[Path] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    excluded: list[dict[str, str]] = field(default_factory=list)  # empty tumour masks
+    interrupted: bool = False
+    pictures: dict[str, Pictures] = field(default_factory=dict)  # report.html's, by image id
+
+
+def score_image(
+    heatmap: np.ndarray, annotation_path: Path, size: tuple[int, int], options: CompareOptions
+) -> tuple[np.ndarray, dict[str, Any] | str, list[str]]:
+    """The tumour mask at the image's size and the heatmap's scores against it.
+
+    Instead of scores, an empty mask gives the reason it is empty (``no
+    shapes``, ...): there is nothing to score against, and a zero would pull
+    down the means and the chance level.
+    """
+    annotation = load_labelme(annotation_path, max_pixels=options.stream.max_pixels)
+    annotation = annotation.resized(size)
+    drawn = draw_annotation(annotation, size, mode=options.annotation_mode)
+    notes = list(annotation.warnings)
+    if drawn.empty_reason is not None:
+        return drawn.mask, drawn.empty_reason, notes
+    return drawn.mask, localisation_scores(heatmap, drawn.mask, options.thresholds), notes
+
+
+def run(
+    model: OpenedModel, options: CompareOptions, **callbacks: Unpack[Callbacks]
+) -> CompareResult:
+    """The ``compare`` job: choose annotated images, explain, score, write report and panels.
+
+    ``callbacks``: ``progress`` and ``warn``, as every job takes them.
+
+    Raises:
+        DatasetError: no images, no annotations, or labels the checkpoint lacks.
+    """
+    chosen, counts, failures = choose_annotated(model, options, **callbacks)
+    return score_images(chosen, counts, model, options, failures=failures, **callbacks)
+
+
+def score_images(
+    chosen: pd.DataFrame,
+    counts: dict[str, dict[str, int]],
+    model: OpenedModel,
+    options: CompareOptions,
+    progress: Progress = no_progress,
+    warn: Warn = no_warn,
+    failures: Sequence[dict[str, str]] = (),
+) -> CompareResult:
+    """Explain and score ``chosen`` images; write the report and the panels.
+
+    Panels are written a page at a time as rows come, so a long run holds at
+    most one page in memory. ``failures`` from earlier steps join the report.
+    """
+    names = model.class_names
+    explainer = model.explainer
+    lookup = {n: i for i, n in enumerate(names)}
+    result = CompareResult(report={}, failures=list(failures))
+    per_image, page = [], []
+    rows = list(chosen.itertuples())
+    stream = explain_paths(
+        [str(r.path) for r in rows],
+        explainer,
+        model.preprocess,
+        options.stream,
+        targets=[lookup[str(r.label)] for r in rows],
+        display_side=PANEL_SIDE,
+    )
+    try:
+        for done, (row, item) in enumerate(zip(rows, stream, strict=True), start=1):
+            progress("compare", done, len(rows))
+            if isinstance(item, LoadFailure):
+                result.failures.append({"image_id": str(row.image_id), "error": item.error})
+                continue
+            try:
+                mask, scores, notes = score_image(
+                    item.heatmap, Path(str(row.annotation)), item.image.radiograph.size, options
+                )
+            except AnnotationError as exc:
+                result.failures.append({"image_id": str(row.image_id), "error": str(exc)})
+                continue
+            for note in notes:
+                warn(note)
+            if isinstance(scores, str):
+                reason = f"{row.annotation}: empty tumour mask: {scores}"
+                result.excluded.append({"image_id": str(row.image_id), "reason": reason})
+                warn(f"{row.image_id} left out of the scores: {reason}")
+                continue
+            entry = {
+                "image_id": row.image_id,
+                "class": row.label,
+                "predicted_class": names[item.predicted],
+                "confidence": float(item.probabilities[item.predicted]),
+                "explained_class": names[item.target],
+                "class_known": bool(getattr(row, "label_known", True)),
+                "heatmap_empty": item.empty,
+                **scores,
+            }
+            per_image.append(entry)
+            page.append(comparison_row(item, mask, entry, options))
+            result.pictures[str(row.image_id)] = write_pictures(
+                options.output,
+                str(row.image_id),
+                item.image.radiograph.pixels,
+                item.heatmap,
+                mask,
+                alpha=options.alpha,
+                colormap=options.colormap,
+            )
+            if len(page) == options.rows_per_page:
+                result.files.append(write_page(page, len(result.files) + 1, options))
+                page = []
+    except KeyboardInterrupt:  # keep what was scored: the report says it is partial
+        result.interrupted = True
+    if page:
+        result.files.append(write_page(page, len(result.files) + 1, options))
+    result.report = build_report(
+        per_image,
+        counts,
+        options,
+        names=names,
+        failures=result.failures,
+        method=explainer.method,
+        excluded=result.excluded,
+        interrupted=result.interrupted,
+    )
+    result.files.append(write_json(options.output / "annotation_report.json", result.report))
+    facts = {
+        "selection": result.report["selection"],
+        "IoU thresholds": options.thresholds,
+        "annotations": options.annotation_mode,
+        "heatmap opacity": options.alpha,
+    }
+    context = PageContext(result.pictures, job_facts(model, **facts), options.colormap)
+    html = compare_page(result.report, context)
+    result.files.append(write_report(html, options.output))
+    return result
+
+
+def comparison_row(
+    item: Any, mask: np.ndarray, entry: dict[str, Any], options: CompareOptions
+) -> np.ndarray:
+    """Original | Annotation outline | Heatmap | Overlay with outline, for one image."""
+    radiograph = item.image.radiograph  # a reduced copy; size is the file's
+    gray = draw.fit_display(radiograph.data, PANEL_SIDE, frame=radiograph.size)
+    small_mask = draw.fit_display(mask.astype(np.uint8), PANEL_SIDE).astype(bool)
+    heat = item.heatmap_at(gray.shape[:2])
+    first = f"{options.thresholds[0]:g}"
+    tiles = [
+        draw.add_caption(gray, f"{entry['image_id']} ({entry['class']})"),
+        draw.add_caption(draw.outline(gray, small_mask), "annotation"),
+        draw.add_caption(
+            draw.colorize(heat, options.colormap), f"heatmap: {entry['explained_class']}"
+        ),
+        draw.add_caption(
+            draw.outline(
+                draw.overlay(gray, heat, alpha=options.alpha, colormap=options.colormap), small_mask
+            ),
+            f"IoU@{first} {entry['iou'][first]:.2f}  hit {'yes' if entry['hit'] else 'no'}",
+        ),
+    ]
+    return draw.grid(tiles, ncols=4, cell_size=(PANEL_SIDE + 40, PANEL_SIDE))
+
+
+def write_page(rows: Sequence[np.ndarray], number: int, options: CompareOptions) -> Path:
+    """Write one page of rows: annotation_comparison.png, then _2.png, _3.png, …"""
+    body = np.vstack(rows)
+    legend = draw.colorbar(min(body.shape[0], 480), options.colormap)
+    figure = draw.hstack_panels([body, draw.letterbox(legend, (body.shape[0], legend.shape[1]))])
+    title = "Original | Annotation (green) | Heatmap | Overlay"
+    if number > 1:
+        title += f"   (page {number})"
+    suffix = "" if number == 1 else f"_{number}"
+    path = options.output / f"annotation_comparison{suffix}.png"
+    return write_png(path, draw.add_caption(figure, title))

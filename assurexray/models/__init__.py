@@ -1,0 +1,1 @@
+"""Models: timm classifiers, checkpoints and starting weights."""

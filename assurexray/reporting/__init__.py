@@ -1,0 +1,1 @@
+"""Reporting: pictures (overlays, grids), report.html and its pages, the headless browser."""

@@ -1,0 +1,1 @@
+"""Training job: ``train`` with its epochs, data loading and augmentation."""
