@@ -29,7 +29,8 @@ from assurexray.reporting.html_report import (
     write_pictures,
     write_report,
 )
-from assurexray.reporting.page_parts import PageContext, classification_sections, with_ci
+from assurexray.core.text import with_interval
+from assurexray.reporting.page_parts import PageContext, classification_sections
 from assurexray.reporting.report_pages import audit_page, compare_page, gallery_page, infer_page
 
 
@@ -345,9 +346,11 @@ def test_audit_page_shows_cis_baselines_and_recommendation() -> None:
     assert row.facts["scores"]["layercam@bn2"]["hit"] is False  # every candidate in the facts
 
 
-def test_with_ci_leaves_out_missing_intervals() -> None:
-    assert with_ci(0.5, None, percent=True) == "50%"
-    assert with_ci(0.5, [None, 0.6], percent=False) == "0.50"
+def test_with_interval_leaves_out_missing_intervals() -> None:
+    assert with_interval(0.5, None, as_percent=True) == "50%"
+    assert with_interval(0.5, [None, 0.6]) == "0.50"
+    assert with_interval(0.5, [0.25, 0.75], as_percent=True) == "50% [25%–75%]"
+    assert with_interval(None, [0.25, 0.75]) == "n/a [0.25–0.75]"
 
 
 def test_demo_page_shows_the_terminal_summary_and_links() -> None:

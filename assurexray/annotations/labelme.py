@@ -28,6 +28,7 @@ from assurexray.annotations.masks import (
 )
 from assurexray.annotations.shapes import COORD_LIMIT, decode_patch
 from assurexray.core.errors import AnnotationError
+from assurexray.core.text import first_line
 from assurexray.imaging.reading import DEFAULT_MAX_PIXELS
 
 __all__ = [
@@ -220,7 +221,7 @@ def _read_json(path: Path) -> dict[str, Any]:
     except RecursionError as exc:
         raise AnnotationError(f"{path}: invalid JSON (nested too deeply)") from exc
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
-        raise AnnotationError(f"{path}: invalid JSON ({str(exc).splitlines()[0]})") from exc
+        raise AnnotationError(f"{path}: invalid JSON ({first_line(exc)})") from exc
     if not isinstance(data, dict):
         raise AnnotationError(f"{path}: top level must be a JSON object")
     return data

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from assurexray.core.text import number
 from assurexray.evaluation.statistics import (
     Estimate,
     bootstrap_mean,
@@ -205,7 +206,7 @@ def verdict(
 
 
 def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+    return number(value, 3)
 
 
 def _fmt_ci(interval: list[float] | None) -> str:

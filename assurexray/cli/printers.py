@@ -12,6 +12,7 @@ from typing import Any
 from rich.markup import escape
 
 from assurexray.cli.terminal import console, err_console, show_failures, text, warn
+from assurexray.core.text import number, percent, with_interval
 
 
 def show_notes(results: list[dict[str, Any]]) -> None:
@@ -228,9 +229,7 @@ def print_audit(result: Any) -> None:
 
 
 def _with_ci(entry: dict[str, Any], score: str) -> str:
-    interval = entry.get(f"{score}_ci")
-    text = _fmt(entry.get(score))
-    return f"{text} [{interval[0]:.2f}–{interval[1]:.2f}]" if interval else text
+    return with_interval(entry.get(score), entry.get(f"{score}_ci"))
 
 
 def _sanity(sanity: dict[str, Any]) -> str:
@@ -241,9 +240,7 @@ def _sanity(sanity: dict[str, Any]) -> str:
 
 
 def _fmt(value: float | None, *, pct: bool = False, digits: int = 2) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.0%}" if pct else f"{value:.{digits}f}"
+    return percent(value) if pct else number(value, digits)
 
 
 def print_demo_step(options: Any, name: str, result: Any) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from assurexray.core.errors import ConfigError
 from assurexray.core.naming import check_class_names, printable
+from assurexray.core.text import first_line
 
 DEFAULT_CONFIG_PATH = Path("configs/default.yaml")
 CLASS_NAMES: tuple[str, ...] = ("Normal", "Benign", "Malignant")
@@ -148,7 +149,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = first_line(exc)
         raise ConfigError(f"{path}: not valid YAML ({first})") from None
     if data is None:
         return Settings()

@@ -27,6 +27,7 @@ import pandas as pd
 
 from assurexray.core.config import CLASS_NAMES
 from assurexray.core.errors import DatasetError
+from assurexray.core.text import first_line
 from assurexray.imaging.reading import IMAGE_EXTENSIONS
 
 INDEX_COLUMNS = ["image_id", "path", "label", "split", "annotation"]
@@ -111,7 +112,7 @@ def read_table(path: Path, nrows: int | None = None) -> pd.DataFrame:
     try:
         table = reader(path, nrows=nrows)
     except Exception as exc:  # pandas and its engines (openpyxl, xlrd) raise many kinds
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = first_line(exc)
         raise DatasetError(f"{path}: cannot read table ({reason})") from exc
     table.columns = [str(c).strip().lower() for c in table.columns]
     return table

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from assurexray.core.text import number, percent, with_interval
 from assurexray.reporting.html_report import (
     REPORT_FILE,
     ReportPage,
@@ -16,7 +17,7 @@ from assurexray.reporting.html_report import (
     run_facts,
     write_report,
 )
-from assurexray.reporting.page_parts import SCORE_NAMES, classification_sections, num, pct, with_ci
+from assurexray.reporting.page_parts import SCORE_NAMES, classification_sections
 
 
 def demo_summary_rows(
@@ -33,13 +34,13 @@ def demo_summary_rows(
     """
     from assurexray.demo.job import chance_accuracy
 
-    chance = pct(report.get("chance_level"))
+    chance = percent(report.get("chance_level"))
     rows = [
-        ["test accuracy", pct(metrics["accuracy"]), pct(chance_accuracy(metrics))],
-        ["test macro-F1", num(metrics["macro_f1"]), ""],
-        [f"mean IoU @{report['iou_threshold']}", num(report.get("mean_iou")), ""],
-        ["hit rate (pointing game)", pct(report.get("hit_rate")), chance],
-        ["relevance mass", pct(report.get("mean_relevance_mass")), chance],
+        ["test accuracy", percent(metrics["accuracy"]), percent(chance_accuracy(metrics))],
+        ["test macro-F1", number(metrics["macro_f1"]), ""],
+        [f"mean IoU @{report['iou_threshold']}", number(report.get("mean_iou")), ""],
+        ["hit rate (pointing game)", percent(report.get("hit_rate")), chance],
+        ["relevance mass", percent(report.get("mean_relevance_mass")), chance],
     ]
     if audit is None:
         return [*rows, ["audit", "skipped: no true positive to score", ""]]
@@ -50,8 +51,8 @@ def demo_summary_rows(
             rows += [
                 [
                     f"audit, {role}: {entry['name']} {SCORE_NAMES[score]}",
-                    with_ci(entry.get(score), entry.get(f"{score}_ci"), percent=True),
-                    pct(audit.get("chance_level")),
+                    with_interval(entry.get(score), entry.get(f"{score}_ci"), as_percent=True),
+                    percent(audit.get("chance_level")),
                 ]
                 for score in ("hit_rate", "relevance_mass")
             ]

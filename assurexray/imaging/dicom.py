@@ -25,8 +25,9 @@ from pydicom.pixels import (
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from assurexray.core.errors import ImageReadError
+from assurexray.core.text import first_line
 from assurexray.imaging.header import check_size
-from assurexray.imaging.reading import Radiograph, one_line, to_unit
+from assurexray.imaging.reading import Radiograph, to_unit
 
 _NATIVE_SYNTAX: dict[tuple[bool | None, bool | None], UID] = {
     (True, True): ImplicitVRLittleEndian,
@@ -62,7 +63,7 @@ def read_dicom(path: Path, max_pixels: int) -> Radiograph:
         else:
             raise ImageReadError(f"{path}: unsupported DICOM photometric {photometric}")
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
-        raise ImageReadError(f"{path}: invalid DICOM ({one_line(exc)})") from exc
+        raise ImageReadError(f"{path}: invalid DICOM ({first_line(exc)})") from exc
     return Radiograph(pixels, (rows, cols), path, "DICOM", bits, photometric, tuple(notes))
 
 
@@ -86,9 +87,9 @@ def _load_dicom(path: Path) -> pydicom.Dataset:
             try:
                 ds = pydicom.dcmread(path, force=True)
             except Exception as exc:  # pydicom raises many types on arbitrary bytes
-                raise ImageReadError(f"{path}: not a valid DICOM file ({one_line(exc)})") from exc
+                raise ImageReadError(f"{path}: not a valid DICOM file ({first_line(exc)})") from exc
     except Exception as exc:  # idem: a header that starts well and then breaks
-        raise ImageReadError(f"{path}: corrupt DICOM file ({one_line(exc)})") from exc
+        raise ImageReadError(f"{path}: corrupt DICOM file ({first_line(exc)})") from exc
     if "PixelData" not in ds:
         if forced and not any(key in ds for key in ("SOPClassUID", "Modality", "Rows")):
             raise ImageReadError(f"{path}: not a valid DICOM file")
@@ -121,14 +122,14 @@ def _decode_dicom(path: Path, ds: pydicom.Dataset) -> np.ndarray:
         ) from exc
     except (ValueError, AttributeError, KeyError, TypeError, EOFError) as exc:
         raise ImageReadError(
-            f"{path}: invalid or truncated DICOM pixel data ({one_line(exc)})"
+            f"{path}: invalid or truncated DICOM pixel data ({first_line(exc)})"
         ) from exc
 
 
 def _plugin_error(exc: BaseException) -> str:
     """The decoders' own reasons from pydicom's "exceptions were raised by all plugins"."""
     lines = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
-    return " ".join(lines) or one_line(exc)
+    return " ".join(lines) or first_line(exc)
 
 
 def _dicom_gray(path: Path, ds: pydicom.Dataset, arr: np.ndarray, notes: list[str]) -> np.ndarray:
@@ -154,5 +155,5 @@ def _dicom_gray(path: Path, ds: pydicom.Dataset, arr: np.ndarray, notes: list[st
                 windowed = apply_windowing(values, ds)
             return to_unit(path, windowed, lo, hi, notes)
     except (ValueError, TypeError, IndexError, NotImplementedError) as exc:
-        notes.append(f"VOI LUT/window not usable ({one_line(exc)}): min-max scaled instead")
+        notes.append(f"VOI LUT/window not usable ({first_line(exc)}): min-max scaled instead")
     return to_unit(path, values, notes=notes)

@@ -38,6 +38,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from assurexray.core.errors import ImageReadError, why_missing
 from assurexray.core.png import decode_grey_png
+from assurexray.core.text import first_line
 from assurexray.imaging.header import (
     PIL_FORMATS,
     check_size,
@@ -183,7 +184,7 @@ def read_image(
     except MemoryError as exc:
         raise ImageReadError(f"{path}: not enough memory to decode the image") from exc
     except OSError as exc:  # permission denied, I/O error
-        raise ImageReadError(f"{path}: cannot be read ({one_line(exc)})") from exc
+        raise ImageReadError(f"{path}: cannot be read ({first_line(exc)})") from exc
 
 
 def _too_large(path: Path, exc: Exception, max_pixels: int) -> ImageReadError:
@@ -191,11 +192,6 @@ def _too_large(path: Path, exc: Exception, max_pixels: int) -> ImageReadError:
     found = re.search(r"\((\d+) pixels\)", str(exc))
     count = f"{int(found.group(1)):,} pixels, " if found else ""
     return ImageReadError(f"{path}: image too large ({count}limit {max_pixels:,})")
-
-
-def one_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return " ".join(lines) or type(exc).__name__
 
 
 def to_unit(
@@ -278,7 +274,7 @@ def _read_pillow(
                 raise _too_large(path, exc, max_pixels) from exc
             except _DECODE_ERRORS as exc:
                 raise ImageReadError(
-                    f"{path}: truncated or corrupt {fmt} image ({one_line(exc)})"
+                    f"{path}: truncated or corrupt {fmt} image ({first_line(exc)})"
                 ) from exc
             data, depth = _pillow_gray(path, img, notes)
     return Radiograph(data, size, path, fmt, depth, mode, tuple(notes))

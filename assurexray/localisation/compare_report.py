@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from assurexray.core.text import number, percent
+
 if TYPE_CHECKING:
     from assurexray.localisation.compare import CompareOptions
 
@@ -89,17 +91,12 @@ def summary_sentence(overall: dict[str, Any], threshold: str) -> str:
     if not overall["num_images"]:
         return "No image could be scored."
 
-    def pct(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.0%}"
-
-    def num(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.2f}"
-
     chance = overall["mask_fraction"]
     return (
         f"Over {overall['num_images']} images, mean IoU at {threshold} is "
-        f"{num(overall['iou'][threshold])} (Otsu {num(overall['otsu_iou'])}); the heatmap peak "
-        f"fell inside the tumour in {pct(overall['hit_rate'])} of images and "
-        f"{pct(overall['relevance_mass'])} of the heatmap mass lay inside it, against a chance "
-        f"level of {pct(chance)} (the mean tumour area fraction)."
+        f"{number(overall['iou'][threshold])} (Otsu {number(overall['otsu_iou'])}); "
+        "the heatmap peak "
+        f"fell inside the tumour in {percent(overall['hit_rate'])} of images and "
+        f"{percent(overall['relevance_mass'])} of the heatmap mass lay inside it, against a chance "
+        f"level of {percent(chance)} (the mean tumour area fraction)."
     )

@@ -21,8 +21,9 @@ from torch import nn
 from assurexray.core.config import CLASS_NAMES
 from assurexray.core.errors import CheckpointError, ConfigError, why_missing
 from assurexray.core.naming import check_class_names, printable
+from assurexray.core.text import first_line
 from assurexray.imaging.preprocess import PreprocessConfig
-from assurexray.models.model import _first_line, build_model
+from assurexray.models.model import build_model
 
 FORMAT_VERSION = 1
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
@@ -96,7 +97,7 @@ def _read_checkpoint_file(path: Path) -> Any:
             ) from None
         raise CheckpointError(f"{path}: corrupt or not a PyTorch checkpoint") from None
     except Exception as exc:  # torch.load fails in many ways on a damaged file
-        reason = f" ({_first_line(exc)})" if isinstance(exc, RuntimeError) else ""
+        reason = f" ({first_line(exc)})" if isinstance(exc, RuntimeError) else ""
         raise CheckpointError(f"{path}: corrupt or not a PyTorch checkpoint{reason}") from None
 
 

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from assurexray.core.errors import CheckpointError, ConfigError
+from assurexray.core.text import first_line
 
 # Module names of the last spatial feature map, for architectures we know.
 _TARGET_LAYERS = {"efficientnet": "bn2", "test_efficientnet": "bn2", "resnet": "layer4"}
@@ -76,14 +77,8 @@ def build_model_from_file(arch: str, num_classes: int, path: str | Path) -> nn.M
             pretrained_cfg_overlay={"file": str(path)},
         )
     except (OSError, RuntimeError, KeyError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not weights of {arch} ({_first_line(exc)})") from exc
+        raise CheckpointError(f"{path}: not weights of {arch} ({first_line(exc)})") from exc
     return _with_target_layer(model, arch)
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first sentence of an exception's message, at most 200 characters."""
-    text = str(exc).strip().splitlines()
-    return text[0].split(". ")[0][:200] if text else type(exc).__name__
 
 
 def _create_pretrained(name: str, num_classes: int) -> nn.Module:

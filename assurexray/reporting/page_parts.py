@@ -2,7 +2,7 @@
 
 :class:`PageContext` is what every page takes from its job besides the results
 (the per-image pictures, the footer's facts, the colormap); :func:`pct`,
-:func:`num` and :func:`with_ci` format scores the same way on every page.
+Scores are formatted by :mod:`assurexray.core.text`, the same way on every page.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from assurexray.core.text import number, percent
 from assurexray.reporting.html_report import ImageRow, Pictures, ReportPage, Section, Table
 
 CLASS_SCORES = ("precision", "recall", "f1", "roc_auc")
@@ -26,25 +27,6 @@ SCORE_NAMES = {
 PERCENT = {"hit_rate", "relevance_mass"}
 
 
-def pct(value: float | None, digits: int = 0) -> str:
-    """A share as a percentage; "n/a" when unknown."""
-    return "n/a" if value is None else f"{value:.{digits}%}"
-
-
-def num(value: float | None) -> str:
-    """A score with two decimals; "n/a" when unknown."""
-    return "n/a" if value is None else f"{value:.2f}"
-
-
-def with_ci(value: float | None, ci: Sequence[float | None] | None, *, percent: bool) -> str:
-    """``value`` followed by its 95 % confidence interval in brackets, when one is given."""
-    show = pct if percent else num
-    text = show(value)
-    if ci and len(ci) == 2 and None not in ci:
-        text += f" [{show(ci[0])}–{show(ci[1])}]"
-    return text
-
-
 def classification_sections(metrics: Mapping[str, Any]) -> list[Section]:
     """Accuracy against the majority-class chance, per-class scores, the confusion matrix."""
     names = list(metrics["class_names"])
@@ -54,15 +36,19 @@ def classification_sections(metrics: Mapping[str, Any]) -> list[Section]:
     headline = Table(
         ["measure", "value", "chance level"],
         [
-            ["accuracy", pct(metrics["accuracy"], 1), f"{pct(majority, 1)} (commonest class)"],
-            ["macro-F1", num(metrics["macro_f1"]), ""],
-            ["macro ROC AUC", num(metrics.get("macro_roc_auc")), "0.50"],
+            [
+                "accuracy",
+                percent(metrics["accuracy"], 1),
+                f"{percent(majority, 1)} (commonest class)",
+            ],
+            ["macro-F1", number(metrics["macro_f1"]), ""],
+            ["macro ROC AUC", number(metrics.get("macro_roc_auc")), "0.50"],
         ],
     )
     scores = Table(
         ["class", "images", "precision", "recall", "F1", "ROC AUC"],
         [
-            [n, str(per_class[n]["support"]), *(num(per_class[n].get(k)) for k in CLASS_SCORES)]
+            [n, str(per_class[n]["support"]), *(number(per_class[n].get(k)) for k in CLASS_SCORES)]
             for n in names
         ],
     )

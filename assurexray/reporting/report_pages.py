@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from assurexray.core.text import number, percent, with_interval
 from assurexray.reporting.html_report import (
     ImageRow,
     Pictures,
@@ -28,10 +29,7 @@ from assurexray.reporting.page_parts import (
     SCORE_NAMES,
     PageContext,
     classification_sections,
-    num,
-    pct,
     scored_rows,
-    with_ci,
 )
 
 NO_CONTEXT = PageContext()
@@ -42,10 +40,10 @@ def compare_page(report: Mapping[str, Any], context: PageContext = NO_CONTEXT) -
     threshold = f"{report['iou_threshold']:g}"
     chance = report.get("chance_level")
     rows = [
-        ["mean IoU @" + threshold, num(report.get("mean_iou")), ""],
-        ["mean Otsu IoU", num(report.get("mean_otsu_iou")), ""],
-        ["hit rate (pointing game)", pct(report.get("hit_rate")), pct(chance)],
-        ["relevance mass", pct(report.get("mean_relevance_mass")), pct(chance)],
+        ["mean IoU @" + threshold, number(report.get("mean_iou")), ""],
+        ["mean Otsu IoU", number(report.get("mean_otsu_iou")), ""],
+        ["hit rate (pointing game)", percent(report.get("hit_rate")), percent(chance)],
+        ["relevance mass", percent(report.get("mean_relevance_mass")), percent(chance)],
     ]
     by_class = Table(
         ["class", "scored", f"IoU @{threshold}", "Otsu IoU", "hit", "mass", "chance"],
@@ -53,11 +51,11 @@ def compare_page(report: Mapping[str, Any], context: PageContext = NO_CONTEXT) -
             [
                 name,
                 str(row.get("num_images", 0)),
-                num(row["iou"].get(threshold)),
-                num(row.get("otsu_iou")),
-                pct(row.get("hit_rate")),
-                pct(row.get("relevance_mass")),
-                pct(row.get("mask_fraction")),
+                number(row["iou"].get(threshold)),
+                number(row.get("otsu_iou")),
+                percent(row.get("hit_rate")),
+                percent(row.get("relevance_mass")),
+                percent(row.get("mask_fraction")),
             ]
             for name, row in report.get("per_class", {}).items()
         ],
@@ -193,7 +191,8 @@ def audit_page(report: Mapping[str, Any], context: PageContext = NO_CONTEXT) -> 
 
     def line(entry: dict[str, Any], kind: str) -> list[str]:
         return [entry.get("name", "?"), kind] + [
-            with_ci(entry.get(k), entry.get(f"{k}_ci"), percent=k in PERCENT) for k in scores
+            with_interval(entry.get(k), entry.get(f"{k}_ci"), as_percent=k in PERCENT)
+            for k in scores
         ]
 
     recommended = report.get("recommended")
@@ -213,7 +212,7 @@ def audit_page(report: Mapping[str, Any], context: PageContext = NO_CONTEXT) -> 
     verdict = report.get("verdict", "")
     text = " ".join(verdict) if isinstance(verdict, (list, tuple)) else str(verdict)
     if report.get("chance_level") is not None:
-        text += f" Chance level of hit rate and relevance mass: {pct(report['chance_level'])}."
+        text += f" Chance level of hit rate and relevance mass: {percent(report['chance_level'])}."
     shown = recommended or (candidates[0]["name"] if candidates else None)
     thresholds = report.get("iou_thresholds") or [report.get("iou_threshold", 0.5)]
     threshold = f"{thresholds[0]:g}"
