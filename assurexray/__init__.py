@@ -17,7 +17,7 @@ __version__ = "0.1.0"  # the one version source; pyproject.toml reads it
 
 _EXPORTS = {
     "read_image": "imaging.reading",
-    "Radiograph": "imaging.reading",
+    "Radiograph": "imaging.radiograph",
     "PreprocessConfig": "imaging.preprocess",
     "preprocess_image": "imaging.preprocess",
     "build_model": "models.model",

@@ -13,13 +13,8 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from assurexray.annotations.labelme import (
-    AnnotationWarning,
-    annotation_mask,
-    draw_annotation,
-    find_annotation,
-    load_labelme,
-)
+from assurexray.annotations.labelme import find_annotation, load_labelme
+from assurexray.annotations.masks import AnnotationWarning, annotation_mask, draw_annotation
 from assurexray.core.errors import AnnotationError
 
 

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from assurexray.cli.main import app
 from assurexray.localisation.annotated_images import choose_images
-from assurexray.localisation.compare import CompareOptions
 from assurexray.localisation.compare_report import build_report
+from assurexray.localisation.image_choice import ImageChoice
 from tests.conftest import copy_with_victim
 
 runner = CliRunner()
@@ -136,9 +136,7 @@ def test_stratified_choice_keeps_both_classes() -> None:
     )
     predictions = pd.DataFrame({"path": annotated["path"], "predicted_label": annotated["label"]})
     predictions.loc[11, "predicted_label"] = "Normal"  # one benign missed: not a true positive
-    chosen, counts = choose_images(
-        annotated, predictions, CompareOptions(output=Path("."), per_class=3)
-    )
+    chosen, counts = choose_images(annotated, predictions, ImageChoice(per_class=3))
     assert sorted(chosen["label"].value_counts().items()) == [("Benign", 1), ("Malignant", 3)]
     assert counts == {
         "Benign": {"available": 1, "used": 1},
@@ -170,7 +168,7 @@ def test_report_means_skip_undefined_iou() -> None:
     report = build_report(
         entries,
         {"Benign": {"available": 2, "used": 2}},
-        CompareOptions(output=Path(".")),
+        ImageChoice(),
         names=("Normal", "Benign", "Malignant"),
         failures=[],
         method="gradcam",

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from skimage.segmentation import find_boundaries
 
+from assurexray.core.text import with_interval
 from assurexray.demo.report import demo_page
 from assurexray.reporting.html_report import (
     PICTURE_SIDE,
@@ -29,7 +30,6 @@ from assurexray.reporting.html_report import (
     write_pictures,
     write_report,
 )
-from assurexray.core.text import with_interval
 from assurexray.reporting.page_parts import PageContext, classification_sections
 from assurexray.reporting.report_pages import audit_page, compare_page, gallery_page, infer_page
 

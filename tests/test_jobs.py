@@ -33,10 +33,10 @@ def test_audit_takes_its_own_per_class_unless_given() -> None:
     settings = load_settings(None)
     assert settings.audit.per_class != settings.compare.per_class  # else this proves nothing
     audit = AuditOptions.from_settings(settings, per_class=None, data=Path("d"))
-    assert audit.compare.per_class == settings.audit.per_class
-    assert audit.compare.data == Path("d")
+    assert audit.choice.per_class == settings.audit.per_class
+    assert audit.choice.data == Path("d")
     assert audit.output == Path(settings.audit.output)  # not passed on as compare's output
-    assert AuditOptions.from_settings(settings, per_class=3).compare.per_class == 3
-    assert AuditOptions.from_settings(settings, all_images=True).compare.per_class is None
+    assert AuditOptions.from_settings(settings, per_class=3).choice.per_class == 3
+    assert AuditOptions.from_settings(settings, all_images=True).choice.per_class is None
     compare = CompareOptions.from_settings(settings, per_class=None)
-    assert compare.per_class == settings.compare.per_class
+    assert compare.choice.per_class == settings.compare.per_class

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from skimage.draw import polygon2mask
 
-from assurexray.annotations.labelme import annotation_mask, load_labelme
+from assurexray.annotations.labelme import load_labelme
+from assurexray.annotations.masks import annotation_mask
 from assurexray.core.errors import ConfigError, DatasetError
 from assurexray.data.datasets import load_btxrd, validate_index
 from assurexray.data.synthetic import (

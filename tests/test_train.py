@@ -215,7 +215,7 @@ def test_pretrained_imagenet_comes_from_timm_and_the_hub_cache(hub_cache: Path, 
     weights = _imagenet_like_weights()
     _put_in_hub_cache(hub_cache, "timm/test_efficientnet.r160_in1k", weights)
     options = TrainOptions(output=hub_cache / "x.pt", pretrained=spec, **TINY)
-    model, fresh = initial_model(options)
+    model, fresh = initial_model(options.arch, len(options.class_names), options.pretrained)
     assert torch.equal(model.conv_stem.weight, weights["conv_stem.weight"])
     assert torch.equal(model.bn2.running_mean, weights["bn2.running_mean"])
     assert model.classifier.out_features == 3 and fresh == ["classifier.bias", "classifier.weight"]
@@ -227,7 +227,7 @@ def test_pretrained_missing_from_the_cache_is_one_line(hub_cache: Path) -> None:
 
     options = TrainOptions(output=hub_cache / "x.pt", pretrained="imagenet", **TINY)
     with pytest.raises(CheckpointError) as info:
-        initial_model(options)
+        initial_model(options.arch, len(options.class_names), options.pretrained)
     message = str(info.value)
     assert "\n" not in message and str(hub_cache) in message
     assert "test_efficientnet" in message and "--pretrained PATH" in message
@@ -238,7 +238,7 @@ def test_pretrained_unknown_tag_lists_the_known_ones(hub_cache: Path) -> None:
 
     options = TrainOptions(output=hub_cache / "x.pt", pretrained="in22k_nope", **TINY)
     with pytest.raises(ConfigError, match="'in22k_nope' is not a timm tag .* known: r160_in1k"):
-        initial_model(options)
+        initial_model(options.arch, len(options.class_names), options.pretrained)
 
 
 def test_pretrained_safetensors_file_is_read_by_timm(tmp_path: Path) -> None:
@@ -248,7 +248,7 @@ def test_pretrained_safetensors_file_is_read_by_timm(tmp_path: Path) -> None:
     save_file(weights, tmp_path / "weights.safetensors")
     file = tmp_path / "weights.safetensors"
     options = TrainOptions(output=tmp_path / "x.pt", pretrained=file, **TINY)
-    model, fresh = initial_model(options)
+    model, fresh = initial_model(options.arch, len(options.class_names), options.pretrained)
     assert torch.equal(model.conv_stem.weight, weights["conv_stem.weight"])
     assert fresh == ["classifier.bias", "classifier.weight"]
 

@@ -1,10 +1,10 @@
 """LabelMe annotations: parse and validate a JSON file into shapes; find the file.
 
-Masks are drawn by :mod:`assurexray.annotations.masks` (re-exported here),
-exactly as labelme's own converter draws them. A file that cannot be
-trusted (malformed JSON, nesting too deep, absurd numbers, a declared size or
-mask patch beyond the pixel limit) raises :class:`AnnotationError` naming the
-file, so a caller can skip that one image.
+The parsed records are :mod:`assurexray.annotations.records`; masks are drawn by
+:mod:`assurexray.annotations.masks`, exactly as labelme's own converter draws them.
+A file that cannot be trusted (malformed JSON, nesting too deep, absurd numbers, a
+declared size or mask patch beyond the pixel limit) raises :class:`AnnotationError`
+naming the file, so a caller can skip that one image.
 
 ``imagePath`` and ``imageData`` are never read: images and annotations are
 matched by file stem (:func:`find_annotation`).
@@ -13,36 +13,18 @@ matched by file stem (:func:`find_annotation`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from assurexray.annotations.masks import (
-    MODES,
-    AnnotationMask,
-    AnnotationWarning,
-    annotation_mask,
-    draw_annotation,
-)
+from assurexray.annotations.records import Annotation, Shape, read_only
 from assurexray.annotations.shapes import COORD_LIMIT, decode_patch
 from assurexray.core.errors import AnnotationError
 from assurexray.core.text import first_line
 from assurexray.imaging.reading import DEFAULT_MAX_PIXELS
 
-__all__ = [
-    "MODES",
-    "Annotation",
-    "AnnotationMask",
-    "AnnotationWarning",
-    "Shape",
-    "annotation_files",
-    "annotation_mask",
-    "draw_annotation",
-    "find_annotation",
-    "load_labelme",
-]
+__all__ = ["Annotation", "Shape", "annotation_files", "find_annotation", "load_labelme"]
 
 # Number of points each shape type accepts: (minimum, maximum or None for no limit).
 # A rectangle with more than two points (some converters store four corners) is
@@ -57,86 +39,6 @@ _POINT_COUNTS: dict[str, tuple[int, int | None]] = {
     "linestrip": (2, None),
     "mask": (2, 2),
 }
-_ASPECT_TOLERANCE = 0.01
-
-
-@dataclass(frozen=True, eq=False)
-class Shape:
-    """One LabelMe shape.
-
-    Attributes:
-        label: The label as written in the file.
-        shape_type: One of the keys of ``_POINT_COUNTS`` (``polygon``, ``rectangle``, ...).
-        points: N×2 float array of ``(x, y)`` pixel coordinates (read-only).
-        mask: Boolean patch of a ``mask`` shape, drawn in the box given by its
-            two points; ``None`` for other shape types.
-    """
-
-    label: str
-    shape_type: str
-    points: np.ndarray
-    mask: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class Annotation:
-    """A parsed LabelMe file.
-
-    Attributes:
-        path: The JSON file.
-        image_height: Declared (or, after :meth:`resized`, actual) image height.
-        image_width: Declared (or, after :meth:`resized`, actual) image width.
-        shapes: The usable shapes, in file order.
-        warnings: One-line notes about skipped shapes and rescaling.
-        skipped_types: Shape types that were skipped as unknown, in file order.
-    """
-
-    path: Path
-    image_height: int
-    image_width: int
-    shapes: tuple[Shape, ...]
-    warnings: tuple[str, ...] = ()
-    skipped_types: tuple[str, ...] = ()
-
-    @property
-    def labels(self) -> list[str]:
-        """Distinct labels in order of first appearance."""
-        return list(dict.fromkeys(shape.label for shape in self.shapes))
-
-    def resized(self, size: tuple[int, int]) -> Annotation:
-        """Return the annotation scaled to an image of ``size = (height, width)``.
-
-        Points are scaled per axis and a warning is appended; the same
-        annotation is returned if the size already matches.
-
-        Raises:
-            AnnotationError: If the aspect ratios differ by more than 1 %.
-        """
-        height, width = (int(v) for v in size)
-        if height <= 0 or width <= 0:
-            raise ValueError(f"image size must be positive, got {height}x{width}")
-        if (height, width) == (self.image_height, self.image_width):
-            return self
-        declared = f"{self.image_height}x{self.image_width}"
-        ratio = (width * self.image_height) / (height * self.image_width)
-        if abs(ratio - 1) > _ASPECT_TOLERANCE:
-            raise AnnotationError(
-                f"{self.path}: declared size {declared} does not fit image size "
-                f"{height}x{width} (different aspect ratio)"
-            )
-        scale = np.array([width / self.image_width, height / self.image_height])
-        shapes = tuple(replace(s, points=_read_only(s.points * scale)) for s in self.shapes)
-        note = (
-            f"{self.path}: declared size {declared} differs from image size "
-            f"{height}x{width}; shapes rescaled"
-        )
-        return replace(
-            self,
-            image_height=height,
-            image_width=width,
-            shapes=shapes,
-            warnings=(*self.warnings, note),
-        )
 
 
 def load_labelme(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Annotation:
@@ -278,13 +180,8 @@ def _parse_shape(
         if not isinstance(raw.get("mask"), str):
             raise AnnotationError(f"{where}: mask shape needs a base64 PNG in 'mask'")
         try:
-            patch = _read_only(decode_patch(raw["mask"], size, budget[0]))
+            patch = read_only(decode_patch(raw["mask"], size, budget[0]))
         except ValueError as exc:
             raise AnnotationError(f"{where}: {exc}") from exc
         budget[0] -= patch.size
-    return Shape(str(raw.get("label", "")), shape_type, _read_only(points), patch)
-
-
-def _read_only(array: np.ndarray) -> np.ndarray:
-    array.setflags(write=False)
-    return array
+    return Shape(str(raw.get("label", "")), shape_type, read_only(points), patch)

@@ -18,7 +18,7 @@ from assurexray.annotations.shapes import LINE_WIDTH, POINT_SIZE, draw_shapes
 from assurexray.core.errors import AnnotationError
 
 if TYPE_CHECKING:
-    from assurexray.annotations.labelme import Annotation, Shape
+    from assurexray.annotations.records import Annotation, Shape
 
 MODES = ("btxrd", "boxes", "all")
 

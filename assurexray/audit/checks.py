@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from assurexray.audit.summary import Scores
-from assurexray.engine.jobs import Progress
+from assurexray.core.callbacks import Progress
 from assurexray.engine.streaming import batched
 from assurexray.evaluation.baselines import BASELINES, baseline_maps, network_gray
 from assurexray.evaluation.faithfulness import road_scores
@@ -26,7 +26,7 @@ from assurexray.evaluation.stability import stability_ssim
 from assurexray.explain.cam_engine import CandidateMaps
 
 if TYPE_CHECKING:
-    from assurexray.audit.job import AuditOptions
+    from assurexray.audit.options import AuditOptions
 
 
 @dataclass
@@ -70,7 +70,7 @@ def run_checks(
         How many (image, perturbation) pairs the stability check left out
         because the perturbation changed the predicted class.
     """
-    batch_size = options.compare.stream.batch_size
+    batch_size = options.choice.stream.batch_size
     batches = [
         (
             torch.from_numpy(np.stack([i.tensor for i in part])).to(device),

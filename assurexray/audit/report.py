@@ -14,7 +14,8 @@ from assurexray.core.files import write_csv, write_json, write_png, write_with
 from assurexray.reporting import render as draw
 
 if TYPE_CHECKING:
-    from assurexray.audit.job import AuditOptions, AuditResult
+    from assurexray.audit.options import AuditOptions
+    from assurexray.audit.scoring import AuditResult
 
 SCORES = (
     "localisation",
@@ -208,8 +209,8 @@ def settings_record(options: AuditOptions) -> dict[str, Any]:
         "sanity_depth": options.sanity_depth,
         "sanity_threshold": options.sanity_threshold,
         "road_percentiles": list(options.road_percentiles),
-        "thresholds": list(options.compare.thresholds),
-        "annotation_mode": options.compare.annotation_mode,
-        "per_class": options.compare.per_class,
+        "thresholds": list(options.choice.thresholds),
+        "annotation_mode": options.choice.annotation_mode,
+        "per_class": options.choice.per_class,
         "seed": options.seed,
     }

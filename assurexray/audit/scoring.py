@@ -15,11 +15,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from assurexray.annotations.labelme import draw_annotation, load_labelme
+from assurexray.annotations.labelme import load_labelme
+from assurexray.annotations.masks import draw_annotation
 from assurexray.audit.checks import AuditImage, all_maps, run_checks
 from assurexray.audit.summary import Scores, summarise
+from assurexray.core.callbacks import Progress, no_progress
 from assurexray.core.errors import AnnotationError, ExplainError
-from assurexray.engine.jobs import OpenedModel, Progress, no_progress
+from assurexray.engine.jobs import OpenedModel
 from assurexray.engine.streaming import LoadedImage, LoadFailure, batched, load_images
 from assurexray.evaluation.baselines import BASELINES
 from assurexray.evaluation.metrics import localisation_scores
@@ -27,7 +29,7 @@ from assurexray.explain.cam_engine import CandidateMaps
 from assurexray.explain.candidates import Candidate
 
 if TYPE_CHECKING:
-    from assurexray.audit.job import AuditOptions
+    from assurexray.audit.options import AuditOptions
 
 
 @dataclass
@@ -53,13 +55,13 @@ def score_candidates(
     Raises:
         ExplainError: no image could be scored.
     """
-    config, stream = model.preprocess, options.compare.stream
+    config, stream = model.preprocess, options.choice.stream
     device, batch_size = stream.torch_device, stream.batch_size
     lookup = {name: i for i, name in enumerate(model.class_names)}
     engine = CandidateMaps(model.checkpoint.model, candidates, final_layer=final_layer)
     scores = [Scores(c.name, c.method, c.layers) for c in candidates]
     scores += [Scores(b, b, (), is_baseline=True) for b in BASELINES]
-    thresholds = [f"{t:g}" for t in options.compare.thresholds]
+    thresholds = [f"{t:g}" for t in options.choice.thresholds]
     rows = list(chosen.itertuples())
     order = _check_order(chosen)
     checked = set(order[: options.check_images])
@@ -120,7 +122,7 @@ def score_candidates(
         "num_images": len(chance),
         "num_checked": len(checks),
         "stability_dropped": stability_dropped,
-        "iou_thresholds": list(options.compare.thresholds),
+        "iou_thresholds": list(options.choice.thresholds),
         **summary,
         "excluded": excluded,
         "per_image": _per_image(scores, chance),
@@ -149,7 +151,7 @@ def _record(
     chance.append(float(mask.mean()))
     for entry in scores:
         heat = item.geometry.heatmap_to_original(maps[entry.name])
-        result = localisation_scores(heat, mask, options.compare.thresholds)
+        result = localisation_scores(heat, mask, options.choice.thresholds)
         entry.per_image.append({"image_id": str(row.image_id), **_compact(result)})
         entry.classes.append(row.label)
     return AuditImage(str(row.image_id), row.label, item.tensor, target, maps=maps)
@@ -181,8 +183,8 @@ def _usable(
             mask, empty = _mask(
                 Path(row.annotation),
                 item.radiograph.size,
-                options.compare.annotation_mode,
-                options.compare.stream.max_pixels,
+                options.choice.annotation_mode,
+                options.choice.stream.max_pixels,
             )
         except AnnotationError as exc:
             failures.append({"image_id": str(row.image_id), "error": str(exc)})

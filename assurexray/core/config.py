@@ -162,10 +162,19 @@ def load_settings(path: str | Path | None = None) -> Settings:
     return settings
 
 
-def _known_colormap(value: str) -> bool:
-    from assurexray.reporting.render import COLORMAPS  # cv2: imported only when settings are read
+def colormap_names() -> tuple[str, ...]:
+    """OpenCV's colour maps by name (``jet``, ``turbo``, ...), for the ``colormap`` setting."""
+    import cv2  # imported only when settings are read
 
-    return value.strip().lower() in COLORMAPS
+    return tuple(
+        sorted(
+            name[len("COLORMAP_") :].lower() for name in dir(cv2) if name.startswith("COLORMAP_")
+        )
+    )
+
+
+def _known_colormap(value: str) -> bool:
+    return value.strip().lower() in colormap_names()
 
 
 def _positive(value: Any) -> bool:

@@ -8,25 +8,17 @@ through its own ``run`` function. A second run reuses the data and the checkpoin
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assurexray.audit import job as audit
 from assurexray.audit.job import AuditOptions, AuditResult
+from assurexray.core.callbacks import Progress, Warn, no_progress, no_warn
 from assurexray.core.errors import DatasetError
 from assurexray.demo.report import write_demo_report
-from assurexray.engine.jobs import (
-    ModelOptions,
-    OpenedModel,
-    Overrides,
-    Progress,
-    Warn,
-    no_progress,
-    no_warn,
-    open_model,
-)
+from assurexray.engine.jobs import ModelOptions, OpenedModel, Overrides, open_model
 from assurexray.inference import gallery, infer
 from assurexray.inference.gallery import GalleryOptions, GalleryResult
 from assurexray.inference.infer import InferOptions, InferRun
@@ -228,9 +220,3 @@ def one_test_image_per_class(root: Path) -> list[Path]:
 
     test = select_split(load_dataset(root), "test")
     return [Path(p) for p in test.groupby("label", sort=True).head(1)["path"]]
-
-
-def chance_accuracy(metrics: Mapping[str, Any]) -> float:
-    """Accuracy of always answering the commonest class of the split."""
-    supports = [row["support"] for row in metrics["per_class"].values()]
-    return max(supports) / sum(supports)

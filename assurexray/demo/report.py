@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from assurexray.core.text import number, percent, with_interval
+from assurexray.evaluation.metrics import majority_accuracy
 from assurexray.reporting.html_report import (
     REPORT_FILE,
     ReportPage,
@@ -32,11 +33,10 @@ def demo_summary_rows(
         report: Compare's report.
         audit: The audit's report; None when the audit was skipped.
     """
-    from assurexray.demo.job import chance_accuracy
 
     chance = percent(report.get("chance_level"))
     rows = [
-        ["test accuracy", percent(metrics["accuracy"]), percent(chance_accuracy(metrics))],
+        ["test accuracy", percent(metrics["accuracy"]), percent(majority_accuracy(metrics))],
         ["test macro-F1", number(metrics["macro_f1"]), ""],
         [f"mean IoU @{report['iou_threshold']}", number(report.get("mean_iou")), ""],
         ["hit rate (pointing game)", percent(report.get("hit_rate")), chance],

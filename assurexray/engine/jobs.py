@@ -1,4 +1,4 @@
-"""What every job shares: callback types, stream options, and opening a model.
+"""What every job shares: checked overrides, stream options, and opening a model.
 
 A *job* (``infer``, ``gallery``, ``compare``, ``train``, ``demo``) is a module
 with a frozen ``<Job>Options`` dataclass, built by
@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from assurexray.core.callbacks import Warn, no_warn
 from assurexray.core.config import CLASS_NAMES
 from assurexray.core.errors import CheckpointError, DatasetError, why_missing
 from assurexray.imaging.reading import DEFAULT_MAX_PIXELS
@@ -33,19 +34,6 @@ if TYPE_CHECKING:
     from assurexray.explain.explainer import Explainer
     from assurexray.imaging.preprocess import PreprocessConfig
     from assurexray.models.checkpoint import Checkpoint
-
-Progress = Callable[[str, int, int], None]
-"""``progress(stage, done, total)``: ``done`` of ``total`` items of ``stage`` are finished."""
-Warn = Callable[[str], None]
-"""``warn(message)``: a one-line note for the user; the job goes on."""
-
-
-class Callbacks(TypedDict, total=False):
-    """The callbacks a job's ``run`` takes by keyword (``**callbacks: Unpack[Callbacks]``)."""
-
-    progress: Progress
-    warn: Warn
-
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -82,14 +70,6 @@ class Overrides(dict[str, Any]):
     def only(self, *names: str) -> dict[str, Any]:
         """The overrides among ``names`` (to pass on to other options)."""
         return {name: self[name] for name in names if name in self}
-
-
-def no_progress(stage: str, done: int, total: int) -> None:
-    """A :data:`Progress` that shows nothing."""
-
-
-def no_warn(message: str) -> None:
-    """A :data:`Warn` that shows nothing."""
 
 
 @dataclass(frozen=True)

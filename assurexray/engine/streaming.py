@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from assurexray.core.callbacks import Progress, no_progress
 from assurexray.core.errors import AssureXrayError
-from assurexray.engine.jobs import OpenedModel, Progress, StreamOptions, no_progress
+from assurexray.engine.jobs import OpenedModel, StreamOptions
 from assurexray.imaging.header import decoded_pixels
 from assurexray.imaging.preprocess import Geometry, PreprocessConfig, decode_floor, preprocess_image
 from assurexray.imaging.reading import DEFAULT_MAX_PIXELS, Radiograph, read_image

@@ -15,7 +15,7 @@ Edge cases:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import cv2
@@ -211,3 +211,10 @@ def _check_classification(
         if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= n_classes:
             raise ValueError(f"{name} must hold class indices 0..{n_classes - 1}")
     return truth.astype(np.int64), predicted.astype(np.int64), scores
+
+
+def majority_accuracy(metrics: Mapping[str, Any]) -> float | None:
+    """Accuracy of always answering the commonest class (``metrics`` as from
+    :func:`classification_metrics`); None for an empty split."""
+    supports = [row["support"] for row in metrics["per_class"].values()]
+    return max(supports) / sum(supports) if sum(supports) else None

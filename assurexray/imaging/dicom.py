@@ -27,7 +27,7 @@ from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, Implic
 from assurexray.core.errors import ImageReadError
 from assurexray.core.text import first_line
 from assurexray.imaging.header import check_size
-from assurexray.imaging.reading import Radiograph, to_unit
+from assurexray.imaging.radiograph import Radiograph, to_unit
 
 _NATIVE_SYNTAX: dict[tuple[bool | None, bool | None], UID] = {
     (True, True): ImplicitVRLittleEndian,
@@ -65,14 +65,6 @@ def read_dicom(path: Path, max_pixels: int) -> Radiograph:
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
         raise ImageReadError(f"{path}: invalid DICOM ({first_line(exc)})") from exc
     return Radiograph(pixels, (rows, cols), path, "DICOM", bits, photometric, tuple(notes))
-
-
-def dicom_size(path: Path) -> tuple[int, int]:
-    """``(Rows, Columns)`` from the header, without reading the pixel data."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-    return int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
 
 
 def _load_dicom(path: Path) -> pydicom.Dataset:

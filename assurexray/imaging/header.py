@@ -83,8 +83,6 @@ def decoded_pixels(path: str | Path, reduce_to: tuple[int, int] | None = None) -
     path = Path(path)
     try:
         if is_dicom(path, sniff(path)):
-            from assurexray.imaging.dicom import dicom_size
-
             height, width = dicom_size(path)
             return height * width
         with warnings.catch_warnings():
@@ -96,3 +94,13 @@ def decoded_pixels(path: str | Path, reduce_to: tuple[int, int] | None = None) -
         return 0
     factor = reduction_factor((height, width), reduce_to) if jpeg else 1
     return -(-height // factor) * -(-width // factor)
+
+
+def dicom_size(path: Path) -> tuple[int, int]:
+    """``(Rows, Columns)`` from the header, without reading the pixel data."""
+    import pydicom  # imported only when a DICOM is met
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    return int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)

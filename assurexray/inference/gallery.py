@@ -15,17 +15,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from assurexray.core.callbacks import Progress, no_progress
 from assurexray.core.files import check_output_folder, write_csv, write_json, write_png
 from assurexray.core.naming import distinct_slugs
 from assurexray.data.selection import CATEGORIES, select_examples
 from assurexray.engine.jobs import (
     OpenedModel,
     Overrides,
-    Progress,
     StreamOptions,
     check_classes,
     load_records,
-    no_progress,
 )
 from assurexray.engine.streaming import ExplainedImage, LoadFailure, explain_paths, predict_records
 from assurexray.evaluation.metrics import classification_metrics

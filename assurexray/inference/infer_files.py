@@ -23,7 +23,7 @@ from assurexray.reporting import render as draw
 
 if TYPE_CHECKING:
     from assurexray.engine.streaming import ExplainedImage
-    from assurexray.inference.infer import InferRun
+    from assurexray.inference.infer_run import InferRun
 
 
 @dataclass(frozen=True)

@@ -13,27 +13,19 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from assurexray.annotations.labelme import find_annotation
+from assurexray.core.callbacks import Progress, Warn, no_progress, no_warn
 from assurexray.core.errors import DatasetError
-from assurexray.core.files import check_output_folder
 from assurexray.data.selection import stratified_choice
-from assurexray.engine.jobs import (
-    OpenedModel,
-    Progress,
-    Warn,
-    check_classes,
-    load_records,
-    no_progress,
-    no_warn,
-)
+from assurexray.engine.jobs import OpenedModel, check_classes, load_records
 from assurexray.engine.streaming import LoadFailure, predict_records
 
 if TYPE_CHECKING:
-    from assurexray.localisation.compare import CompareOptions
+    from assurexray.localisation.image_choice import ImageChoice
 
 
 def choose_annotated(
     model: OpenedModel,
-    options: CompareOptions,
+    choice: ImageChoice,
     progress: Progress = no_progress,
     warn: Warn = no_warn,
 ) -> tuple[pd.DataFrame, dict[str, dict[str, int]], list[dict[str, str]]]:
@@ -43,35 +35,34 @@ def choose_annotated(
         The chosen records, the per-class counts (available and used), and the
         images that could not be read while predicting.
     """
-    records = candidate_records(options, warn)
+    records = candidate_records(choice, warn)
     if records["label"].notna().any():
         check_classes(model, records)
-    annotated = attach_annotations(records, options.annotations)
+    annotated = attach_annotations(records, choice.annotations)
     if annotated.empty:
-        if options.images is not None and options.annotations is None:
+        if choice.images is not None and choice.annotations is None:
             raise DatasetError("--images needs --annotations (the folder of LabelMe files)")
-        raise DatasetError(f"no image has an annotation in {options.annotations or 'the data set'}")
-    check_output_folder(options.output)  # before the work, not after it
+        raise DatasetError(f"no image has an annotation in {choice.annotations or 'the data set'}")
     predictions: pd.DataFrame | None = None
     unreadable: list[LoadFailure] = []
-    if options.per_class is not None or annotated["label"].isna().any():
+    if choice.per_class is not None or annotated["label"].isna().any():
         predictions, unreadable = predict_records(
-            annotated, model, options.stream, progress=progress
+            annotated, model, choice.stream, progress=progress
         )
-    chosen, counts = choose_images(annotated, predictions, options)
+    chosen, counts = choose_images(annotated, predictions, choice)
     failures = [{"image_id": f.path.stem, "error": f.error} for f in unreadable]
     return chosen, counts, failures
 
 
-def candidate_records(options: CompareOptions, warn: Warn = no_warn) -> pd.DataFrame:
+def candidate_records(choice: ImageChoice, warn: Warn = no_warn) -> pd.DataFrame:
     """The candidate images: a bare folder (labels unknown) or a data set split."""
     from assurexray.data.datasets import select_split
     from assurexray.imaging.reading import is_image_file
 
-    if options.images is not None:
-        if not options.images.is_dir():
-            raise DatasetError(f"{options.images}: image folder not found")
-        paths = sorted(p for p in options.images.iterdir() if p.is_file() and is_image_file(p))
+    if choice.images is not None:
+        if not choice.images.is_dir():
+            raise DatasetError(f"{choice.images}: image folder not found")
+        paths = sorted(p for p in choice.images.iterdir() if p.is_file() and is_image_file(p))
         return pd.DataFrame(
             {
                 "image_id": [p.stem for p in paths],
@@ -80,15 +71,15 @@ def candidate_records(options: CompareOptions, warn: Warn = no_warn) -> pd.DataF
                 "annotation": [None] * len(paths),
             }
         )
-    if options.data is None:
+    if choice.data is None:
         raise DatasetError("no images to compare: give a data set (--data) or --images")
-    index = load_records(options.data)
+    index = load_records(choice.data)
     no_split = index["split"].isna().all()
-    if options.split != "all" and no_split:
+    if choice.split != "all" and no_split:
         warn("the data set has no split: scoring every image, training images included")
-    if options.split == "all" or no_split:
+    if choice.split == "all" or no_split:
         return index
-    return select_split(index, options.split)
+    return select_split(index, choice.split)
 
 
 def attach_annotations(records: pd.DataFrame, annotation_dir: Path | None) -> pd.DataFrame:
@@ -103,7 +94,7 @@ def attach_annotations(records: pd.DataFrame, annotation_dir: Path | None) -> pd
 
 
 def choose_images(
-    annotated: pd.DataFrame, predictions: pd.DataFrame | None, options: CompareOptions
+    annotated: pd.DataFrame, predictions: pd.DataFrame | None, choice: ImageChoice
 ) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
     """Annotated images of the tumour classes; true positives only unless ``per_class`` is None.
 
@@ -120,7 +111,7 @@ def choose_images(
         frame = frame[frame["predicted_label"].notna()]
         unknown = frame["label"].isna()
         frame.loc[unknown, "label"] = frame.loc[unknown, "predicted_label"]
-        if options.per_class is not None:
+        if choice.per_class is not None:
             frame = frame[frame["label"] == frame["predicted_label"]]
-    frame = frame[frame["label"].isin(options.classes)]
-    return stratified_choice(frame, "label", options.per_class, seed=options.seed)
+    frame = frame[frame["label"].isin(choice.classes)]
+    return stratified_choice(frame, "label", choice.per_class, seed=choice.seed)

@@ -21,22 +21,16 @@ import pandas as pd
 
 from assurexray.annotations.labelme import load_labelme
 from assurexray.annotations.masks import draw_annotation
+from assurexray.core.callbacks import Callbacks, Progress, Warn, no_progress, no_warn
 from assurexray.core.errors import AnnotationError
-from assurexray.core.files import write_json, write_png
-from assurexray.engine.jobs import (
-    Callbacks,
-    OpenedModel,
-    Overrides,
-    Progress,
-    StreamOptions,
-    Warn,
-    no_progress,
-    no_warn,
-)
+from assurexray.core.files import check_output_folder, write_json, write_png
+from assurexray.engine.jobs import OpenedModel, Overrides, StreamOptions
 from assurexray.engine.streaming import LoadFailure, explain_paths
 from assurexray.evaluation.metrics import localisation_scores
 from assurexray.localisation.annotated_images import choose_annotated
 from assurexray.localisation.compare_report import build_report
+from assurexray.localisation.image_choice import OVERRIDES as CHOICE_OVERRIDES
+from assurexray.localisation.image_choice import ImageChoice
 from assurexray.reporting import render as draw
 from assurexray.reporting.html_report import Pictures, job_facts, write_pictures, write_report
 from assurexray.reporting.page_parts import PageContext
@@ -46,63 +40,38 @@ if TYPE_CHECKING:
     from assurexray.core.config import Settings
 
 PANEL_SIDE = 320
-OVERRIDES = "annotations images data split per_class all_images thresholds output batch_size device"
+OVERRIDES = f"output {CHOICE_OVERRIDES}"
 
 
 @dataclass(frozen=True)
 class CompareOptions:
-    """Which images the ``compare`` job scores, and how.
-
-    Images come from ``images`` (a bare folder, labels unknown) or else from
-    the ``split`` of the data set ``data``; annotations from ``annotations``
-    or else the data set's own. ``per_class=None`` scores every annotated image.
-    """
+    """Which images the ``compare`` job scores (``choice``), where and how it draws them."""
 
     output: Path
-    thresholds: tuple[float, ...] = (0.5,)
-    per_class: int | None = 5
-    classes: tuple[str, ...] = ("Benign", "Malignant")
-    annotation_mode: str = "btxrd"
+    choice: ImageChoice = field(default_factory=ImageChoice)
     rows_per_page: int = 6
-    seed: int = 0
     alpha: float = 0.4
     colormap: str = "jet"
-    data: Path | None = None
-    split: str = "test"
-    images: Path | None = None
-    annotations: Path | None = None
-    stream: StreamOptions = field(default_factory=StreamOptions)
+
+    @property
+    def stream(self) -> StreamOptions:
+        """How images stream through the model (the image choice's own)."""
+        return self.choice.stream
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> CompareOptions:
         """Options from the config, changed by ``overrides`` (one left at None keeps it).
 
-        Overrides: ``annotations``, ``images``, ``data``, ``split``, ``per_class``,
-        ``all_images`` (True scores every annotated image), ``thresholds``,
-        ``output``, ``batch_size``, ``device``.
+        Overrides: ``output`` and the image choice of :meth:`ImageChoice.from_settings`.
         """
         given = Overrides(cls, overrides, OVERRIDES)
-        configured = settings.compare
-        annotations = given.pick("annotations", configured.annotations)
+        choice = {k: v for k, v in given.items() if k != "output"}
         return cls(
-            output=Path(given.pick("output", configured.output)),
-            thresholds=tuple(given.get("thresholds") or configured.thresholds),
-            per_class=None
-            if given.get("all_images")
-            else given.pick("per_class", configured.per_class),
-            classes=tuple(configured.classes),
-            annotation_mode=configured.annotation_mode,
-            rows_per_page=configured.rows_per_page,
-            seed=settings.seed,
+            output=Path(given.pick("output", settings.compare.output)),
+            choice=ImageChoice.from_settings(settings, **choice),
+            rows_per_page=settings.compare.rows_per_page,
             alpha=settings.explain.alpha,
             colormap=settings.explain.colormap,
-            data=Path(given.pick("data", settings.data)),
-            split=given.pick("split", configured.split),
-            images=given.get("images"),
-            annotations=Path(annotations) if annotations else None,
-            stream=StreamOptions.from_settings(
-                settings, section="gallery", **given.only("batch_size", "device")
-            ),
         )
 
 
@@ -119,7 +88,7 @@ class CompareResult:
 
 
 def score_image(
-    heatmap: np.ndarray, annotation_path: Path, size: tuple[int, int], options: CompareOptions
+    heatmap: np.ndarray, annotation_path: Path, size: tuple[int, int], choice: ImageChoice
 ) -> tuple[np.ndarray, dict[str, Any] | str, list[str]]:
     """The tumour mask at the image's size and the heatmap's scores against it.
 
@@ -127,13 +96,13 @@ def score_image(
     shapes``, ...): there is nothing to score against, and a zero would pull
     down the means and the chance level.
     """
-    annotation = load_labelme(annotation_path, max_pixels=options.stream.max_pixels)
+    annotation = load_labelme(annotation_path, max_pixels=choice.stream.max_pixels)
     annotation = annotation.resized(size)
-    drawn = draw_annotation(annotation, size, mode=options.annotation_mode)
+    drawn = draw_annotation(annotation, size, mode=choice.annotation_mode)
     notes = list(annotation.warnings)
     if drawn.empty_reason is not None:
         return drawn.mask, drawn.empty_reason, notes
-    return drawn.mask, localisation_scores(heatmap, drawn.mask, options.thresholds), notes
+    return drawn.mask, localisation_scores(heatmap, drawn.mask, choice.thresholds), notes
 
 
 def run(
@@ -146,7 +115,8 @@ def run(
     Raises:
         DatasetError: no images, no annotations, or labels the checkpoint lacks.
     """
-    chosen, counts, failures = choose_annotated(model, options, **callbacks)
+    check_output_folder(options.output)  # before the work, not after it
+    chosen, counts, failures = choose_annotated(model, options.choice, **callbacks)
     return score_images(chosen, counts, model, options, failures=failures, **callbacks)
 
 
@@ -186,7 +156,10 @@ def score_images(
                 continue
             try:
                 mask, scores, notes = score_image(
-                    item.heatmap, Path(str(row.annotation)), item.image.radiograph.size, options
+                    item.heatmap,
+                    Path(str(row.annotation)),
+                    item.image.radiograph.size,
+                    options.choice,
                 )
             except AnnotationError as exc:
                 result.failures.append({"image_id": str(row.image_id), "error": str(exc)})
@@ -229,7 +202,7 @@ def score_images(
     result.report = build_report(
         per_image,
         counts,
-        options,
+        options.choice,
         names=names,
         failures=result.failures,
         method=explainer.method,
@@ -239,8 +212,8 @@ def score_images(
     result.files.append(write_json(options.output / "annotation_report.json", result.report))
     facts = {
         "selection": result.report["selection"],
-        "IoU thresholds": options.thresholds,
-        "annotations": options.annotation_mode,
+        "IoU thresholds": options.choice.thresholds,
+        "annotations": options.choice.annotation_mode,
         "heatmap opacity": options.alpha,
     }
     context = PageContext(result.pictures, job_facts(model, **facts), options.colormap)
@@ -257,7 +230,7 @@ def comparison_row(
     gray = draw.fit_display(radiograph.data, PANEL_SIDE, frame=radiograph.size)
     small_mask = draw.fit_display(mask.astype(np.uint8), PANEL_SIDE).astype(bool)
     heat = item.heatmap_at(gray.shape[:2])
-    first = f"{options.thresholds[0]:g}"
+    first = f"{options.choice.thresholds[0]:g}"
     tiles = [
         draw.add_caption(gray, f"{entry['image_id']} ({entry['class']})"),
         draw.add_caption(draw.outline(gray, small_mask), "annotation"),

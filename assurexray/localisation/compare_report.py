@@ -14,7 +14,7 @@ import numpy as np
 from assurexray.core.text import number, percent
 
 if TYPE_CHECKING:
-    from assurexray.localisation.compare import CompareOptions
+    from assurexray.localisation.image_choice import ImageChoice
 
 
 def _mean(values: Sequence[Any]) -> float | None:
@@ -40,7 +40,7 @@ def mean_scores(entries: Sequence[dict[str, Any]], thresholds: Sequence[float]) 
 def build_report(
     per_image: list[dict[str, Any]],
     counts: dict[str, dict[str, int]],
-    options: CompareOptions,
+    choice: ImageChoice,
     *,
     names: tuple[str, ...],
     failures: list[dict[str, str]],
@@ -53,18 +53,18 @@ def build_report(
     ``excluded`` lists images left out of every mean (an empty tumour mask);
     ``interrupted`` marks a report of the images scored before a Ctrl-C.
     """
-    overall = mean_scores(per_image, options.thresholds)
+    overall = mean_scores(per_image, choice.thresholds)
     per_class = {
         c: {
-            **mean_scores([e for e in per_image if e["class"] == c], options.thresholds),
+            **mean_scores([e for e in per_image if e["class"] == c], choice.thresholds),
             **counts.get(c, {}),
         }
-        for c in options.classes
+        for c in choice.classes
     }
-    first = f"{options.thresholds[0]:g}"
+    first = f"{choice.thresholds[0]:g}"
     return {
         "num_images": len(per_image),
-        "iou_threshold": options.thresholds[0],
+        "iou_threshold": choice.thresholds[0],
         "mean_iou": overall["iou"][first],
         "mean_iou_by_threshold": overall["iou"],
         "mean_otsu_iou": overall["otsu_iou"],
@@ -72,9 +72,7 @@ def build_report(
         "mean_relevance_mass": overall["relevance_mass"],
         "chance_level": overall["mask_fraction"],
         "per_class": per_class,
-        "selection": "every annotated image"
-        if options.per_class is None
-        else f"true positives, up to {options.per_class} per class",
+        "selection": choice.selection,
         "method": method,
         "class_names": list(names),
         "per_image": per_image,

@@ -157,6 +157,11 @@ def _split_payload(path: Path, payload: Any) -> tuple[dict[str, Any], dict[str, 
     return facts, state
 
 
+def read_weights(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The facts and the state dict a weights file holds (read safely, any layout)."""
+    return _split_payload(path, _read_checkpoint_file(path))
+
+
 def load_checkpoint(
     path: str | Path,
     *,

@@ -9,15 +9,12 @@ own way (:func:`assurexray.models.model.build_model`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torch import nn
 
 from assurexray.core.errors import CheckpointError
 from assurexray.models.model import build_model, build_model_from_file
-
-if TYPE_CHECKING:
-    from assurexray.training.train import TrainOptions
 
 
 def load_pretrained_backbone(model: nn.Module, path: Path) -> list[str]:
@@ -29,9 +26,9 @@ def load_pretrained_backbone(model: nn.Module, path: Path) -> list[str]:
     Returns:
         Names of the model's keys that kept their fresh initialisation.
     """
-    from assurexray.models.checkpoint import _read_checkpoint_file, _split_payload
+    from assurexray.models.checkpoint import read_weights
 
-    _, state = _split_payload(path, _read_checkpoint_file(path))
+    _, state = read_weights(path)
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not usable:
@@ -40,8 +37,10 @@ def load_pretrained_backbone(model: nn.Module, path: Path) -> list[str]:
     return sorted(set(own) - set(usable))
 
 
-def initial_model(options: TrainOptions) -> tuple[nn.Module, list[str]]:
-    """The model to train, with ``options.pretrained`` weights if given.
+def initial_model(
+    arch: str, num_classes: int, pretrained: str | Path | None = None
+) -> tuple[nn.Module, list[str]]:
+    """The model to train: ``arch`` with ``num_classes`` outputs, ``pretrained`` weights if given.
 
     ``pretrained`` is a weights file (a checkpoint or state dict, read by
     :func:`load_pretrained_backbone`; a ``.safetensors`` file, read by timm),
@@ -52,21 +51,21 @@ def initial_model(options: TrainOptions) -> tuple[nn.Module, list[str]]:
     Returns:
         The model and the names of the tensors that kept a fresh initialisation.
     """
-    classes, spec = len(options.class_names), options.pretrained
+    classes, spec = num_classes, pretrained
     if spec is None or spec == "":
-        model = build_model(options.arch, num_classes=classes)
+        model = build_model(arch, num_classes=classes)
         _small_classifier_init(model)
         return model, []
     path = Path(spec)
     if isinstance(spec, Path) or path.exists() or path.suffix or len(path.parts) > 1:
         if path.suffix.lower() == ".safetensors" and path.is_file():
-            model = build_model_from_file(options.arch, classes, path)
+            model = build_model_from_file(arch, classes, path)
             _small_classifier_init(model)
             return model, _classifier_keys(model)
-        model = build_model(options.arch, num_classes=classes)
+        model = build_model(arch, num_classes=classes)
         _small_classifier_init(model)
         return model, load_pretrained_backbone(model, path)
-    model = build_model(options.arch, num_classes=classes, pretrained=str(spec))
+    model = build_model(arch, num_classes=classes, pretrained=str(spec))
     _small_classifier_init(model)
     return model, _classifier_keys(model)
 

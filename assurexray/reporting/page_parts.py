@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assurexray.core.text import number, percent
+from assurexray.evaluation.metrics import majority_accuracy
 from assurexray.reporting.html_report import ImageRow, Pictures, ReportPage, Section, Table
 
 CLASS_SCORES = ("precision", "recall", "f1", "roc_auc")
@@ -31,8 +32,7 @@ def classification_sections(metrics: Mapping[str, Any]) -> list[Section]:
     """Accuracy against the majority-class chance, per-class scores, the confusion matrix."""
     names = list(metrics["class_names"])
     per_class = metrics["per_class"]
-    supports = [per_class[n]["support"] for n in names]
-    majority = max(supports) / sum(supports) if sum(supports) else None
+    majority = majority_accuracy(metrics)
     headline = Table(
         ["measure", "value", "chance level"],
         [
@@ -66,6 +66,7 @@ def classification_sections(metrics: Mapping[str, Any]) -> list[Section]:
             for i in range(len(names))
         ],
     )
+    supports = [per_class[n]["support"] for n in names]
     title = f"Classification of {metrics.get('num_images', sum(supports))} images"
     return [
         Section(title, tables=[headline, scores]),

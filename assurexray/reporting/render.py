@@ -12,11 +12,10 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from assurexray.core.config import colormap_names
 from assurexray.core.errors import ConfigError
 
-COLORMAPS = tuple(
-    sorted(name[len("COLORMAP_") :].lower() for name in dir(cv2) if name.startswith("COLORMAP_"))
-)
+COLORMAPS = colormap_names()
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _WHITE = (255, 255, 255)
 

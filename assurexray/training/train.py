@@ -24,10 +24,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from assurexray.core.callbacks import Progress, Warn, no_warn
 from assurexray.core.config import CLASS_NAMES
 from assurexray.core.errors import DatasetError
 from assurexray.core.files import check_output_file
-from assurexray.engine.jobs import Overrides, Progress, Warn, load_records, no_warn
+from assurexray.engine.jobs import Overrides, load_records
 from assurexray.imaging.preprocess import PreprocessConfig
 from assurexray.imaging.reading import DEFAULT_MAX_PIXELS
 from assurexray.models.checkpoint import save_checkpoint
@@ -167,7 +168,7 @@ def train_model(
     labels = {n: label_indices(f, options.class_names, n) for n, f in splits.items()}
     for message in class_coverage_warnings(labels, options.class_names):
         (warn or _warn)(message)
-    model, fresh = initial_model(options)
+    model, fresh = initial_model(options.arch, len(options.class_names), options.pretrained)
     caches = {
         n: cache_images(
             list(f["path"]),

@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 import torch
 
+from assurexray.core.callbacks import Progress
 from assurexray.core.errors import DatasetError
-from assurexray.engine.jobs import Progress
 from assurexray.imaging.preprocess import PreprocessConfig, decode_floor, normalise, to_network_gray
 from assurexray.imaging.reading import read_image
 

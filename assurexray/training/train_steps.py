@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from assurexray.engine.jobs import Progress
+from assurexray.core.callbacks import Progress
 from assurexray.evaluation.metrics import classification_metrics
 from assurexray.imaging.preprocess import PreprocessConfig
 from assurexray.training.train_data import BatchLoader, to_batch

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from assurexray.core.callbacks import Progress
 from assurexray.core.config import CLASS_NAMES
 from assurexray.core.errors import DatasetError
 from assurexray.core.files import write_json, write_with
@@ -27,7 +28,6 @@ from assurexray.data.synthetic.plan import (
     PhantomCase,
     plan_dataset,
 )
-from assurexray.engine.jobs import Progress
 
 # Version 3: hard cases (subtle lesions, look-alikes), centres independent of the class.
 # Version 4: fewer hard cases, and none beyond recognition (subtle lesions at least 0.25
