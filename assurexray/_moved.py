@@ -94,6 +94,7 @@ class _Alias(importlib.abc.Loader):
 
     def __init__(self, old: str, new: str) -> None:
         self.old, self.new = old, new
+        self.spec: importlib.machinery.ModuleSpec | None = None
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
         warnings.warn(
@@ -101,10 +102,14 @@ class _Alias(importlib.abc.Loader):
             DeprecationWarning,
             stacklevel=2,
         )
-        return importlib.import_module(self.new)
+        module = importlib.import_module(self.new)
+        self.spec = module.__spec__
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
-        """Nothing to run: the module at its new path is already loaded."""
+        """Nothing to run (the module is loaded); give it back its own spec, which the
+        import system has just replaced with the old path's."""
+        module.__spec__ = self.spec
 
 
 class MovedModuleFinder(importlib.abc.MetaPathFinder):

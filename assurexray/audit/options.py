@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assurexray.audit.summary import RANK_SCORES
+from assurexray.core.config import AUDIT_METHODS
 from assurexray.core.errors import ConfigError
 from assurexray.engine.jobs import Overrides
 from assurexray.evaluation.faithfulness import DEFAULT_PERCENTILES
 from assurexray.evaluation.sanity import DEFAULT_DEPTH, DEFAULT_THRESHOLD
-from assurexray.explain.candidates import DEFAULT_METHODS
 from assurexray.localisation.image_choice import OVERRIDES as CHOICE_OVERRIDES
 from assurexray.localisation.image_choice import ImageChoice
 
@@ -33,7 +33,7 @@ class AuditOptions:
 
     output: Path
     choice: ImageChoice
-    methods: tuple[str, ...] = DEFAULT_METHODS
+    methods: tuple[str, ...] = AUDIT_METHODS
     layers: tuple[str, ...] = ()
     rank_by: str = "localisation"
     check_images: int = 12

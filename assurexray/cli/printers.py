@@ -7,12 +7,22 @@ means (console, ``text``, warnings) come from :mod:`assurexray.cli.terminal`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
 from assurexray.cli.terminal import console, err_console, show_failures, text, warn
 from assurexray.core.text import number, percent, with_interval
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from assurexray.audit.scoring import AuditResult
+    from assurexray.demo.job import DemoOptions, DemoResult
+    from assurexray.inference.gallery import GalleryResult
+    from assurexray.inference.infer_run import InferRun
+    from assurexray.localisation.compare import CompareResult
+    from assurexray.training.train import EpochResult, TrainOptions, TrainResult
 
 
 def show_notes(results: list[dict[str, Any]]) -> None:
@@ -26,7 +36,7 @@ def show_notes(results: list[dict[str, Any]]) -> None:
         err_console.print(f"[yellow]note:[/yellow] {text(note)} ({text(where)})", soft_wrap=True)
 
 
-def print_infer(run: Any) -> None:
+def print_infer(run: InferRun) -> None:
     """A single image's probabilities, or a folder's counts per class."""
     from rich.table import Table
 
@@ -61,7 +71,7 @@ def print_infer(run: Any) -> None:
         console.print(f"report: {text(run.output / 'report.html')}")
 
 
-def print_epoch(entry: Any) -> None:
+def print_epoch(entry: EpochResult) -> None:
     """One line per training epoch."""
     mark = "  [green]best, saved[/green]" if entry.improved else ""
     console.print(
@@ -71,14 +81,14 @@ def print_epoch(entry: Any) -> None:
     )
 
 
-def print_training_start(options: Any) -> None:
+def print_training_start(options: TrainOptions) -> None:
     """What is trained, at which size, where."""
     console.print(
         f"training {options.arch} at {options.preprocess.image_size}px on {options.device}"
     )
 
 
-def print_training(result: Any, *, pretrained: bool = False) -> None:
+def print_training(result: TrainResult, *, pretrained: bool = False) -> None:
     """The best epoch, the checkpoint and the test split's scores."""
     from rich.table import Table
 
@@ -104,7 +114,7 @@ def print_training(result: Any, *, pretrained: bool = False) -> None:
         console.print(table)
 
 
-def print_gallery(result: Any) -> None:
+def print_gallery(result: GalleryResult) -> None:
     """Accuracy, per-class precision/recall/F1, and the files written."""
     from rich.table import Table
 
@@ -129,7 +139,7 @@ def print_gallery(result: Any) -> None:
         console.print(f"  {text(path)}")
 
 
-def print_compare(result: Any) -> None:
+def print_compare(result: CompareResult) -> None:
     """Scores per class against chance, the summary sentence, and the files written."""
     from rich.table import Table
 
@@ -163,7 +173,7 @@ def print_compare(result: Any) -> None:
         warn(f"interrupted: the report holds the {report['num_images']} images scored so far")
 
 
-def print_audit(result: Any) -> None:
+def print_audit(result: AuditResult) -> None:
     """The leaderboard with intervals beside chance, the verdict, and the files written."""
     from rich.table import Table
 
@@ -243,11 +253,11 @@ def _fmt(value: float | None, *, pct: bool = False, digits: int = 2) -> str:
     return percent(value) if pct else number(value, digits)
 
 
-def print_demo_step(options: Any, name: str, result: Any) -> None:
+def print_demo_step(options: DemoOptions, name: str, result: Any) -> None:
     """A rule when a demo step starts; its usual summary when it ends."""
     steps = ("train", "gallery", "compare", "audit", "infer")
     titles = {step: f"{n}/{len(steps)} {step}" for n, step in enumerate(steps, start=1)}
-    printers = {
+    printers: dict[str, Any] = {
         "gallery": print_gallery,
         "compare": print_compare,
         "audit": print_audit,
@@ -267,7 +277,7 @@ def print_demo_step(options: Any, name: str, result: Any) -> None:
         printers[name](result)
 
 
-def print_demo(result: Any) -> None:
+def print_demo(result: DemoResult) -> None:
     """Test accuracy, localisation against chance, the audit, the pictures and the page."""
     from rich.table import Table
 
@@ -278,6 +288,8 @@ def print_demo(result: Any) -> None:
     table.add_column("value", justify="right")
     table.add_column("chance", justify="right")
     audit = result.audit.report if result.audit else None
+    if result.gallery is None or result.compare is None:  # run() fills both before it returns
+        raise ValueError("print_demo needs a finished demo's result")
     for row in demo_summary_rows(result.gallery.metrics, result.compare.report, audit):
         table.add_row(*map(text, row))
     console.print(table)
@@ -288,7 +300,7 @@ def print_demo(result: Any) -> None:
         console.print(f"report (open in a browser): {text(result.report)}")
 
 
-def print_split(index: Any, target: Path) -> None:
+def print_split(index: pd.DataFrame, target: Path) -> None:
     """Images per label and split, and where the split went."""
     from rich.table import Table
 

@@ -8,19 +8,11 @@ lines, tests collect them, and the defaults below show nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypedDict
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: ``done`` of ``total`` items of ``stage`` are finished."""
 Warn = Callable[[str], None]
 """``warn(message)``: a one-line note for the user; the job goes on."""
-
-
-class Callbacks(TypedDict, total=False):
-    """The callbacks a job's ``run`` takes by keyword (``**callbacks: Unpack[Callbacks]``)."""
-
-    progress: Progress
-    warn: Warn
 
 
 def no_progress(stage: str, done: int, total: int) -> None:

@@ -38,8 +38,6 @@ The ``data`` step only reports its end, with True if the data set was reused; th
 it reuses the checkpoint instead of training.
 """
 
-STEPS = ("data", "train", "gallery", "compare", "audit", "infer")
-
 
 @dataclass(frozen=True)
 class DemoOptions:

@@ -18,8 +18,6 @@ from assurexray.core.errors import ExplainError
 from assurexray.explain.explainer import canonical_method, resolve_target_layers
 from assurexray.explain.target_layers import feature_stages
 
-DEFAULT_METHODS = AUDIT_METHODS
-SLOW_METHODS = ("scorecam", "ablationcam")
 LAYER_SEPARATOR = "+"
 
 
@@ -90,7 +88,7 @@ def default_layers(
 def build_candidates(
     model: nn.Module,
     *,
-    methods: Sequence[str] = DEFAULT_METHODS,
+    methods: Sequence[str] = AUDIT_METHODS,
     layers: Sequence[str] = (),
     final_layer: str,
     input_size: tuple[int, int, int],

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from assurexray.core.callbacks import Progress, no_progress
+from assurexray.core.callbacks import Progress, Warn, no_progress, no_warn
 from assurexray.core.files import check_output_folder, write_csv, write_json, write_png
 from assurexray.core.naming import distinct_slugs
 from assurexray.data.selection import CATEGORIES, select_examples
@@ -150,7 +150,11 @@ def render_class_gallery(
 
 
 def run(
-    model: OpenedModel, options: GalleryOptions, *, progress: Progress = no_progress
+    model: OpenedModel,
+    options: GalleryOptions,
+    *,
+    progress: Progress = no_progress,
+    warn: Warn = no_warn,
 ) -> GalleryResult:
     """The ``gallery`` job: predict a split, write predictions/metrics, one gallery per class.
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from assurexray.core.callbacks import Progress, no_progress
+from assurexray.core.callbacks import Progress, Warn, no_progress, no_warn
 from assurexray.core.errors import AssureXrayError
 from assurexray.core.files import check_output_folder
 from assurexray.core.naming import printable
@@ -185,7 +185,13 @@ def process(
     return run
 
 
-def run(model: OpenedModel, options: InferOptions, *, progress: Progress = no_progress) -> InferRun:
+def run(
+    model: OpenedModel,
+    options: InferOptions,
+    *,
+    progress: Progress = no_progress,
+    warn: Warn = no_warn,
+) -> InferRun:
     """The ``infer`` job: explain every input image and write its files.
 
     Files that cannot be read are recorded in the returned run's ``failures``

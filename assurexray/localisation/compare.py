@@ -14,14 +14,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from assurexray.annotations.labelme import load_labelme
 from assurexray.annotations.masks import draw_annotation
-from assurexray.core.callbacks import Callbacks, Progress, Warn, no_progress, no_warn
+from assurexray.core.callbacks import Progress, Warn, no_progress, no_warn
 from assurexray.core.errors import AnnotationError
 from assurexray.core.files import check_output_folder, write_json, write_png
 from assurexray.engine.jobs import OpenedModel, Overrides, StreamOptions
@@ -106,18 +106,22 @@ def score_image(
 
 
 def run(
-    model: OpenedModel, options: CompareOptions, **callbacks: Unpack[Callbacks]
+    model: OpenedModel,
+    options: CompareOptions,
+    *,
+    progress: Progress = no_progress,
+    warn: Warn = no_warn,
 ) -> CompareResult:
     """The ``compare`` job: choose annotated images, explain, score, write report and panels.
-
-    ``callbacks``: ``progress`` and ``warn``, as every job takes them.
 
     Raises:
         DatasetError: no images, no annotations, or labels the checkpoint lacks.
     """
     check_output_folder(options.output)  # before the work, not after it
-    chosen, counts, failures = choose_annotated(model, options.choice, **callbacks)
-    return score_images(chosen, counts, model, options, failures=failures, **callbacks)
+    chosen, counts, failures = choose_annotated(model, options.choice, progress, warn)
+    return score_images(
+        chosen, counts, model, options, progress=progress, warn=warn, failures=failures
+    )
 
 
 def score_images(

@@ -11,7 +11,7 @@ import pickle
 import re
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,7 @@ def save_checkpoint(
         "preprocess": preprocess.to_dict(),
         "target_layer": getattr(model, "gradcam_target_layer_name", None),
         "train_metrics": dict(train_metrics or {}),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     return write_with(path, lambda tmp: torch.save(payload, tmp))
 
