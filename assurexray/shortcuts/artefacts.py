@@ -130,16 +130,10 @@ def _ruler_ticks(sub: np.ndarray) -> bool:
 
 
 def _components(
-    x: np.ndarray,
-    *,
-    tophat_fraction: float,
-    min_tophat: float,
-    min_level: float,
-    min_contrast: float,
-    max_core_std: float,
-    max_stroke_ratio: float,
-) -> list[dict]:
-    """Candidate glyph components in the working image (bright polarity)."""
+    x: np.ndarray, tophat_fraction: float, min_tophat: float, min_level: float,
+    min_contrast: float, max_core_std: float, max_stroke_ratio: float,
+) -> tuple[list[dict], np.ndarray]:  # fmt: skip
+    """Candidate glyph components in the working image (bright polarity), and labels."""
     s = min(x.shape)
     k = max(7, int(round(tophat_fraction * s)) | 1)
     se = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
@@ -188,18 +182,7 @@ def _components(
         kind = None
         if elong >= RULER_ELONGATION and (stroke <= 0.25 * short + 2 or _ruler_ticks(comp)):
             kind = "ruler"
-        out.append(
-            dict(
-                box=(x0, y0, x0 + w, y0 + h),
-                h=h,
-                w=w,
-                kind=kind,
-                contrast=contrast,
-                core_std=core_std,
-                stroke=stroke,
-                lab=i,
-            )
-        )
+        out.append(dict(box=(x0, y0, x0 + w, y0 + h), h=h, w=w, kind=kind, lab=i))
     return out, lab
 
 
@@ -276,13 +259,9 @@ def detect_artefacts(
         polarity: ``"bright"`` (white markers), ``"dark"`` (black markers on an
             inverted film), ``"both"``, or ``"auto"``: dark when the film's outer
             band is mostly bright, else bright.
-        tophat_fraction: See :data:`TOPHAT_FRACTION`.
-        min_tophat: See :data:`MIN_TOPHAT`.
-        min_level: See :data:`MIN_LEVEL`.
-        min_contrast: See :data:`MIN_CONTRAST`.
-        max_core_std: See :data:`MAX_CORE_STD`.
-        max_stroke_ratio: See :data:`MAX_STROKE_RATIO`.
-        work_short_side: See :data:`WORK_SHORT_SIDE`.
+        tophat_fraction, min_tophat, min_level, min_contrast, max_core_std,
+            max_stroke_ratio, work_short_side: Override the module constant of
+            the same name in upper case (e.g. :data:`MIN_CONTRAST`).
 
     Returns:
         One :class:`Artefact` per marker, word or ruler, in the original frame,
@@ -292,13 +271,8 @@ def detect_artefacts(
     full = normalise(image)
     H, W = full.shape
     f = min(1.0, work_short_side / min(H, W))
-    x = (
-        full
-        if f == 1.0
-        else cv2.resize(
-            full, (max(1, round(W * f)), max(1, round(H * f))), interpolation=cv2.INTER_AREA
-        )
-    )
+    size = (max(1, round(W * f)), max(1, round(H * f)))
+    x = full if f == 1.0 else cv2.resize(full, size, interpolation=cv2.INTER_AREA)
     if polarity == "auto":
         polarity = "dark" if _is_inverted(x) else "bright"
     signs = {"bright": [1], "dark": [-1], "both": [1, -1]}[polarity]
@@ -307,14 +281,9 @@ def detect_artefacts(
         xs = x if sign == 1 else 1.0 - x
         fs = full if sign == 1 else 1.0 - full
         comps, lab = _components(
-            xs,
-            tophat_fraction=tophat_fraction,
-            min_tophat=min_tophat,
-            min_level=min_level,
-            min_contrast=min_contrast,
-            max_core_std=max_core_std,
-            max_stroke_ratio=max_stroke_ratio,
-        )
+            xs, tophat_fraction, min_tophat, min_level, min_contrast, max_core_std,
+            max_stroke_ratio,
+        )  # fmt: skip
         for group in _group(comps):
             art = _refine(fs, lab, group, f, _kind(group))
             if art is not None:
@@ -322,7 +291,9 @@ def detect_artefacts(
     return sorted(found, key=lambda a: (a.box[1], a.box[0]))
 
 
-def _refine(full: np.ndarray, lab: np.ndarray, group: list[dict], f: float, kind: str):
+def _refine(
+    full: np.ndarray, lab: np.ndarray, group: list[dict], f: float, kind: str
+) -> Artefact | None:
     """Box and mask of a group in the original frame (bright polarity image ``full``)."""
     H, W = full.shape
     wx0 = min(c["box"][0] for c in group)
