@@ -1,0 +1,400 @@
+"""Label-free detection of burned-in artefacts on radiographs: markers, text and rulers.
+
+Burned-in laterality letters ("R", "L", a circled "L"), arrows, view text ("AP",
+"200 mm") and rulers are drawn onto the film by the acquisition software. They
+are physically unlike anatomy: a flat, near-saturated fill (near-black on
+inverted films), edges sharp to a pixel or two, thin strokes, and a strong step
+against whatever surrounds them. Bone cortex, trabeculae and tumours are larger,
+textured and have soft edges. The detector uses only those physical cues:
+
+1. normalise to [0, 1] (robust low percentile to maximum) and work on a copy
+   whose short side is at most :data:`WORK_SHORT_SIDE` pixels;
+2. white top-hat (black top-hat on inverted films) with a square of
+   :data:`TOPHAT_FRACTION` of the short side, keeping pixels that stand out by
+   :data:`MIN_TOPHAT` and are near the bright end of the range
+   (:data:`MIN_LEVEL`);
+3. connected components filtered by size, stroke width (distance transform),
+   contrast against a ring around them, flatness of their fill and the
+   sharpness of their edges;
+4. nearby components of similar height are grouped into one box per marker or
+   word; a component inside another (the letter in a circle) joins it;
+5. each group is classified as ``"ruler"`` (long thin bar or a row of regularly
+   spaced ticks), ``"text"`` (two or more glyphs side by side) or
+   ``"marker"`` (one symbol: a letter, a circled letter, an arrow).
+
+Boxes and masks are refined in the original frame. Every threshold is a named
+module constant and a keyword argument; sizes are fractions of the short side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+#: Detection runs on a copy whose short side is at most this many pixels.
+WORK_SHORT_SIDE = 1024
+#: Side of the top-hat's square, as a fraction of the short side (bigger than strokes).
+TOPHAT_FRACTION = 0.04
+#: A candidate pixel stands out of its neighbourhood by at least this much (of the range).
+MIN_TOPHAT = 0.2
+#: A candidate pixel is at least this bright (burned-in markers are near-saturated).
+MIN_LEVEL = 0.6
+#: A glyph's long side is at least this fraction of the short side ...
+MIN_GLYPH_FRACTION = 0.012
+#: ... and at least this many working pixels.
+MIN_GLYPH_PX = 6
+#: A glyph's long side is at most this fraction of the short side (rulers may be longer).
+MAX_GLYPH_FRACTION = 0.2
+#: Strokes are thin: widest stroke (twice the distance transform's peak) over the long side.
+MAX_STROKE_RATIO = 0.4
+#: Mean level of a component minus the median of the ring around it.
+MIN_CONTRAST = 0.55
+#: Robust spread of the level along a component's stroke centres (burned-in fills are flat).
+MAX_CORE_STD = 0.04
+#: Components whose heights differ by less than this factor may join one word.
+HEIGHT_RATIO = 2.0
+#: Glyphs closer than this fraction of their height join one word.
+GROUP_GAP = 0.8
+#: A ruler is at least this elongated (long side over short side of its box).
+RULER_ELONGATION = 5.0
+#: Regular ticks: at least this many, with gaps of relative spread below RULER_GAP_CV.
+RULER_MIN_TICKS = 5
+RULER_GAP_CV = 0.3
+#: Pixels added around each box when refining its mask in the original frame.
+REFINE_PAD_FRACTION = 0.004
+#: Default dilation of :func:`artefact_mask`, as a fraction of the short side.
+DILATE_FRACTION = 0.004
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """One burned-in artefact in the original frame.
+
+    Attributes:
+        box: ``(x0, y0, x1, y1)`` pixels, inclusive-exclusive.
+        kind: ``"marker"``, ``"text"`` or ``"ruler"`` (or a user label).
+        mask: Boolean crop of shape ``(y1 - y0, x1 - x0)``: the artefact's pixels
+            inside ``box`` (paste it at ``box`` for a full-frame mask, or use
+            :func:`artefact_mask`).
+    """
+
+    box: tuple[int, int, int, int]
+    kind: str
+    mask: np.ndarray = field(repr=False, compare=False)
+
+
+def normalise(image: np.ndarray) -> np.ndarray:
+    """Grey image (uint8, uint16 or float in [0, 1]) to float32 in [0, 1], robust low end.
+
+    The 0.5th percentile maps to 0 and the maximum to 1, so 12-bit data stored in
+    16 bits and films with a grey floor use the whole range.
+    """
+    if image.ndim != 2:
+        raise ValueError(f"expected a 2-D grey image, got shape {image.shape}")
+    x = image.astype(np.float32)
+    lo = float(np.percentile(x[:: max(1, x.shape[0] // 256), :: max(1, x.shape[1] // 256)], 0.5))
+    hi = float(x.max())
+    if hi - lo <= 1e-6:
+        return np.zeros_like(x)
+    return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+
+
+def _is_inverted(x: np.ndarray) -> bool:
+    """True when the film's outer band is mostly bright (air shown white)."""
+    h, w = x.shape
+    b = max(1, min(h, w) // 20)
+    band = np.concatenate([x[:b].ravel(), x[-b:].ravel(), x[:, :b].ravel(), x[:, -b:].ravel()])
+    return float(np.median(band)) > 0.5
+
+
+def _spread(values: np.ndarray) -> float:
+    """Robust standard deviation (interquartile range / 1.35): JPEG ringing is ignored."""
+    q1, q3 = np.percentile(values, [25, 75])
+    return float(q3 - q1) / 1.35
+
+
+def _ruler_ticks(sub: np.ndarray) -> bool:
+    """True when a component's profile along its long axis has regular ticks."""
+    prof = sub.sum(axis=0 if sub.shape[1] >= sub.shape[0] else 1).astype(np.float32)
+    if prof.size < 3 * RULER_MIN_TICKS:
+        return False
+    ticks = prof > np.median(prof) + 0.5 * (prof.max() - np.median(prof))
+    starts = np.flatnonzero(ticks[1:] & ~ticks[:-1])
+    if starts.size < RULER_MIN_TICKS:
+        return False
+    gaps = np.diff(starts).astype(np.float32)
+    return float(gaps.std() / max(gaps.mean(), 1e-6)) < RULER_GAP_CV
+
+
+def _components(
+    x: np.ndarray, tophat_fraction: float, min_tophat: float, min_level: float,
+    min_contrast: float, max_core_std: float, max_stroke_ratio: float,
+) -> tuple[list[dict], np.ndarray]:  # fmt: skip
+    """Candidate glyph components in the working image (bright polarity), and labels."""
+    s = min(x.shape)
+    k = max(7, int(round(tophat_fraction * s)) | 1)
+    se = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+    th = cv2.morphologyEx(x, cv2.MORPH_TOPHAT, se)
+    cand = ((th >= min_tophat) & (x >= min_level)).astype(np.uint8)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(cand, connectivity=8)
+    min_len = max(MIN_GLYPH_PX, MIN_GLYPH_FRACTION * s)
+    dt = cv2.distanceTransform(cand, cv2.DIST_L2, 3)
+    out = []
+    for i in range(1, n):
+        x0, y0, w, h, area = (int(v) for v in stats[i])
+        long, short = max(w, h), min(w, h)
+        elong = long / max(short, 1)
+        if long < min_len or area < 8:
+            continue
+        if long > MAX_GLYPH_FRACTION * s and not (
+            elong >= RULER_ELONGATION and long < 0.9 * max(x.shape)
+        ):
+            continue
+        # Film or collimation edges: long thin bars lying on the frame's border.
+        if elong >= RULER_ELONGATION and (
+            (h > w and (x0 == 0 or x0 + w == x.shape[1]))
+            or (w > h and (y0 == 0 or y0 + h == x.shape[0]))
+        ):
+            continue
+        sl = np.s_[y0 : y0 + h, x0 : x0 + w]
+        comp = lab[sl] == i
+        stroke = 2.0 * float(dt[sl][comp].max())
+        if stroke > max_stroke_ratio * long and elong < RULER_ELONGATION:
+            continue
+        r = max(2, int(round(stroke)))
+        py0, px0 = max(0, y0 - r), max(0, x0 - r)
+        py1, px1 = min(x.shape[0], y0 + h + r), min(x.shape[1], x0 + w + r)
+        big = np.zeros((py1 - py0, px1 - px0), np.uint8)
+        big[y0 - py0 : y0 - py0 + h, x0 - px0 : x0 - px0 + w] = comp
+        ring = cv2.dilate(big, np.ones((2 * r + 1, 2 * r + 1), np.uint8)).astype(bool)
+        ring &= ~cand[py0:py1, px0:px1].astype(bool)
+        if ring.sum() < 4:
+            continue
+        vals = x[sl][comp]
+        contrast = float(vals.mean() - np.median(x[py0:py1, px0:px1][ring]))
+        core = comp & (dt[sl] >= max(1.5, 0.3 * stroke))
+        core_std = _spread(x[sl][core]) if core.sum() >= 4 else 0.0
+        if contrast < min_contrast or core_std > max_core_std:
+            continue
+        kind = None
+        if elong >= RULER_ELONGATION and (stroke <= 0.25 * short + 2 or _ruler_ticks(comp)):
+            kind = "ruler"
+        out.append(dict(box=(x0, y0, x0 + w, y0 + h), h=h, w=w, kind=kind, lab=i))
+    return out, lab
+
+
+def _group(comps: list[dict]) -> list[list[dict]]:
+    """Union glyphs that nest (letter in a circle) or sit side by side at similar height."""
+    parent = list(range(len(comps)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, a in enumerate(comps):
+        for j in range(i + 1, len(comps)):
+            b = comps[j]
+            ax0, ay0, ax1, ay1 = a["box"]
+            bx0, by0, bx1, by1 = b["box"]
+            nested = (ax0 <= bx0 and ay0 <= by0 and ax1 >= bx1 and ay1 >= by1) or (
+                bx0 <= ax0 and by0 <= ay0 and bx1 >= ax1 and by1 >= ay1
+            )
+            hmin, hmax = sorted((a["h"], b["h"]))
+            gap = GROUP_GAP * hmin
+            near = (
+                a["kind"] != "ruler"
+                and b["kind"] != "ruler"
+                and hmax <= HEIGHT_RATIO * hmin
+                and max(ax0, bx0) - min(ax1, bx1) <= gap
+                and max(ay0, by0) - min(ay1, by1) <= gap
+            )
+            if nested or near:
+                parent[find(i)] = find(j)
+    groups: dict[int, list[dict]] = {}
+    for i, c in enumerate(comps):
+        groups.setdefault(find(i), []).append(c)
+    return list(groups.values())
+
+
+def _kind(group: list[dict]) -> str:
+    """``"ruler"``, ``"text"`` (two or more glyphs side by side) or ``"marker"``."""
+    if max(group, key=lambda c: c["h"] * c["w"])["kind"] == "ruler":
+        return "ruler"  # a bar inside an arrow's outline is not a ruler
+    boxes = np.array([c["box"] for c in group])
+    outer = (boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max())
+    if any(tuple(b) == outer for b in boxes.tolist()) or len(group) == 1:
+        return "marker"
+    if len(group) >= RULER_MIN_TICKS:
+        heights = boxes[:, 3] - boxes[:, 1]
+        widths = boxes[:, 2] - boxes[:, 0]
+        x_c = np.sort((boxes[:, 0] + boxes[:, 2]) / 2)
+        gaps = np.diff(x_c)
+        if heights.std() < 0.15 * heights.mean() + 1 and widths.max() < 0.5 * heights.min() + 2:
+            if gaps.std() < RULER_GAP_CV * gaps.mean():
+                return "ruler"
+    return "text"
+
+
+def detect_artefacts(
+    image: np.ndarray,
+    *,
+    polarity: str = "auto",
+    tophat_fraction: float = TOPHAT_FRACTION,
+    min_tophat: float = MIN_TOPHAT,
+    min_level: float = MIN_LEVEL,
+    min_contrast: float = MIN_CONTRAST,
+    max_core_std: float = MAX_CORE_STD,
+    max_stroke_ratio: float = MAX_STROKE_RATIO,
+    work_short_side: int = WORK_SHORT_SIDE,
+) -> list[Artefact]:
+    """Find burned-in markers, text and rulers, without labels.
+
+    Args:
+        image: 2-D grey film, uint8, uint16 or float in [0, 1] (convert RGB first).
+        polarity: ``"bright"`` (white markers), ``"dark"`` (black markers on an
+            inverted film), ``"both"``, or ``"auto"``: dark when the film's outer
+            band is mostly bright, else bright.
+        tophat_fraction, min_tophat, min_level, min_contrast, max_core_std,
+            max_stroke_ratio, work_short_side: Override the module constant of
+            the same name in upper case (e.g. :data:`MIN_CONTRAST`).
+
+    Returns:
+        One :class:`Artefact` per marker, word or ruler, in the original frame,
+        sorted top to bottom then left to right. Each ``mask`` is a boolean crop
+        at ``box``.
+    """
+    full = normalise(image)
+    H, W = full.shape
+    f = min(1.0, work_short_side / min(H, W))
+    size = (max(1, round(W * f)), max(1, round(H * f)))
+    x = full if f == 1.0 else cv2.resize(full, size, interpolation=cv2.INTER_AREA)
+    if polarity == "auto":
+        polarity = "dark" if _is_inverted(x) else "bright"
+    signs = {"bright": [1], "dark": [-1], "both": [1, -1]}[polarity]
+    found: list[Artefact] = []
+    for sign in signs:
+        xs = x if sign == 1 else 1.0 - x
+        fs = full if sign == 1 else 1.0 - full
+        comps, lab = _components(
+            xs, tophat_fraction, min_tophat, min_level, min_contrast, max_core_std,
+            max_stroke_ratio,
+        )  # fmt: skip
+        for group in _group(comps):
+            art = _refine(fs, lab, group, f, _kind(group))
+            if art is not None:
+                found.append(art)
+    return sorted(found, key=lambda a: (a.box[1], a.box[0]))
+
+
+def _refine(
+    full: np.ndarray, lab: np.ndarray, group: list[dict], f: float, kind: str
+) -> Artefact | None:
+    """Box and mask of a group in the original frame (bright polarity image ``full``)."""
+    H, W = full.shape
+    wx0 = min(c["box"][0] for c in group)
+    wy0 = min(c["box"][1] for c in group)
+    wx1 = max(c["box"][2] for c in group)
+    wy1 = max(c["box"][3] for c in group)
+    work = np.isin(lab[wy0:wy1, wx0:wx1], [c["lab"] for c in group]).astype(np.uint8)
+    pad = max(2, int(np.ceil(1.0 / f)) + int(REFINE_PAD_FRACTION * min(H, W)))
+    X0, Y0 = max(0, int(wx0 / f) - pad), max(0, int(wy0 / f) - pad)
+    X1, Y1 = min(W, int(np.ceil(wx1 / f)) + pad), min(H, int(np.ceil(wy1 / f)) + pad)
+    crop = full[Y0:Y1, X0:X1]
+    up = np.zeros(crop.shape, np.uint8)
+    ox, oy = int(wx0 / f) - X0, int(wy0 / f) - Y0
+    tw, th = (
+        max(1, int(np.ceil(wx1 / f)) - int(wx0 / f)),
+        max(1, int(np.ceil(wy1 / f)) - int(wy0 / f)),
+    )
+    patch = cv2.resize(work, (tw, th), interpolation=cv2.INTER_NEAREST)
+    ph, pw = min(th, up.shape[0] - oy), min(tw, up.shape[1] - ox)
+    up[oy : oy + ph, ox : ox + pw] = patch[:ph, :pw]
+    near = cv2.dilate(up, np.ones((2 * pad + 1, 2 * pad + 1), np.uint8)).astype(bool)
+    inside, outside = crop[up.astype(bool)], crop[~near]
+    if inside.size == 0:
+        return None
+    bg = float(np.median(outside)) if outside.size else 0.0
+    thr = bg + 0.5 * (float(np.percentile(inside, 90)) - bg)
+    mask = near & (crop >= thr)
+    if not mask.any():
+        mask = up.astype(bool)
+    ys, xs = np.nonzero(mask)
+    bx0, by0, bx1, by1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+    box = (int(X0 + bx0), int(Y0 + by0), int(X0 + bx1), int(Y0 + by1))
+    return Artefact(box=box, kind=kind, mask=mask[by0:by1, bx0:bx1].copy())
+
+
+def artefact_mask(
+    shape: tuple[int, int], artefacts: Iterable[Artefact], dilate_px: int | None = None
+) -> np.ndarray:
+    """Full-frame boolean mask of the artefacts, dilated to swallow anti-aliased halos.
+
+    Args:
+        shape: ``(height, width)`` of the original frame.
+        artefacts: Artefacts whose ``mask`` is a crop at ``box``.
+        dilate_px: Dilation radius in pixels; default :data:`DILATE_FRACTION` of
+            the short side, at least 1.
+
+    Returns:
+        Boolean array of ``shape``.
+    """
+    out = np.zeros(shape, np.uint8)
+    for a in artefacts:
+        x0, y0, x1, y1 = a.box
+        cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, shape[1]), min(y1, shape[0])
+        if cx1 <= cx0 or cy1 <= cy0:
+            continue
+        out[cy0:cy1, cx0:cx1] |= a.mask[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0].astype(np.uint8)
+    r = max(1, round(DILATE_FRACTION * min(shape))) if dilate_px is None else int(dilate_px)
+    if r > 0:
+        out = cv2.dilate(out, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    return out.astype(bool)
+
+
+def user_artefacts(
+    shapes: Sequence[Mapping], labels: Iterable[str], image_shape: tuple[int, int]
+) -> list[Artefact]:
+    """Artefacts from LabelMe-like shapes whose label (case-insensitive) is in ``labels``.
+
+    Args:
+        shapes: Dicts with ``label``, ``points`` and ``shape_type`` (``polygon``,
+            ``rectangle`` or ``circle``: centre then a point on the rim).
+        labels: Labels to keep, e.g. ``["marker", "ruler"]``.
+        image_shape: ``(height, width)`` of the image the points refer to.
+
+    Returns:
+        One :class:`Artefact` per kept shape, ``kind`` its label (lower case), with
+        the exact drawn mask; shapes entirely outside the image are skipped.
+    """
+    keep = {str(s).lower() for s in labels}
+    out: list[Artefact] = []
+    for s in shapes:
+        label = str(s.get("label", "")).lower()
+        if label not in keep:
+            continue
+        pts = np.asarray(s.get("points", []), np.float64).reshape(-1, 2)
+        full = np.zeros(image_shape[:2], np.uint8)
+        kind = s.get("shape_type") or "polygon"
+        if kind == "rectangle" and len(pts) >= 2:
+            (ax, ay), (bx, by) = np.round(pts[:2]).astype(int)
+            cv2.rectangle(full, (min(ax, bx), min(ay, by)), (max(ax, bx), max(ay, by)), 1, -1)
+        elif kind == "circle" and len(pts) >= 2:
+            c = np.round(pts[0]).astype(int)
+            cv2.circle(
+                full, (int(c[0]), int(c[1])), round(float(np.hypot(*(pts[1] - pts[0])))), 1, -1
+            )
+        elif len(pts) >= 3:
+            cv2.fillPoly(full, [np.round(pts).astype(np.int32)], 1)
+        else:
+            continue
+        ys, xs = np.nonzero(full)
+        if ys.size == 0:
+            continue
+        box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+        out.append(Artefact(box, label, full[box[1] : box[3], box[0] : box[2]].astype(bool)))
+    return out

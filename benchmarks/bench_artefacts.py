@@ -1,0 +1,93 @@
+"""Box precision and recall of the label-free artefact detector on real radiographs.
+
+The burned-in markers, text and rulers of the 12 real BTXRD films in
+``../shared/radiographs`` were outlined by hand as LabelMe rectangles in
+``benchmarks/artefact_outlines/IMGxxxxxx.json`` (original pixels, x1/y1
+exclusive). A drawn artefact is found when a detected box overlaps it with
+IoU >= 0.3 or covers at least half of it; a detection is right when it hits an
+outlined artefact that way. Time is per image, decode excluded.
+
+Usage: ``python benchmarks/bench_artefacts.py [--radiographs DIR] [--show DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from assurexray.shortcuts.artefacts import detect_artefacts  # noqa: E402
+
+
+def hits(det: tuple[int, int, int, int], ref: tuple[int, int, int, int]) -> bool:
+    """IoU >= 0.3, or the detection covers at least half of the reference box."""
+    ix = max(0, min(det[2], ref[2]) - max(det[0], ref[0]))
+    iy = max(0, min(det[3], ref[3]) - max(det[1], ref[1]))
+    inter = ix * iy
+    a_det = (det[2] - det[0]) * (det[3] - det[1])
+    a_ref = (ref[2] - ref[0]) * (ref[3] - ref[1])
+    return inter / max(a_det + a_ref - inter, 1) >= 0.3 or inter >= 0.5 * a_ref
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--radiographs",
+        type=Path,
+        default=None,
+        help="default: ../shared/radiographs from the repo root (or from a worktree's parent)",
+    )
+    p.add_argument("--outlines", type=Path, default=ROOT / "benchmarks" / "artefact_outlines")
+    p.add_argument("--show", type=Path, default=None, help="write annotated PNGs here")
+    args = p.parse_args()
+    if args.radiographs is None:
+        near = [d / "shared" / "radiographs" for d in (ROOT.parent, ROOT.parent.parent)]
+        args.radiographs = next((d for d in near if d.is_dir()), near[0])
+    tp_r = n_ref = tp_p = n_det = 0
+    times = []
+    for js in sorted(args.outlines.glob("*.json")):
+        meta = json.loads(js.read_text())
+        path = args.radiographs / meta["imagePath"]
+        if not path.exists():
+            print(f"{js.stem}: missing {path}")
+            continue
+        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        refs = [tuple(int(v) for v in np.ravel(s["points"])) for s in meta["shapes"]]
+        t = time.perf_counter()
+        dets = detect_artefacts(image)
+        times.append(time.perf_counter() - t)
+        found = sum(any(hits(d.box, r) for d in dets) for r in refs)
+        right = sum(any(hits(d.box, r) for r in refs) for d in dets)
+        tp_r, n_ref, tp_p, n_det = tp_r + found, n_ref + len(refs), tp_p + right, n_det + len(dets)
+        print(
+            f"{js.stem} {image.shape[1]}x{image.shape[0]}: {found}/{len(refs)} found, "
+            f"{right}/{len(dets)} right, {times[-1] * 1000:.0f} ms "
+            + " ".join(f"{d.kind}{list(d.box)}" for d in dets)
+        )
+        if args.show:
+            args.show.mkdir(parents=True, exist_ok=True)
+            v = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+            lw = max(2, min(image.shape) // 300)
+            for r in refs:
+                cv2.rectangle(v, r[:2], (r[2] - 1, r[3] - 1), (0, 255, 0), lw)
+            for d in dets:
+                cv2.rectangle(v, d.box[:2], (d.box[2] - 1, d.box[3] - 1), (0, 0, 255), lw)
+            cv2.imwrite(str(args.show / f"{js.stem}.png"), v)
+    if n_ref:
+        print(
+            f"overall: recall {tp_r / n_ref:.2f} ({tp_r}/{n_ref}), precision "
+            f"{tp_p / max(n_det, 1):.2f} ({tp_p}/{n_det}), "
+            f"median {np.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms per image"
+        )
+
+
+if __name__ == "__main__":
+    main()
