@@ -145,11 +145,11 @@ def reliance_effects(
     y0, y1, yc = (_plain_list(y) for y in (pred_original, pred_removed, pred_control))
     flip_a = np.array([a != b for a, b in zip(y0, y1, strict=True)], dtype=bool)
     flip_c = np.array([a != b for a, b in zip(y0, yc, strict=True)], dtype=bool)
-    arm = {"seed": seed, "confidence": confidence, "n_resamples": n_resamples}
+    boot = (seed, confidence, n_resamples)
     return RelianceResult(
         n=n,
-        artefact=_arm(p0, p1, y0, y1, flip_a, **arm),
-        control=_arm(p0, pc, y0, yc, flip_c, **arm),
+        artefact=_arm(p0, p1, y0, y1, flip_a, boot),
+        control=_arm(p0, pc, y0, yc, flip_c, boot),
         wilcoxon=_wilcoxon(np.abs(p1 - p0) - np.abs(pc - p0)),
         mcnemar=_mcnemar(flip_a, flip_c),
         confidence=confidence,
@@ -201,10 +201,7 @@ def _arm(
     y0: list[Any],
     y1: list[Any],
     flipped: np.ndarray,
-    *,
-    seed: int,
-    confidence: float,
-    n_resamples: int,
+    boot: tuple[int, float, int],
 ) -> ArmEffect:
     dp = p1 - p0
     dlo = _logit(p1) - _logit(p0)
@@ -212,16 +209,15 @@ def _arm(
     changes = Counter((a, b) for a, b in zip(y0, y1, strict=True) if a != b)
     flips = [{"from": a, "to": b, "count": k} for (a, b), k in changes.items()]
     flips.sort(key=lambda f: (-f["count"], str(f["from"]), str(f["to"])))
-    ci = {"seed": seed, "confidence": confidence, "n_resamples": n_resamples}
     return ArmEffect(
         mean_dp=float(dp.mean()) if n else None,
-        dp_ci=_bootstrap_mean(dp, **ci),
+        dp_ci=_bootstrap_mean(dp, *boot),
         mean_abs_dp=float(np.abs(dp).mean()) if n else None,
-        abs_dp_ci=_bootstrap_mean(np.abs(dp), **ci),
+        abs_dp_ci=_bootstrap_mean(np.abs(dp), *boot),
         mean_dlogodds=float(dlo.mean()) if n else None,
-        dlogodds_ci=_bootstrap_mean(dlo, **ci),
+        dlogodds_ci=_bootstrap_mean(dlo, *boot),
         flip_rate=float(flipped.mean()) if n else None,
-        flip_ci=_wilson(int(flipped.sum()), n, confidence),
+        flip_ci=_wilson(int(flipped.sum()), n, boot[1]),
         n_flips=int(flipped.sum()),
         flips=flips,
     )
@@ -246,7 +242,7 @@ def _mcnemar(flip_a: np.ndarray, flip_c: np.ndarray) -> PairedTest:
 
 
 def _bootstrap_mean(
-    x: np.ndarray, *, seed: int, confidence: float, n_resamples: int
+    x: np.ndarray, seed: int, confidence: float, n_resamples: int
 ) -> list[float] | None:
     """Percentile bootstrap interval of the mean; ``None`` with fewer than 2 values."""
     if len(x) < 2:

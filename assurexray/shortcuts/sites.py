@@ -14,6 +14,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -166,8 +167,8 @@ def subgroup_gap(table: SubgroupTable, alpha: float = 0.05, min_gap: float = 0.0
         rest_n, rest_ok = total_n - r.n, total_ok - r.n_correct
         p = None
         if rest_n > 0:
-            t = [[r.n_correct, r.n - r.n_correct], [rest_ok, rest_n - rest_ok]]
-            p = float(stats.fisher_exact(t, alternative="less").pvalue)
+            two_by_two = [[r.n_correct, r.n - r.n_correct], [rest_ok, rest_n - rest_ok]]
+            p = float(stats.fisher_exact(two_by_two, alternative="less").pvalue)
         rest_acc = rest_ok / rest_n if rest_n else None
         gap = None if rest_acc is None else rest_acc - r.n_correct / r.n
         tests.append({"group": r.group, "n": r.n, "accuracy": r.accuracy,
@@ -274,11 +275,10 @@ def site_probe(
     if x.ndim != 2 or len(x) != len(y) or len(g) != len(y):
         raise ValueError("features must be (n, d) with one site and group per row")
     model = _Probe(make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)))
-    args = (folds, permutations, seed, confidence, n_resamples, n_jobs)
-    meta = None
-    if metadata is not None:
-        meta = _probe(*_metadata_model(metadata), y, g, *args)
-    result = _probe(x, model, y, g, *args)
+    run = partial(_probe, y=y, g=g, boot=(confidence, n_resamples), folds=folds,
+                  permutations=permutations, seed=seed, n_jobs=n_jobs)  # fmt: skip
+    meta = None if metadata is None else run(*_metadata_model(metadata))
+    result = run(x, model)
     return result if meta is None else replace(result, metadata=meta)
 
 
@@ -306,22 +306,23 @@ def _probe(
     model: _Probe,
     y: np.ndarray,
     g: np.ndarray,
+    boot: tuple[float, int],
+    *,
     folds: int,
     permutations: int,
     seed: int,
-    confidence: float,
-    n_resamples: int,
     n_jobs: int | None,
 ) -> SiteProbe:
     counts = {str(s): int(c) for s, c in zip(*np.unique(y, return_counts=True), strict=True)}
-    base = {"n": len(y), "sites": counts}
     if len(counts) < 2:
-        return SiteProbe("skipped", f"{len(counts)} site(s); a probe needs at least 2", **base)
+        return SiteProbe(
+            "skipped", f"{len(counts)} site(s); a probe needs at least 2", len(y), counts
+        )
     per_site = {s: len(np.unique(g[y == s])) for s in counts}
     fewest = min(per_site.values())
     if fewest < 2:
         small = [s for s, k in per_site.items() if k < 2]
-        return SiteProbe("skipped", f"site(s) {small} have a single patient/image", **base)
+        return SiteProbe("skipped", f"site(s) {small} have a single patient/image", len(y), counts)
     reason = f"folds reduced from {folds} to {fewest} (smallest site)" if fewest < folds else ""
     k = min(folds, fewest)
     cv = list(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(x, y, g))
@@ -335,8 +336,9 @@ def _probe(
     codes = {s: i for i, s in enumerate(counts)}
     yt, yp = np.array([codes[s] for s in y]), np.array([codes[s] for s in pred])
     return SiteProbe(
-        "ok", reason, **base, folds=k, balanced_accuracy=_balanced_accuracy(yt, yp, len(codes)),
-        ci=_group_bootstrap(yt, yp, g, len(codes), seed, confidence, n_resamples),
+        "ok", reason, len(y), counts, folds=k,
+        balanced_accuracy=_balanced_accuracy(yt, yp, len(codes)),
+        ci=_group_bootstrap(yt, yp, g, len(codes), seed, *boot),
         fold_mean=float(score), chance=1 / len(counts), null_mean=float(np.mean(null)),
         p_value=float(p), permutations=permutations,
     )  # fmt: skip

@@ -225,9 +225,10 @@ def describe_clusters(
         made_up = Counter(centers[i] for i in np.flatnonzero(inside)) if centers else Counter()
         dominant, count = made_up.most_common(1)[0] if made_up else (None, 0)
         share = count / int(inside.sum()) if dominant is not None else None
+        usual = class_share[dominant] / n if dominant is not None else None
         mass_ok = excess is not None and excess >= min_mass_excess and p is not None and p < alpha
         center_ok = centers is None or (
-            share is not None and share >= min_center_share and share > class_share[dominant] / n
+            share is not None and share >= min_center_share and usual is not None and share > usual
         )
         reason = (
             f"mass excess {_fmt(excess)} (needs >= {min_mass_excess}, p {_fmt(p)} < {alpha}); "
@@ -235,7 +236,7 @@ def describe_clusters(
                 "no centers given"
                 if centers is None
                 else f"center {dominant} makes {_fmt(share)} (needs >= {min_center_share} and "
-                f"more than its class share {_fmt(class_share[dominant] / n)})"
+                f"more than its class share {_fmt(usual)})"
             )
         )
         acc = None
