@@ -20,7 +20,7 @@ import numpy as np
 
 from assurexray.annotations.records import Annotation, Shape, read_only
 from assurexray.annotations.shapes import COORD_LIMIT, decode_patch
-from assurexray.core.errors import AnnotationError
+from assurexray.core.errors import AnnotationError, refuse_special
 from assurexray.core.text import first_line
 from assurexray.imaging.reading import DEFAULT_MAX_PIXELS
 
@@ -105,13 +105,15 @@ def annotation_files(folder: Path) -> dict[str, Path]:
     """
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.suffix.lower() == ".json" and path.is_file():
+        # Not only regular files: a FIFO or a broken link is found, then refused with a reason.
+        if path.suffix.lower() == ".json" and not path.is_dir():
             found.setdefault(path.stem, path)
     return found
 
 
 def _read_json(path: Path) -> dict[str, Any]:
     """Load the top-level JSON object of ``path``."""
+    refuse_special(path, AnnotationError)
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except OSError as exc:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from assurexray.core.errors import ConfigError
+from assurexray.core.errors import ConfigError, refuse_special
 from assurexray.core.naming import check_class_names, printable
 from assurexray.core.text import first_line
 
@@ -144,6 +144,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
             return Settings()
         path = DEFAULT_CONFIG_PATH
     path = Path(path)
+    refuse_special(path, ConfigError)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from assurexray.annotations.labelme import annotation_files
-from assurexray.core.errors import DatasetError
+from assurexray.core.errors import DatasetError, refuse_special, special_kind
 from assurexray.data.index import (
     CLASS_NAMES,
     INDEX_COLUMNS,
@@ -193,11 +193,14 @@ def load_dataset(root_or_csv: str | Path, *, split_file: str | Path | None = Non
             or :func:`validate_index` fails.
     """
     path = Path(root_or_csv)
+    refuse_special(path, DatasetError)
     if path.is_file():
         index, split_path = _load_file(path), None
     elif path.is_dir():
         index = _layout_loader(path)(path)
-        split_path = path / SPLIT_FILE if (path / SPLIT_FILE).is_file() else None
+        split_path = path / SPLIT_FILE
+        if not split_path.is_file() and special_kind(split_path) is None:
+            split_path = None  # a FIFO splits.csv is refused when read, not ignored
     else:
         raise DatasetError(f"{path}: no such file or folder")
     if split_file is not None:

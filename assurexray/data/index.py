@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from assurexray.core.config import CLASS_NAMES
-from assurexray.core.errors import DatasetError
+from assurexray.core.errors import DatasetError, refuse_special
 from assurexray.core.text import first_line
 from assurexray.imaging.reading import IMAGE_EXTENSIONS
 
@@ -99,6 +99,7 @@ def make_index(
 
 def read_table(path: Path, nrows: int | None = None) -> pd.DataFrame:
     """Read a CSV or Excel table with stripped, lower-case column names."""
+    refuse_special(path, DatasetError)
     if not path.is_file():
         raise DatasetError(f"{path}: table not found")
     readers: dict[str, Callable[..., Any]] = {  # pandas readers, overloaded return types

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from assurexray.core.callbacks import Warn, no_warn
 from assurexray.core.config import CLASS_NAMES
-from assurexray.core.errors import CheckpointError, DatasetError, why_missing
+from assurexray.core.errors import CheckpointError, DatasetError, refuse_special, why_missing
 from assurexray.imaging.reading import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
@@ -197,6 +197,7 @@ def open_model(options: ModelOptions, device: str, *, warn: Warn = no_warn) -> O
             f"{path}: checkpoint file {why_missing(path)} (pass --checkpoint, or run "
             "'assurexray demo' to train one)"
         )
+    refuse_special(path, CheckpointError)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         checkpoint = load_checkpoint(

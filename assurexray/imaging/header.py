@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import ExifTags, Image
 
-from assurexray.core.errors import ImageReadError
+from assurexray.core.errors import ImageReadError, refuse_special
 
 PIL_FORMATS = ("JPEG", "PNG", "TIFF", "BMP")  # Pillow opens a multi-picture JPEG as "MPO"
 DICOM_EXTENSIONS = frozenset({".dcm", ".dicom"})
@@ -82,6 +82,7 @@ def decoded_pixels(path: str | Path, reduce_to: tuple[int, int] | None = None) -
     """
     path = Path(path)
     try:
+        refuse_special(path, ImageReadError)  # never open a FIFO: read_image says why
         if is_dicom(path, sniff(path)):
             height, width = dicom_size(path)
             return height * width

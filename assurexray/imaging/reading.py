@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from assurexray.core.errors import ImageReadError, why_missing
+from assurexray.core.errors import ImageReadError, refuse_special, why_missing
 from assurexray.core.png import decode_grey_png
 from assurexray.core.text import first_line
 from assurexray.imaging.header import (
@@ -90,6 +90,7 @@ def read_image(
     path = Path(path)
     if not path.exists():
         raise ImageReadError(f"{path}: file {why_missing(path)}")
+    refuse_special(path, ImageReadError)  # a FIFO would block the read forever
     if path.is_dir():
         raise ImageReadError(f"{path}: is a directory, not an image file")
     try:

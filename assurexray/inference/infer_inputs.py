@@ -36,8 +36,9 @@ def collect_inputs(arguments: Sequence[str | Path], *, recursive: bool = False) 
         path = Path(argument)
         if path.is_dir():
             pattern = "**/*" if recursive else "*"
-            # A broken link or link loop named like an image is tried, so it is reported.
-            found = (p for p in path.glob(pattern) if p.is_file() or p.is_symlink())
+            # A broken link, a link loop or a FIFO named like an image is tried, so it is
+            # reported (reading refuses what is not a regular file before opening it).
+            found = (p for p in path.glob(pattern) if not p.is_dir())
             files.extend(sorted(p for p in found if is_image_file(p)))
         elif path.is_file() or os.path.lexists(path):
             files.append(path)  # present but unreadable (a link loop): reading says why

@@ -17,7 +17,7 @@ import pandas as pd
 
 from assurexray.core.callbacks import Progress
 from assurexray.core.config import CLASS_NAMES
-from assurexray.core.errors import DatasetError
+from assurexray.core.errors import DatasetError, special_kind
 from assurexray.core.files import write_json, write_with
 from assurexray.data.synthetic.phantom import render_case
 from assurexray.data.synthetic.plan import (
@@ -129,6 +129,8 @@ def dataset_matches(root: str | Path, **settings: Any) -> bool:
     call.apply_defaults()
     wanted = _settings(*(call.arguments[name] for name in _SETTING_NAMES))
     root = Path(root)
+    if special_kind(root / MANIFEST_NAME) is not None:
+        return False  # never open a FIFO: the data set is made afresh
     try:
         manifest = json.loads((root / MANIFEST_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
