@@ -70,6 +70,8 @@ def run_checks(
         How many (image, perturbation) pairs the stability check left out
         because the perturbation changed the predicted class.
     """
+    if not images:  # nothing to check (no image scored, or --check-images 0)
+        return 0
     batch_size = options.choice.stream.batch_size
     batches = [
         (

@@ -59,12 +59,16 @@ def run(
     check_output_folder(options.output)  # writable, before any image is read
     chosen, counts, failures = choose_annotated(model, options.choice, progress, warn)
     if chosen.empty:
+        for failure in failures:  # the result that would list them is never made
+            warn(failure["error"])
+        unread = f"; {len(failures)} could not be read (listed above)" if failures else ""
         raise DatasetError(
             "no annotated image to audit: no true positive of "
-            f"{', '.join(options.choice.classes)} among the annotated images (try --all)"
+            f"{', '.join(options.choice.classes)} among the annotated images (try --all)" + unread
         )
-    result = score_candidates(chosen, model, candidates, final_layer, options, progress)
-    result.failures = failures + result.failures
+    result = score_candidates(
+        chosen, model, candidates, final_layer, options, progress, warn, failures
+    )
     result.report.update(
         {
             "per_class_counts": counts,

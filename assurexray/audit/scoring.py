@@ -1,8 +1,9 @@
 """Scoring every audit candidate and baseline over the chosen images, then the checks.
 
 Each image's maps are scored against its tumour mask in the original frame;
-a balanced subset is kept for the sanity, faithfulness and stability checks
-of :mod:`assurexray.audit.checks`. Ctrl-C keeps the whole images scored so far.
+a subset of the images scored, balanced across classes, is kept for the
+sanity, faithfulness and stability checks of :mod:`assurexray.audit.checks`
+and for the figure. Ctrl-C keeps the whole images scored so far.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from assurexray.annotations.labelme import load_labelme
 from assurexray.annotations.masks import draw_annotation
 from assurexray.audit.checks import AuditImage, all_maps, run_checks
 from assurexray.audit.summary import Scores, summarise
-from assurexray.core.callbacks import Progress, no_progress
+from assurexray.core.callbacks import Progress, Warn, no_progress, no_warn
 from assurexray.core.errors import AnnotationError, ExplainError
 from assurexray.engine.jobs import OpenedModel
 from assurexray.engine.streaming import LoadedImage, LoadFailure, batched, load_images
@@ -48,12 +49,20 @@ def score_candidates(
     final_layer: str,
     options: AuditOptions,
     progress: Progress = no_progress,
+    warn: Warn = no_warn,
+    failures: list[dict[str, str]] | None = None,
 ) -> AuditResult:
     """Score every candidate and baseline on ``chosen`` (``image_id, path, label,
-    annotation``), then run the checks on a balanced subset.
+    annotation``), then run the checks on a subset of the images scored.
+
+    The checked subset (``options.check_images``) and the shown one
+    (``options.shown_images``) are chosen among the images that were scored,
+    interleaved by class: an image that fails never takes a place in them.
+    ``failures`` of earlier steps join the result's.
 
     Raises:
-        ExplainError: no image could be scored.
+        ExplainError: no image could be scored (the message gives the first
+            reason; every one was passed to ``warn``).
     """
     config, stream = model.preprocess, options.choice.stream
     device, batch_size = stream.torch_device, stream.batch_size
@@ -63,14 +72,10 @@ def score_candidates(
     scores += [Scores(b, b, (), is_baseline=True) for b in BASELINES]
     thresholds = [f"{t:g}" for t in options.choice.thresholds]
     rows = list(chosen.itertuples())
-    order = _check_order(chosen)
-    checked = set(order[: options.check_images])
-    to_show = set(order[: options.shown_images])
-    checks: list[AuditImage] = []
-    shown: list[AuditImage] = []
+    kept: dict[str, list[tuple[int, AuditImage]]] = {}  # per class: (scored as n-th, image)
     chance: list[float] = []
     excluded: list[dict[str, str]] = []
-    failures: list[dict[str, str]] = []
+    failures = list(failures or [])
     images = load_images(
         [str(r.path) for r in rows], config, max_pixels=stream.max_pixels, workers=stream.workers
     )
@@ -78,7 +83,7 @@ def score_candidates(
     try:
         for chunk in batched(zip(rows, images, strict=True), batch_size):
             done += len(chunk)
-            good = _usable(chunk, options, failures, excluded)
+            good = _usable(chunk, options, failures, excluded, warn)
             if good:
                 batch = torch.from_numpy(np.stack([g[1].tensor for g in good])).to(device)
                 targets = [lookup[g[0].label] for g in good]
@@ -86,20 +91,16 @@ def score_candidates(
                 for n, (row, item, mask) in enumerate(good):
                     maps_n = {k: v[n] for k, v in maps.items()}
                     image = _record(row, item, mask, maps_n, targets[n], scores, chance, options)
-                    if row.Index in checked:
-                        checks.append(image)
-                    if row.Index in to_show:
-                        image.mask, image.gray = mask, item.radiograph.pixels
-                        image.geometry = item.geometry
-                        shown.append(image)
+                    _keep(kept, (len(chance), image), (mask, item), options)
             progress("audit", done, len(rows))
     except KeyboardInterrupt:  # keep the whole images scored so far; the checks do not run
         interrupted = _keep_whole_images(scores, chance)
-        checks.clear()
     if not chance:
         if interrupted:
             raise KeyboardInterrupt
-        raise ExplainError("no annotated image could be scored (see the errors above)")
+        raise _nothing_scored(failures, excluded, warn)
+    checks = [] if interrupted else _balanced(kept, options.check_images)
+    shown = _balanced(kept, options.shown_images)
     stability_dropped = 0
     try:
         if not interrupted:
@@ -157,6 +158,44 @@ def _record(
     return AuditImage(str(row.image_id), row.label, item.tensor, target, maps=maps)
 
 
+def _keep(
+    kept: dict[str, list[tuple[int, AuditImage]]],
+    scored: tuple[int, AuditImage],
+    source: tuple[np.ndarray, LoadedImage],
+    options: AuditOptions,
+) -> None:
+    """Keep a scored image if it is among the first of its class the checks or the figure
+    may need; give the ones the figure may show their mask and pixels."""
+    image = scored[1]
+    same = kept.setdefault(image.label, [])
+    if len(same) >= max(options.check_images, options.shown_images):
+        return
+    if len(same) < options.shown_images:
+        mask, item = source
+        image.mask, image.gray, image.geometry = mask, item.radiograph.pixels, item.geometry
+    same.append(scored)
+
+
+def _balanced(kept: dict[str, list[tuple[int, AuditImage]]], count: int) -> list[AuditImage]:
+    """The first ``count`` kept images interleaved by class: the first scored image of
+    each class, then the second of each, and so on (in scoring order within a round)."""
+    ranked = [(rank, n, image) for same in kept.values() for rank, (n, image) in enumerate(same)]
+    ranked.sort(key=lambda entry: entry[:2])
+    return [image for _, _, image in ranked[:count]]
+
+
+def _nothing_scored(
+    failures: list[dict[str, str]], excluded: list[dict[str, str]], warn: Warn
+) -> ExplainError:
+    """The error when no image could be scored: every reason is warned, the first is named."""
+    reasons = [f["error"] for f in failures] + [e["reason"] for e in excluded]
+    for reason in [f["error"] for f in failures]:  # the excluded were warned when found
+        warn(reason)
+    more = f" (and {len(reasons) - 1} more, listed above)" if len(reasons) > 1 else ""
+    first = reasons[0] if reasons else "no image was chosen"
+    return ExplainError(f"no annotated image could be scored: {first}{more}")
+
+
 def _keep_whole_images(scores: list[Scores], chance: list[float]) -> bool:
     """Drop the scores of an image that Ctrl-C cut short; return True (interrupted)."""
     whole = min([len(chance), *(len(s.per_image) for s in scores)])
@@ -172,6 +211,7 @@ def _usable(
     options: AuditOptions,
     failures: list[dict[str, str]],
     excluded: list[dict[str, str]],
+    warn: Warn = no_warn,
 ) -> list[tuple]:
     """The images of a chunk that can be scored, with their masks; the rest are recorded."""
     good = []
@@ -190,18 +230,12 @@ def _usable(
             failures.append({"image_id": str(row.image_id), "error": str(exc)})
             continue
         if empty is not None:
-            excluded.append(
-                {"image_id": str(row.image_id), "reason": f"empty tumour mask: {empty}"}
-            )
+            reason = f"{row.annotation}: empty tumour mask: {empty}"
+            excluded.append({"image_id": str(row.image_id), "reason": reason})
+            warn(f"{row.image_id} left out of the scores: {reason}")
             continue
         good.append((row, item, mask))
     return good
-
-
-def _check_order(chosen: pd.DataFrame) -> list[int]:
-    """Row positions interleaved by class, so the checked subset is balanced."""
-    rank = chosen.groupby("label", sort=True).cumcount()
-    return list(rank.sort_values(kind="stable").index)
 
 
 def _mask(
