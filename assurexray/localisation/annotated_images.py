@@ -14,7 +14,7 @@ import pandas as pd
 
 from assurexray.annotations.labelme import find_annotation
 from assurexray.core.callbacks import Progress, Warn, no_progress, no_warn
-from assurexray.core.errors import DatasetError
+from assurexray.core.errors import CheckpointError, DatasetError
 from assurexray.data.selection import stratified_choice
 from assurexray.engine.jobs import OpenedModel, check_classes, load_records
 from assurexray.engine.streaming import LoadFailure, predict_records
@@ -34,7 +34,17 @@ def choose_annotated(
     Returns:
         The chosen records, the per-class counts (available and used), and the
         images that could not be read while predicting.
+
+    Raises:
+        CheckpointError: the checkpoint has none of the tumour classes scored.
+        DatasetError: no candidate image, no annotation, or labels the checkpoint lacks.
     """
+    if not set(choice.classes) & set(model.class_names):
+        raise CheckpointError(
+            f"{model.path}: the checkpoint's classes ({', '.join(model.class_names)}) include "
+            f"none of the tumour classes scored against the outlines "
+            f"({', '.join(choice.classes)})"
+        )
     records = candidate_records(choice, warn)
     if records["label"].notna().any():
         check_classes(model, records)
