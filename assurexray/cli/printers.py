@@ -92,6 +92,7 @@ def print_training(result: TrainResult, *, pretrained: bool = False) -> None:
     """The best epoch, the checkpoint and the test split's scores."""
     from rich.table import Table
 
+    show_failures(result.failures)
     if result.interrupted:
         kept = f"best checkpoint so far: {result.checkpoint}"
         warn(f"interrupted; {kept if result.best_epoch else 'no checkpoint saved'}")
@@ -100,7 +101,8 @@ def print_training(result: TrainResult, *, pretrained: bool = False) -> None:
             f"--pretrained left {len(result.not_pretrained)} tensors at their fresh "
             f"values: {text(', '.join(result.not_pretrained[:4]))}"
         )
-    console.print(f"best epoch {result.best_epoch}; checkpoint: {text(result.checkpoint)}")
+    if result.best_epoch:  # else no epoch finished and no file was written
+        console.print(f"best epoch {result.best_epoch}; checkpoint: {text(result.checkpoint)}")
     if result.test_metrics:
         table = Table(title="Test split (best checkpoint)")
         for column in ("accuracy", "macro-F1", "macro ROC AUC"):

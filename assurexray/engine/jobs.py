@@ -225,33 +225,20 @@ def open_model(options: ModelOptions, device: str, *, warn: Warn = no_warn) -> O
     return OpenedModel(checkpoint, explainer, path)
 
 
-def load_records(
-    data: Path,
-    *,
-    create_split: bool = False,
-    fractions: tuple[float, ...] = (0.7, 0.15, 0.15),
-    seed: int = 0,
-    warn: Warn = no_warn,
-) -> pd.DataFrame:
-    """Index a data set; with ``create_split``, write ``splits.csv`` if it has no split yet.
+def load_records(data: Path) -> pd.DataFrame:
+    """Index a data set (nothing is written).
 
     Raises:
         DatasetError: no data set at ``data``, or a broken one.
     """
-    from assurexray.data.datasets import SPLIT_FILE, load_dataset, stratified_split, write_split
+    from assurexray.data.datasets import load_dataset
 
     if not data.exists():
         raise DatasetError(
             f"{data}: no such data set (pass --data, or run 'assurexray demo' "
             "to make the synthetic one)"
         )
-    index = load_dataset(data)
-    if index["split"].isna().all() and create_split:
-        index = stratified_split(index, fractions=fractions, seed=seed)
-        target = (data if data.is_dir() else data.parent) / SPLIT_FILE
-        write_split(index, target)
-        warn(f"no split found: wrote a stratified split to {target}")
-    return index
+    return load_dataset(data)
 
 
 def check_classes(model: OpenedModel, records: pd.DataFrame) -> None:

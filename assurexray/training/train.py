@@ -18,19 +18,17 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from assurexray.core.callbacks import Progress, Warn, no_warn
-from assurexray.core.config import CLASS_NAMES
-from assurexray.core.errors import DatasetError
+from assurexray.core.errors import CheckpointError, DatasetError, refuse_special
 from assurexray.core.files import check_output_file
-from assurexray.engine.jobs import Overrides, load_records
-from assurexray.imaging.preprocess import PreprocessConfig
-from assurexray.imaging.reading import DEFAULT_MAX_PIXELS
+from assurexray.data.datasets import SPLIT_FILE, stratified_split, write_split
+from assurexray.engine.jobs import load_records
 from assurexray.models.checkpoint import save_checkpoint
 from assurexray.models.pretrained import initial_model
 from assurexray.training.train_data import (
@@ -39,68 +37,10 @@ from assurexray.training.train_data import (
     class_coverage_warnings,
     label_indices,
 )
+from assurexray.training.train_options import OVERRIDES, TrainOptions
 from assurexray.training.train_steps import Accelerator, class_weights, evaluate, train_epoch
 
-if TYPE_CHECKING:
-    from assurexray.core.config import Settings
-
-OVERRIDES = "data output arch image_size resize_mode epochs batch_size lr pretrained device"
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """Everything a training run needs; ``data`` and ``split_fractions`` are for :func:`run`."""
-
-    output: Path
-    class_names: tuple[str, ...] = CLASS_NAMES
-    arch: str = "efficientnet_b0"
-    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 0.002
-    weight_decay: float = 1e-4
-    patience: int = 10
-    seed: int = 0
-    device: str = "cpu"
-    workers: int = 2
-    pretrained: str | Path | None = None  # a weights file, "imagenet" or a timm tag
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    data: Path | None = None
-    split_fractions: tuple[float, ...] = (0.7, 0.15, 0.15)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> TrainOptions:
-        """Options from the config, changed by ``overrides`` (one left at None keeps it).
-
-        Overrides: ``data``, ``output``, ``arch``, ``image_size``, ``resize_mode``,
-        ``epochs``, ``batch_size``, ``lr``, ``pretrained``, ``device``.
-        """
-        from assurexray.models.model import resolve_device
-
-        given = Overrides(cls, overrides, OVERRIDES)
-        configured = settings.train
-        return cls(
-            output=Path(given.pick("output", configured.output)),
-            class_names=tuple(settings.class_names),
-            arch=given.pick("arch", settings.model.arch),
-            preprocess=PreprocessConfig(
-                image_size=given.pick("image_size", settings.model.image_size),
-                resize_mode=given.pick("resize_mode", settings.model.resize_mode),
-                clahe=settings.model.clahe,
-            ),
-            epochs=given.pick("epochs", configured.epochs),
-            batch_size=given.pick("batch_size", configured.batch_size),
-            lr=given.pick("lr", configured.lr),
-            weight_decay=configured.weight_decay,
-            patience=configured.patience,
-            seed=settings.seed,
-            device=str(resolve_device(given.pick("device", settings.device))),
-            workers=configured.workers,
-            pretrained=given.get("pretrained"),
-            max_pixels=settings.max_pixels,
-            data=Path(given.pick("data", settings.data)),
-            split_fractions=tuple(configured.split_fractions),
-        )
+__all__ = ["OVERRIDES", "EpochResult", "TrainOptions", "TrainResult", "run", "train_model"]
 
 
 @dataclass(frozen=True)
@@ -127,6 +67,7 @@ class TrainResult:
     interrupted: bool = False
     stopped_early: bool = False
     not_pretrained: list[str] = field(default_factory=list)  # keys --pretrained did not fill
+    failures: list[str] = field(default_factory=list)  # images that could not be read, left out
 
 
 def _warn(message: str) -> None:
@@ -140,8 +81,12 @@ def train_model(
     on_epoch: Callable[[EpochResult], None] | None = None,
     progress: Progress | None = None,
     warn: Warn | None = None,
+    before_training: Callable[[], None] | None = None,
 ) -> TrainResult:
     """Train on the ``train`` split, select on ``val``, report on ``test``.
+
+    An image that cannot be read is left out and listed in ``failures``; the
+    others are trained on.
 
     Args:
         index: Data set index (pandas) with columns ``path``, ``label``, ``split``.
@@ -152,6 +97,9 @@ def train_model(
         warn: Called with each warning about the data (one class only, a class
             missing from a split) before training starts; by default
             :func:`warnings.warn`.
+        before_training: Called once every image has been read and the model
+            made, before the first epoch: what it writes is not written when
+            the run fails or is stopped before that.
 
     Returns:
         Where the best checkpoint is and the history. Ctrl-C stops training
@@ -168,18 +116,26 @@ def train_model(
     labels = {n: label_indices(f, options.class_names, n) for n, f in splits.items()}
     for message in class_coverage_warnings(labels, options.class_names):
         (warn or _warn)(message)
+    if options.pretrained:
+        refuse_special(Path(str(options.pretrained)), CheckpointError)
     model, fresh = initial_model(options.arch, len(options.class_names), options.pretrained)
-    caches = {
-        n: cache_images(
-            list(f["path"]),
+    caches: dict[str, np.ndarray] = {}
+    failures: list[str] = []
+    for name, frame in splits.items():
+        if frame.empty:
+            continue
+        caches[name], kept, unread = cache_images(
+            list(frame["path"]),
             pre,
             max_pixels=options.max_pixels,
             workers=options.workers,
             progress=progress,
         )
-        for n, f in splits.items()
-        if not f.empty
-    }
+        labels[name], failures = labels[name][kept], failures + unread
+        if name in ("train", "val") and not kept:
+            raise DatasetError(f"no '{name}' image could be read (first: {unread[0]})")
+    if before_training is not None:
+        before_training()
     accelerator = Accelerator(device)
     model.to(device)
     model.to(memory_format=accelerator.memory_format)
@@ -209,9 +165,7 @@ def train_model(
     best = (-1.0, math.inf)
     best_epoch = 0
     last_rise = 0  # last epoch that raised the best macro-F1 (a lower loss alone does not count)
-    result = TrainResult(
-        checkpoint=options.output, best_epoch=0, history=history, not_pretrained=fresh
-    )
+    result = TrainResult(options.output, 0, history, not_pretrained=fresh, failures=failures)
     try:
         for epoch in range(1, options.epochs + 1):
             started = time.perf_counter()
@@ -318,23 +272,38 @@ def run(
     on_epoch: Callable[[EpochResult], None] | None = None,
     warn: Warn = no_warn,
 ) -> TrainResult:
-    """The ``train`` job: index ``options.data`` (writing a split if it has none) and train.
+    """The ``train`` job: index ``options.data`` and train.
 
+    A data set without a split is split (stratified) and the split written to
+    ``DATA/splits.csv``, but only once every image has been read and the model
+    made: a run that fails before training writes nothing into the data set.
     ``on_start`` is called once the output and the data set have been checked.
 
     Raises:
         DatasetError: no data set, or a split without train or val images.
     """
-    if options.data is None:
+    data = options.data
+    if data is None:
         raise DatasetError("no data set to train on: give --data")
     check_output_file(options.output)  # before the work, not after the last epoch
-    index = load_records(
-        options.data,
-        create_split=True,
-        fractions=options.split_fractions,
-        seed=options.seed,
-        warn=warn,
-    )
+    index = load_records(data)
+    unsplit = bool(index["split"].isna().all())
+    if unsplit:
+        index = stratified_split(index, fractions=options.split_fractions, seed=options.seed)
+
+    def write_new_split() -> None:
+        if unsplit:
+            target = (data if data.is_dir() else data.parent) / SPLIT_FILE
+            write_split(index, target)
+            warn(f"no split found: wrote a stratified split to {target}")
+
     if on_start is not None:
         on_start(options)
-    return train_model(index, options, on_epoch=on_epoch, progress=progress, warn=warn)
+    return train_model(
+        index,
+        options,
+        on_epoch=on_epoch,
+        progress=progress,
+        warn=warn,
+        before_training=write_new_split,
+    )

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from assurexray.core.callbacks import Progress
-from assurexray.core.errors import DatasetError
+from assurexray.core.errors import DatasetError, ImageReadError
 from assurexray.imaging.preprocess import PreprocessConfig, decode_floor, normalise, to_network_gray
 from assurexray.imaging.reading import read_image
 
@@ -33,23 +33,38 @@ def cache_images(
     max_pixels: int,
     workers: int = 2,
     progress: Progress | None = None,
-) -> np.ndarray:
-    """Decode and letterbox every image once: an ``N×S×S`` float16 array."""
+) -> tuple[np.ndarray, list[int], list[str]]:
+    """Decode and letterbox every image once.
+
+    Returns:
+        An ``N×S×S`` float16 array of the images that could be read, their
+        positions in ``paths``, and one line per image that could not (the
+        file and the problem).
+    """
 
     floor = decode_floor(config)
 
-    def prepare(path: str | Path) -> np.ndarray:
-        radiograph = read_image(path, max_pixels=max_pixels, reduce_to=floor)
+    def prepare(path: str | Path) -> np.ndarray | str:
+        try:
+            radiograph = read_image(path, max_pixels=max_pixels, reduce_to=floor)
+        except ImageReadError as exc:
+            return str(exc)
         square, _ = to_network_gray(radiograph.data, config, size=radiograph.size)
         return square.astype(np.float16)
 
     cache = np.empty((len(paths), config.image_size, config.image_size), dtype=np.float16)
+    kept: list[int] = []
+    failures: list[str] = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for i, square in enumerate(pool.map(prepare, paths)):
-            cache[i] = square
+            if isinstance(square, str):
+                failures.append(square)
+            else:
+                cache[len(kept)] = square
+                kept.append(i)
             if progress:
                 progress("prepare", i + 1, len(paths))
-    return cache
+    return cache[: len(kept)], kept, failures
 
 
 def augment(square: np.ndarray, rng: np.random.Generator) -> np.ndarray:
