@@ -112,7 +112,7 @@ def select_split(index: pd.DataFrame, split: str) -> pd.DataFrame:
     present = present_splits(index)
     if split not in present:
         if not present:
-            problem = "the data set has no split assigned"
+            problem = "the data set has no split assigned (make one with 'assurexray split')"
         elif split in SPLIT_NAMES:
             problem = f"split '{split}' is empty (the data set has: {', '.join(present)})"
         else:

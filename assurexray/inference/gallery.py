@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from assurexray.core.callbacks import Progress, Warn, no_progress, no_warn
+from assurexray.core.errors import DatasetError
 from assurexray.core.files import check_output_folder, write_csv, write_json, write_png
 from assurexray.core.naming import distinct_slugs
 from assurexray.data.selection import CATEGORIES, select_examples
@@ -163,6 +164,11 @@ def run(
     """
     from assurexray.data.datasets import select_split
 
+    if options.split == "all":
+        raise DatasetError(
+            "--split all: 'all' is not a gallery split; give train, val or test "
+            f"(run 'assurexray split --data {options.data}' if the data set has none)"
+        )
     records = select_split(load_records(options.data), options.split)
     check_classes(model, records)
     names = model.class_names
