@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import numbers
 import warnings
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -150,7 +151,7 @@ def load_checkpoint(
         preprocess=facts.preprocess,
         path=path,
         target_layer=target_layer,
-        train_metrics=_metrics(found.facts.get("train_metrics")),
+        train_metrics=_metrics(found.facts),
         created=found.facts.get("created"),
         warnings=facts.notes,
         sources=facts.sources,
@@ -178,8 +179,16 @@ def _with_fallbacks(
     return replace(options, **changes)
 
 
-def _metrics(value: Any) -> dict[str, Any]:
-    return dict(value) if isinstance(value, dict) else {}
+def _metrics(entries: dict[str, Any]) -> dict[str, Any]:
+    """A native file's ``train_metrics``; a foreign file's numbers (``epoch``, ``best_acc``)."""
+    if entries.get("format_version") is not None:
+        recorded = entries.get("train_metrics")
+        return dict(recorded) if isinstance(recorded, dict) else {}
+    return {
+        str(k): v.item() if hasattr(v, "item") else v
+        for k, v in entries.items()
+        if isinstance(v, numbers.Real) and not isinstance(v, bool)
+    }
 
 
 def _target_layer(path: Path, model: nn.Module, recorded: str | None) -> str | None:
