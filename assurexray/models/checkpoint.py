@@ -276,8 +276,8 @@ def _load_state(path: Path, model: nn.Module, facts: Resolved) -> None:
     """Load the weights, explaining a mismatch by the keys and shapes that differ."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     state = facts.weights.state
-    problems = mismatch(expected, state, facts.arch, facts.weights.extra)
-    if problems:
+    if mismatch(expected, state, facts.arch):  # keys left out count only beside a mismatch
+        problems = mismatch(expected, state, facts.arch, facts.weights.extra)
         source = facts.sources.get("arch", "")
         hint = "" if source == "--arch" else "; name another architecture with --arch"
         raise CheckpointError(
