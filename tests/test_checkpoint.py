@@ -132,7 +132,9 @@ def test_architecture_and_class_count_mismatch_name_the_keys(
     raw = torch.load(tiny_checkpoint, weights_only=True)
     raw["arch"] = "resnet18"
     torch.save(raw, tmp_path / "wrongarch.pt")
-    with pytest.raises(CheckpointError, match=r"weights do not fit resnet18 \(from arch\): .*missing keys"):
+    with pytest.raises(
+        CheckpointError, match=r"weights do not fit resnet18 \(from arch\): .*missing keys"
+    ):
         load_checkpoint(tmp_path / "wrongarch.pt")
     raw = torch.load(tiny_checkpoint, weights_only=True)
     raw["class_names"] = ["a", "b"]

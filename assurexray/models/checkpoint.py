@@ -214,8 +214,10 @@ def describe_entries(payload: Any) -> dict[str, str]:
     for key, value in payload.items():
         if isinstance(value, torch.Tensor):
             text = f"tensor {tuple(value.shape)}"
-        elif isinstance(value, dict) and value and all(
-            isinstance(v, torch.Tensor) for v in value.values()
+        elif (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(v, torch.Tensor) for v in value.values())
         ):
             text = f"{len(value)} tensors"
         elif isinstance(value, (dict, list, tuple)):

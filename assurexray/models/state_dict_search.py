@@ -59,7 +59,7 @@ def _candidates(payload: Mapping[str, Any], where: str = "") -> list[tuple[str, 
     """Every state dict under the usual keys of ``payload``, one level of nesting deep."""
     found: list[tuple[str, dict[str, Any]]] = []
     for key in WEIGHT_KEYS:
-        value = payload.get(key)
+        value: Any = payload.get(key)
         name = f"{where}{key}"
         if is_state_dict(value):
             found.append((name, dict(value)))
