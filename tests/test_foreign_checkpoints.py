@@ -125,6 +125,20 @@ class _Trainer(torch.nn.Module):
         torch.manual_seed(2)
         self.model = timm.create_model(backbone, pretrained=False, num_classes=3)
 
+    def settle(self) -> _Trainer:
+        """Set the batch-norm statistics and a larger classifier, as training would:
+        a fresh model's probabilities are all about 1/3 whatever the input."""
+        for module in self.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.momentum = None  # a plain average over the batches below
+        generator = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            self.train()
+            for _ in range(3):
+                self(torch.randn(8, 3, SIZE, SIZE, generator=generator))
+            self.model.classifier.weight.normal_(0.0, 0.5, generator=generator)
+        return self.eval()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
@@ -158,13 +172,21 @@ def _original_pipeline(trainer: _Trainer, image_path: Path) -> np.ndarray:
 @pytest.fixture(scope="module")
 def btxrd(tmp_path_factory: pytest.TempPathFactory) -> tuple[_Trainer, Path, Path]:
     folder = tmp_path_factory.mktemp("btxrd")
-    trainer = _Trainer("efficientnet_b0")
-    # A smooth radiograph-like picture, so the resize filter matters but slightly.
-    yy, xx = np.mgrid[0:300, 0:220]
+    trainer = _Trainer("efficientnet_b0").settle()
+    # Smooth shapes and a fine 2-pixel texture, which area and linear filters shrink differently.
+    yy, xx = np.mgrid[0:600, 0:440]
     picture = 128 + 60 * np.sin(xx / 17.0) * np.cos(yy / 23.0) + 20 * (xx > 110)
+    picture += 50 * ((xx // 2 + yy // 2) % 2)
     image = folder / "scan.png"
     cv2.imwrite(str(image), np.clip(picture, 0, 255).astype(np.uint8))
     return trainer, _btxrd_file(folder / "best_model.pth", trainer), image
+
+
+def _probabilities(out: Path, image: Path, checkpoint: Path, *flags: str) -> np.ndarray:
+    args = ["infer", str(image), "--checkpoint", str(checkpoint), "-o", str(out), "--no-images"]
+    assert runner.invoke(app, [*args, *flags]).exit_code == 0
+    record = json.loads((out / f"{image.stem}.json").read_text())
+    return np.array([record["probabilities"][n] for n in NAMES])
 
 
 def test_btxrd_trainer_file_predicts_as_its_own_pipeline(
@@ -181,7 +203,13 @@ def test_btxrd_trainer_file_predicts_as_its_own_pipeline(
     record = json.loads((tmp_path / "scan.json").read_text())
     ours = np.array([record["probabilities"][n] for n in NAMES])
     expected = _original_pipeline(trainer, image)
+    assert expected.max() - expected.min() > 0.5  # the model is not indifferent to its input
     assert np.abs(ours - expected).max() < 0.01, (ours, expected)
+    # The filter and the resize matter: assurexray's own defaults predict otherwise.
+    squashed = _probabilities(tmp_path / "area", image, path, "--resize-mode", "stretch")
+    assert np.abs(squashed - expected).max() > np.abs(ours - expected).max()
+    assumed = _probabilities(tmp_path / "default", image, path)
+    assert np.abs(assumed - expected).max() > 0.1
     # Without the flags, the assumed letterbox and area filter are named in one warning.
     plain = runner.invoke(
         app, ["infer", str(image), "--checkpoint", str(path), "-o", str(tmp_path / "p"),

@@ -90,7 +90,8 @@ def resolve(path: Path, found: FoundWeights, options: LoadOptions) -> Resolved:
     if assumed:
         flags = ", ".join(OPTION_OF[k] for k in PREPROCESS_FACTS)
         notes.append(
-            f"{path}: preprocessing assumed (the file does not record it): {'; '.join(assumed)}; "
+            f"{path}: preprocessing assumed from the settings (the file does not record it): "
+            f"{'; '.join(assumed)}; "
             f"pass {flags} if training differed, or record them with 'assurexray convert'"
         )
     return Resolved(
