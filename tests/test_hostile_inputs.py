@@ -553,7 +553,7 @@ def test_bare_state_dict_warning_names_the_values_used(
     result = invoke("infer", images, "--checkpoint", tmp_path / "bare.pt", "-c", config,
                     "-o", tmp_path / "out", "--no-images")  # fmt: skip
     assert_clean(result, 0)
-    warned = [line for line in result.stderr.splitlines() if "'preprocess'" in line]
+    warned = [line for line in result.stderr.splitlines() if "preprocessing assumed" in line]
     assert len(warned) == 1 and "image size 64" in warned[0] and "from the settings" in warned[0]
     assert "the defaults" not in result.stderr
 

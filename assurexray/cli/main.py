@@ -13,12 +13,13 @@ Exit codes: 0 success; 1 some inputs failed (the rest were processed);
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import typer
 
+from assurexray.cli import checkpoint_commands
 from assurexray.cli import options as opt
+from assurexray.cli.fact_options import model_fact_options
 from assurexray.cli.printers import (
     print_audit,
     print_compare,
@@ -31,6 +32,7 @@ from assurexray.cli.printers import (
     print_training,
     print_training_start,
 )
+from assurexray.cli.running import given_options, run_with_model
 from assurexray.cli.terminal import exit_for, fail, progress_bars, user_errors, warn
 from assurexray.core.config import load_settings
 
@@ -49,43 +51,21 @@ app = typer.Typer(
 )
 
 
+app.command("inspect")(checkpoint_commands.inspect_command)
+app.command("convert")(checkpoint_commands.convert_command)
+
+
 @app.callback()
 def main(version: opt.VersionOption = False) -> None:
     """Show where a bone-tumour X-ray classifier looks."""
 
 
-def _options(parameters: dict[str, Any], *other: str) -> dict[str, Any]:
-    """A command's options as job overrides: its ``locals()`` on entry, less ``other``.
-
-    The parameter names are the names ``<Job>Options.from_settings`` takes (it
-    rejects any other), so a new option is declared once, in the signature.
-    """
-    return {name: value for name, value in parameters.items() if name not in other}
-
-
-def _run_with_model(
-    job: Any,
-    options: Any,
-    settings: Any,
-    checkpoint: Path | None,
-    method: str | None,
-    *,
-    transient: bool = False,
-    **callbacks: Any,
-) -> Any:
-    """Open the checkpoint with ``open_model``, then ``job.run`` it under progress bars."""
-    from assurexray.engine.jobs import ModelOptions, open_model
-
-    model_options = ModelOptions.from_settings(settings, checkpoint=checkpoint, method=method)
-    model = open_model(model_options, options.stream.device, warn=warn)
-    with progress_bars(transient=transient) as progress:
-        return job.run(model, options, progress=progress, **callbacks)
-
-
 @app.command()
+@opt.with_options(model_fact_options, into="facts")
 def infer(
     inputs: opt.InputsArgument = None,
     checkpoint: opt.CheckpointOption = None,
+    facts: dict[str, Any] = {},  # noqa: B006 - filled by with_options
     method: opt.MethodOption = None,
     target_class: opt.TargetClassOption = None,
     output: opt.OutputOption = None,
@@ -131,7 +111,7 @@ def infer(
             device=device,
         )
         single = len(options.inputs) == 1
-        result = _run_with_model(job, options, settings, checkpoint, method, transient=single)
+        result = run_with_model(job, options, settings, checkpoint, method, facts, transient=single)
     print_infer(result)
     exit_for(result)
 
@@ -178,7 +158,7 @@ def train(
 
     Example: assurexray train --data data/demo --epochs 12 --output checkpoints/best.pt
     """
-    given = _options(locals(), "config")
+    given = given_options(locals(), "config")
     with user_errors():
         settings = load_settings(config)
         from assurexray.training import train as job
@@ -197,10 +177,12 @@ def train(
 
 
 @app.command()
+@opt.with_options(model_fact_options, into="facts")
 def gallery(
     data: opt.DataOption = None,
     split: opt.SplitOption = None,
     checkpoint: opt.CheckpointOption = None,
+    facts: dict[str, Any] = {},  # noqa: B006 - filled by with_options
     k: opt.ExamplesOption = None,
     method: opt.MethodOption = None,
     output: opt.OutputOption = None,
@@ -215,22 +197,24 @@ def gallery(
 
     Example: assurexray gallery --data data/demo --split test --k 3
     """
-    given = _options(locals(), "config", "checkpoint", "method")
+    given = given_options(locals(), "config", "checkpoint", "method", "facts")
     with user_errors():
         settings = load_settings(config)
         from assurexray.inference import gallery as job
 
         options = job.GalleryOptions.from_settings(settings, **given)
-        result = _run_with_model(job, options, settings, checkpoint, method)
+        result = run_with_model(job, options, settings, checkpoint, method, facts)
     print_gallery(result)
     exit_for(result)
 
 
 @app.command()
 @opt.with_options(opt.image_choice_options, into="image_choice")
+@opt.with_options(model_fact_options, into="facts")
 def compare(
     image_choice: dict[str, Any],
     checkpoint: opt.CheckpointOption = None,
+    facts: dict[str, Any] = {},  # noqa: B006 - filled by with_options
     method: opt.MethodOption = None,
     output: opt.OutputOption = None,
     batch_size: opt.BatchOption = None,
@@ -256,16 +240,18 @@ def compare(
         options = job.CompareOptions.from_settings(
             settings, **image_choice, output=output, batch_size=batch_size, device=device
         )
-        result = _run_with_model(job, options, settings, checkpoint, method, warn=warn)
+        result = run_with_model(job, options, settings, checkpoint, method, facts, warn=warn)
     print_compare(result)
     exit_for(result)
 
 
 @app.command()
 @opt.with_options(opt.image_choice_options, into="image_choice")
+@opt.with_options(model_fact_options, into="facts")
 def audit(
     image_choice: dict[str, Any],
     checkpoint: opt.CheckpointOption = None,
+    facts: dict[str, Any] = {},  # noqa: B006 - filled by with_options
     method: opt.CandidateMethodsOption = None,
     layer: opt.CandidateLayersOption = None,
     rank_by: opt.RankByOption = None,
@@ -307,7 +293,7 @@ def audit(
             batch_size=batch_size,
             device=device,
         )
-        result = _run_with_model(job, options, settings, checkpoint, None, warn=warn)
+        result = run_with_model(job, options, settings, checkpoint, None, facts, warn=warn)
     print_audit(result)
     exit_for(result)
 
@@ -331,7 +317,7 @@ def demo(
 
     Example: assurexray demo
     """
-    given = _options(locals(), "config")
+    given = given_options(locals(), "config")
     with user_errors():
         settings = load_settings(config)
         from assurexray.demo import job

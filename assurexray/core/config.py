@@ -29,7 +29,11 @@ class ModelSettings:
     arch: str = "efficientnet_b0"
     image_size: int = 224
     resize_mode: str = "letterbox"
+    interpolation: str = "area"
+    mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
+    std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
     clahe: bool = False
+    weights_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,9 @@ _RANGES: list[tuple[str, Any, str]] = [
     ("max_pixels", _positive, "positive"),
     ("model.image_size", lambda v: v >= 16, "at least 16"),
     ("model.resize_mode", lambda v: v in ("letterbox", "stretch"), "letterbox or stretch"),
+    ("model.interpolation", lambda v: v in ("area", "linear", "cubic"), "area, linear or cubic"),
+    ("model.mean", lambda v: len(v) == 3, "three numbers (one per channel)"),
+    ("model.std", lambda v: len(v) == 3 and min(v) > 0, "three positive numbers"),
     ("explain.alpha", _fraction, "between 0 and 1"),
     ("explain.colormap", _known_colormap, "an OpenCV colormap name (jet, turbo, inferno, ...)"),
     ("infer.batch_size", _positive, "positive"),

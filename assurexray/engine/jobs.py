@@ -22,8 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from assurexray.core.callbacks import Warn, no_warn
-from assurexray.core.config import CLASS_NAMES
-from assurexray.core.errors import CheckpointError, DatasetError, refuse_special, why_missing
+from assurexray.core.errors import (
+    CheckpointError,
+    DatasetError,
+    ExplainError,
+    refuse_special,
+    why_missing,
+)
 from assurexray.imaging.reading import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
     from assurexray.explain.explainer import Explainer
     from assurexray.imaging.preprocess import PreprocessConfig
     from assurexray.models.checkpoint import Checkpoint
+    from assurexray.models.load_options import LoadOptions
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -111,41 +117,61 @@ class StreamOptions:
         return torch.device(self.device)
 
 
+MODEL_FACTS = "arch image_size resize_mode interpolation mean std weights_key"
+"""The overrides that give a checkpoint's facts (``--arch``, ``--image-size``, ...)."""
+
+
 @dataclass(frozen=True)
 class ModelOptions:
-    """Which checkpoint to open and how to explain it.
-
-    The ``fallback_*`` facts fill what an old or foreign checkpoint lacks.
-    """
+    """Which checkpoint to open, what to assume for facts it lacks, and how to explain it."""
 
     checkpoint: Path
     method: str = "gradcam"
     target_layers: str = "auto"
     aggregation: str = "mean"
     fast_path: bool = True
-    fallback_arch: str = "efficientnet_b0"
-    fallback_class_names: tuple[str, ...] = CLASS_NAMES
-    fallback_preprocess: PreprocessConfig | None = None
+    load: LoadOptions | None = None
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, checkpoint: Path | None = None, method: str | None = None
+        cls,
+        settings: Settings,
+        *,
+        checkpoint: Path | None = None,
+        method: str | None = None,
+        **facts: Any,
     ) -> ModelOptions:
-        from assurexray.imaging.preprocess import PreprocessConfig
+        """Options from the settings; ``facts`` are the command line's ``MODEL_FACTS``.
 
+        Facts given here win over the file (with a note when it says otherwise);
+        the settings' ``model:`` section fills only what neither says.
+        """
+        from assurexray.imaging.preprocess import PreprocessConfig
+        from assurexray.models.load_options import LoadOptions
+
+        given = Overrides(cls, facts, MODEL_FACTS)
+        model = settings.model
+        load = LoadOptions(
+            **{k: v for k, v in given.items() if v is not None and k != "weights_key"},
+            weights_key=given.pick("weights_key", model.weights_key) or None,
+            fallback_arch=model.arch,
+            fallback_class_names=tuple(settings.class_names),
+            fallback_preprocess=PreprocessConfig(
+                image_size=model.image_size,
+                resize_mode=model.resize_mode,
+                interpolation=model.interpolation,
+                mean=tuple(model.mean),
+                std=tuple(model.std),
+                clahe=model.clahe,
+            ),
+        )
         return cls(
             checkpoint=Path(pick(checkpoint, settings.checkpoint)),
             method=pick(method, settings.explain.method),
             target_layers=settings.explain.target_layer,
             aggregation=settings.explain.aggregation,
             fast_path=settings.explain.fast_path,
-            fallback_arch=settings.model.arch,
-            fallback_class_names=tuple(settings.class_names),
-            fallback_preprocess=PreprocessConfig(
-                image_size=settings.model.image_size,
-                resize_mode=settings.model.resize_mode,
-                clahe=settings.model.clahe,
-            ),
+            load=load,
         )
 
 
@@ -179,8 +205,8 @@ class OpenedModel:
 def open_model(options: ModelOptions, device: str, *, warn: Warn = no_warn) -> OpenedModel:
     """Load the checkpoint (safely) and set up its explainer; every job uses this.
 
-    Facts the checkpoint lacks are taken from the ``fallback_*`` options, each
-    with a warning.
+    Facts the checkpoint lacks are given by ``options.load`` (the command line,
+    then the settings), each assumption with a warning.
 
     Raises:
         CheckpointError: the file is missing, corrupt or does not fit its architecture.
@@ -200,28 +226,27 @@ def open_model(options: ModelOptions, device: str, *, warn: Warn = no_warn) -> O
     refuse_special(path, CheckpointError)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        checkpoint = load_checkpoint(
-            path,
-            arch=options.fallback_arch,
-            class_names=options.fallback_class_names,
-            preprocess=options.fallback_preprocess,
-            device=device,
-        )
+        checkpoint = load_checkpoint(path, device=device, options=options.load)
     for note in checkpoint.warnings:
         warn(note)
     layers = options.target_layers
     if layers == "auto" and checkpoint.target_layer:
         layers = checkpoint.target_layer  # the layer recorded when the checkpoint was saved
     spec = "auto" if layers == "auto" else [s.strip() for s in layers.split(",") if s.strip()]
-    explainer = Explainer(
-        checkpoint.model,
-        method=options.method,
-        target_layers=spec,
-        aggregation=options.aggregation,
-        fast_path=options.fast_path,
-        class_names=checkpoint.class_names,
-        device=device,
-    )
+    try:
+        explainer = Explainer(
+            checkpoint.model,
+            method=options.method,
+            target_layers=spec,
+            aggregation=options.aggregation,
+            fast_path=options.fast_path,
+            class_names=checkpoint.class_names,
+            device=device,
+        )
+    except ExplainError as exc:
+        if layers == options.target_layers:
+            raise
+        raise ExplainError(f"{path}: recorded target_layer {layers!r}: {exc}") from None
     return OpenedModel(checkpoint, explainer, path)
 
 

@@ -127,14 +127,16 @@ def _load_one(
     pixels along the longest side: one pass over the decoded pixels, not two
     (``tests/test_reduced_decode.py`` states the tolerance). CLAHE equalises
     the decoded image itself, and a stretch needs ``image_size`` pixels along
-    the shortest side too, so both start from the decoded image.
+    the shortest side too, and a ``linear`` or ``cubic`` resize must see every
+    pixel the trainer's did, so these start from the decoded image.
     """
     floor = decode_floor(config, display_side)
     try:
         with budget.hold(decoded_pixels(path, floor)):
             decoded = read_image(path, max_pixels=max_pixels, reduce_to=floor)
             radiograph = decoded.reduced(max(display_side, config.image_size))
-            source = decoded if config.clahe or config.resize_mode != "letterbox" else radiograph
+            from_copy = config.resize_mode == "letterbox" and config.interpolation == "area"
+            source = radiograph if from_copy and not config.clahe else decoded
             tensor, geometry = preprocess_image(source.data, config, size=decoded.size)
     except AssureXrayError as exc:
         return LoadFailure(path, str(exc))

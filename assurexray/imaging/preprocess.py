@@ -19,6 +19,11 @@ from assurexray.core.errors import ConfigError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZE_MODES = ("letterbox", "stretch")
+INTERPOLATIONS = ("area", "linear", "cubic")
+"""How the image is resized to the network input. ``area``: OpenCV's area filter
+when shrinking, linear when enlarging (what assurexray has always done);
+``linear`` and ``cubic``: OpenCV's ``INTER_LINEAR`` / ``INTER_CUBIC`` at any
+scale, e.g. to match a trainer that resized with albumentations' ``Resize``."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class PreprocessConfig:
         mean: Per-channel mean subtracted after scaling to [0, 1].
         std: Per-channel standard deviation divided by.
         clahe: Apply contrast-limited adaptive histogram equalisation first.
+        interpolation: ``area``, ``linear`` or ``cubic`` (:data:`INTERPOLATIONS`).
         channels: Number of channels the network takes (grey is replicated).
     """
 
@@ -41,11 +47,16 @@ class PreprocessConfig:
     std: tuple[float, ...] = IMAGENET_STD
     clahe: bool = False
     channels: int = 3
+    interpolation: str = "area"
 
     def __post_init__(self) -> None:
         if self.resize_mode not in RESIZE_MODES:
             raise ConfigError(
                 f"resize_mode {self.resize_mode!r} is not one of {', '.join(RESIZE_MODES)}"
+            )
+        if self.interpolation not in INTERPOLATIONS:
+            raise ConfigError(
+                f"interpolation {self.interpolation!r} is not one of {', '.join(INTERPOLATIONS)}"
             )
         if self.image_size < 8:
             raise ConfigError(f"image_size {self.image_size} is too small (at least 8)")
@@ -85,6 +96,7 @@ _FIELD_KINDS = {
     "std": "a list of numbers",
     "clahe": "true or false",
     "channels": "a whole number",
+    "interpolation": "text",
 }
 
 
@@ -211,7 +223,12 @@ def apply_clahe(pixels: np.ndarray, clip_limit: float = 2.0, tiles: int = 8) -> 
     return clahe.apply(np.ascontiguousarray(as_u16))
 
 
-def resize_to_network(pixels: np.ndarray, geometry: Geometry) -> np.ndarray:
+_CV2_FILTERS = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
+
+
+def resize_to_network(
+    pixels: np.ndarray, geometry: Geometry, interpolation: str = "area"
+) -> np.ndarray:
     """Resize (and pad) a grey image into the ``S×S`` network frame, as float32 in [0, 1].
 
     Args:
@@ -219,6 +236,7 @@ def resize_to_network(pixels: np.ndarray, geometry: Geometry) -> np.ndarray:
             [0, 1], covering the whole image at any resolution (the file's, or
             a reduced decode of it): the content box comes from ``geometry``.
         geometry: From :func:`compute_geometry` for the image's own size.
+        interpolation: One of :data:`INTERPOLATIONS`.
 
     Integer images are resized in their own type (OpenCV rounds each result
     to the nearest level, at most half a grey level away from a float resize)
@@ -227,10 +245,11 @@ def resize_to_network(pixels: np.ndarray, geometry: Geometry) -> np.ndarray:
     left, top, right, bottom = geometry.content_box
     size = geometry.network_size
     shrinking = (right - left) < pixels.shape[1]
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    area = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    flag = _CV2_FILTERS.get(interpolation, area)
     white = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(pixels.dtype)
     source = np.ascontiguousarray(pixels if white else pixels.astype(np.float32, copy=False))
-    resized = cv2.resize(source, (right - left, bottom - top), interpolation=interpolation)
+    resized = cv2.resize(source, (right - left, bottom - top), interpolation=flag)
     canvas = np.zeros((size, size), dtype=np.float32)
     canvas[top:bottom, left:right] = resized
     if white:
@@ -254,16 +273,20 @@ def to_network_gray(
         raise ValueError(f"expected a grey H×W image, got shape {pixels.shape}")
     geometry = compute_geometry(size or pixels.shape, config)
     image = apply_clahe(pixels) if config.clahe else pixels
-    return resize_to_network(image, geometry), geometry
+    return resize_to_network(image, geometry, config.interpolation), geometry
 
 
-def decode_floor(config: PreprocessConfig, display_side: int = 0) -> tuple[int, int]:
+def decode_floor(config: PreprocessConfig, display_side: int = 0) -> tuple[int, int] | None:
     """The ``(long, short)`` sides below which a reduced decode must not go.
 
     The network needs ``image_size`` pixels along both sides (a stretch
     resize fills the square), pictures need ``display_side`` along the
     longest; pass this as ``reduce_to`` to :func:`assurexray.imaging.reading.read_image`.
+    None (decode every pixel) for a ``linear`` or ``cubic`` resize: a reduced
+    JPEG decode averages blocks, which only the ``area`` filter does too.
     """
+    if config.interpolation != "area":
+        return None
     return max(config.image_size, display_side), config.image_size
 
 

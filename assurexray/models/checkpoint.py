@@ -1,16 +1,20 @@
 """Checkpoints: saving a model with its facts, and loading one back safely.
 
 A checkpoint is a plain dict saved with :func:`torch.save` and read back with
-``torch.load(weights_only=True)``, so loading never runs code from the file.
+``torch.load(weights_only=True)``, so loading never runs code from the file
+(:mod:`assurexray.models.safe_load` lists the few harmless types let through).
+Files from other training scripts load too: the weights are found wherever
+they sit (:mod:`assurexray.models.state_dict_search`) and each fact where the
+tool put it (:mod:`assurexray.models.checkpoint_facts`).
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
-import pickle
-import re
+import numbers
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,17 +22,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from assurexray.core.config import CLASS_NAMES
-from assurexray.core.errors import CheckpointError, ConfigError, why_missing
-from assurexray.core.naming import check_class_names, printable
-from assurexray.core.text import first_line
+from assurexray.core.errors import CheckpointError
+from assurexray.core.naming import printable
 from assurexray.imaging.preprocess import PreprocessConfig
+from assurexray.models.checkpoint_facts import Resolved, mismatch, resolve
+from assurexray.models.load_options import LoadOptions
 from assurexray.models.model import build_model
+from assurexray.models.safe_load import read_checkpoint_file
+from assurexray.models.state_dict_search import find_weights
 
-FORMAT_VERSION = 1
-_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
-# torch names the global a pickle asked for when weights_only refuses it.
-_UNSAFE_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+FORMAT_VERSION = 2  # 2: preprocess.interpolation recorded; origin of converted files
 
 
 @dataclass
@@ -44,10 +47,20 @@ class Checkpoint:
     train_metrics: dict[str, Any] = field(default_factory=dict)
     created: str | None = None
     warnings: tuple[str, ...] = ()
+    sources: dict[str, str] = field(default_factory=dict)
+    assumed: tuple[str, ...] = ()
+    extra_keys: tuple[str, ...] = ()
+    entries: dict[str, str] = field(default_factory=dict)
+    native: bool = True
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def num_parameters(self) -> int:
+        """Number of parameters (not buffers) of the model."""
+        return sum(p.numel() for p in self.model.parameters())
 
 
 def save_checkpoint(
@@ -58,8 +71,12 @@ def save_checkpoint(
     class_names: tuple[str, ...] | list[str],
     preprocess: PreprocessConfig,
     train_metrics: dict[str, Any] | None = None,
+    origin: dict[str, Any] | None = None,
 ) -> Path:
-    """Save a model and its facts in the checkpoint format of docs/architecture.md, atomically."""
+    """Save a model and its facts in the checkpoint format of docs/architecture.md, atomically.
+
+    ``origin`` (``convert``): the file converted, its SHA-256 and where each fact came from.
+    """
     from assurexray.core.files import write_with
 
     payload = {
@@ -73,93 +90,21 @@ def save_checkpoint(
         "train_metrics": dict(train_metrics or {}),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if origin:
+        payload["origin"] = dict(origin)
     return write_with(path, lambda tmp: torch.save(payload, tmp))
 
 
-def _read_checkpoint_file(path: Path) -> Any:
-    """``torch.load(weights_only=True)`` with each failure turned into one line."""
-    if not path.exists():
-        raise CheckpointError(f"{path}: checkpoint file {why_missing(path)}")
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: checkpoint file is empty")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = _UNSAFE_GLOBAL.search(str(exc))
-        unsafe = found.group(1) if found else _pickle_globals(path)
-        if unsafe is not None:
-            named = f" ({unsafe})" if unsafe else ""
-            raise CheckpointError(
-                f"{path}: refused to load: the file holds Python objects{named} that would "
-                "need unpickling arbitrary code (only tensors and plain values are allowed)"
-            ) from None
-        raise CheckpointError(f"{path}: corrupt or not a PyTorch checkpoint") from None
-    except Exception as exc:  # torch.load fails in many ways on a damaged file
-        reason = f" ({first_line(exc)})" if isinstance(exc, RuntimeError) else ""
-        raise CheckpointError(f"{path}: corrupt or not a PyTorch checkpoint{reason}") from None
+def read_weights(
+    path: Path, weights_key: str | None = None
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The entries beside the weights, and the state dict as the file names its keys.
 
-
-def _pickle_globals(path: Path) -> str | None:
-    """Whether ``path`` is a well-formed pickle (the whole file, or the ``data.pkl``
-    of a torch zip archive), read with :mod:`pickletools` without running it.
-
-    Returns:
-        None for a file that is not a pickle (random bytes, a damaged file);
-        otherwise the first global it imports other than torch's own, or ""
-        when it imports none.
+    Read safely (:mod:`assurexray.models.safe_load`), any layout
+    (:func:`~assurexray.models.state_dict_search.find_weights`).
     """
-    import pickletools
-    import zipfile
-
-    try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                member = next(n for n in archive.namelist() if n.endswith("data.pkl"))
-                data = archive.read(member)
-        else:
-            data = path.read_bytes()
-        strings: list[str] = []
-        names: list[str] = []
-        for opcode, arg, _ in pickletools.genops(data):
-            if opcode.name == "GLOBAL":
-                names.append(str(arg).replace(" ", "."))
-            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
-                names.append(".".join(strings[-2:]))
-            elif isinstance(arg, str):
-                strings.append(arg)
-    except Exception:  # noqa: BLE001 - any failure to parse means "not a pickle"
-        return None
-    foreign = [n for n in names if not n.startswith(("torch.", "collections.OrderedDict"))]
-    return foreign[0] if foreign else ""
-
-
-def _split_payload(path: Path, payload: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Separate the facts from the weights, whatever layout the file uses."""
-    if not isinstance(payload, dict):
-        raise CheckpointError(
-            f"{path}: not a checkpoint (holds a {type(payload).__name__}, expected a dict)"
-        )
-    for key in _WRAPPER_KEYS:
-        if isinstance(payload.get(key), dict):
-            state = payload[key]
-            facts = {k: v for k, v in payload.items() if k != key}
-            break
-    else:
-        state, facts = payload, {}
-    if not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path}: no state dict of tensors found in the checkpoint")
-    # Weights saved from DataParallel or torch.compile carry a prefix.
-    for prefix in ("module.", "_orig_mod."):
-        if all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix) :]: v for k, v in state.items()}
-    return facts, state
-
-
-def read_weights(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """The facts and the state dict a weights file holds (read safely, any layout)."""
-    return _split_payload(path, _read_checkpoint_file(path))
+    found = find_weights(path, read_checkpoint_file(path), weights_key)
+    return found.facts, found.state
 
 
 def load_checkpoint(
@@ -169,69 +114,121 @@ def load_checkpoint(
     class_names: tuple[str, ...] | list[str] | None = None,
     preprocess: PreprocessConfig | None = None,
     device: str | torch.device = "cpu",
+    options: LoadOptions | None = None,
 ) -> Checkpoint:
     """Load a checkpoint safely and rebuild its model in eval mode.
 
-    Facts the file carries win; facts it lacks (a bare state dict, or a dict
-    from another training script) come from the arguments, with a warning.
+    Facts the file carries win over the settings; facts it lacks (a bare state
+    dict, or a file from another training script) are found where other tools
+    put them, or given in ``options`` (the command line), or taken from the
+    settings (``arch``, ``class_names``, ``preprocess``, or ``options``'
+    fallbacks), each assumption with a warning. See
+    :mod:`assurexray.models.checkpoint_facts`.
 
     Raises:
-        CheckpointError: missing, empty, corrupt or unsafe file, or weights
-            that do not fit the architecture (naming the keys and shapes).
+        CheckpointError: missing, empty, corrupt or unsafe file, NaN weights,
+            or weights that do not fit the architecture (naming the keys and
+            shapes, and where the architecture came from).
     """
     path = Path(path)
-    facts, state = _split_payload(path, _read_checkpoint_file(path))
-    _check_fact_types(path, facts)
-    _check_finite(path, state)
-    notes: list[str] = []
-
-    def fact(key: str, fallback: Any, default: Any) -> Any:
-        if facts.get(key) is not None:
-            return facts[key]
-        source = "from the settings" if fallback is not None else "(built-in default)"
-        value = fallback if fallback is not None else default
-        notes.append(f"{path}: checkpoint has no {key!r}; using {_describe(value)} {source}")
-        return value
-
-    arch_name = fact("arch", arch, "efficientnet_b0")
-    raw_names = fact("class_names", class_names, CLASS_NAMES)
-    try:
-        names = check_class_names(raw_names, f"{path}: 'class_names'")
-    except ValueError as exc:
-        raise CheckpointError(printable(exc)) from None
-    num_classes = facts.get("num_classes")
-    num_classes = len(names) if num_classes is None else num_classes
-    if num_classes != len(names):
-        raise CheckpointError(
-            f"{path}: num_classes is {num_classes} but {len(names)} class names are given"
-        )
-    if facts.get("preprocess") is not None:
-        try:
-            pre = PreprocessConfig.from_dict(facts["preprocess"])
-        except (ConfigError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"{path}: bad preprocessing settings ({exc})") from None
-    else:
-        pre = fact("preprocess", preprocess, PreprocessConfig())
-
-    try:
-        model = build_model(arch_name, num_classes)
-    except ConfigError as exc:
-        raise CheckpointError(f"{path}: {exc}") from None
-    _load_state(path, model, state, arch_name)
+    options = _with_fallbacks(options or LoadOptions(), arch, class_names, preprocess)
+    payload = read_checkpoint_file(path)
+    found = find_weights(path, payload, options.weights_key)
+    if found.facts.get("format_version") is not None:
+        _check_fact_types(path, found.facts)
+    _check_finite(path, found.state)
+    facts = resolve(path, found, options)
+    model = build_model(facts.arch, facts.num_classes)
+    _load_state(path, model, facts)
+    target_layer = _target_layer(path, model, found.facts.get("target_layer"))
     model.to(device).eval()
-    for note in notes:
+    for note in facts.notes:
         warnings.warn(note, stacklevel=2)
     return Checkpoint(
         model=model,
-        arch=arch_name,
-        class_names=names,
-        preprocess=pre,
+        arch=facts.arch,
+        class_names=facts.class_names,
+        preprocess=facts.preprocess,
         path=path,
-        target_layer=facts.get("target_layer") or getattr(model, "gradcam_target_layer_name", None),
-        train_metrics=facts.get("train_metrics") or {},
-        created=facts.get("created"),
-        warnings=tuple(notes),
+        target_layer=target_layer,
+        train_metrics=_metrics(found.facts),
+        created=found.facts.get("created"),
+        warnings=facts.notes,
+        sources=facts.sources,
+        assumed=facts.assumed,
+        extra_keys=facts.weights.extra,
+        entries=describe_entries(payload),
+        native=found.facts.get("format_version") is not None,
     )
+
+
+def _with_fallbacks(
+    options: LoadOptions,
+    arch: str | None,
+    class_names: tuple[str, ...] | list[str] | None,
+    preprocess: PreprocessConfig | None,
+) -> LoadOptions:
+    """``options`` with the keyword fallbacks of :func:`load_checkpoint` put in."""
+    changes: dict[str, Any] = {}
+    if arch is not None:
+        changes["fallback_arch"] = arch
+    if class_names is not None:
+        changes["fallback_class_names"] = tuple(class_names)
+    if preprocess is not None:
+        changes["fallback_preprocess"] = preprocess
+    return replace(options, **changes)
+
+
+def _metrics(entries: dict[str, Any]) -> dict[str, Any]:
+    """A native file's ``train_metrics``; a foreign file's numbers (``epoch``, ``best_acc``)."""
+    if entries.get("format_version") is not None:
+        recorded = entries.get("train_metrics")
+        return dict(recorded) if isinstance(recorded, dict) else {}
+    return {
+        str(k): v.item() if hasattr(v, "item") else v
+        for k, v in entries.items()
+        if isinstance(v, numbers.Real) and not isinstance(v, bool)
+    }
+
+
+def _target_layer(path: Path, model: nn.Module, recorded: str | None) -> str | None:
+    """The recorded Grad-CAM layer, checked against the model; else the architecture's own."""
+    if not recorded:
+        return getattr(model, "gradcam_target_layer_name", None)
+    for name in (part.strip() for part in recorded.split(",")):
+        try:
+            model.get_submodule(name)
+        except AttributeError:
+            raise CheckpointError(
+                f"{path}: target_layer {printable(recorded)!r} names no module of the model "
+                f"(no {printable(name)!r}); fix or remove the field"
+            ) from None
+    return recorded
+
+
+def describe_entries(payload: Any) -> dict[str, str]:
+    """What each top-level entry of a checkpoint holds, in a few words (for ``inspect``)."""
+    if not isinstance(payload, dict):
+        return {}
+    described: dict[str, str] = {}
+    for key, value in payload.items():
+        if isinstance(value, torch.Tensor):
+            text = f"tensor {tuple(value.shape)}"
+        elif (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(v, torch.Tensor) for v in value.values())
+        ):
+            text = f"{len(value)} tensors"
+        elif isinstance(value, (dict, list, tuple)):
+            text = f"{type(value).__name__} of {len(value)} entries"
+        elif isinstance(value, argparse.Namespace):
+            text = f"argparse.Namespace of {len(vars(value))} fields"
+        else:
+            text = printable(repr(value))
+            text = text if len(text) <= 60 else f"{text[:57]}..."
+        described[printable(str(key))] = text
+    return described
 
 
 # Type each checkpoint field must have when present (None counts as absent).
@@ -244,6 +241,7 @@ _FACT_TYPES: dict[str, tuple[type, ...]] = {
     "target_layer": (str,),
     "train_metrics": (dict,),
     "created": (str,),
+    "origin": (dict,),
 }
 _TYPE_WORDS = {int: "a whole number", str: "text", list: "a list", dict: "a mapping"}
 
@@ -276,34 +274,17 @@ def _check_finite(path: Path, state: dict[str, torch.Tensor]) -> None:
             )
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, PreprocessConfig):
-        clahe = "with" if value.clahe else "without"
-        return f"image size {value.image_size}, {value.resize_mode}, {clahe} CLAHE"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(map(str, value))
-    return repr(value)
-
-
-def _load_state(path: Path, model: nn.Module, state: dict[str, torch.Tensor], arch: str) -> None:
-    """Load weights, explaining a mismatch by the keys and shapes that differ."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong_shape = [
-        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
-    ]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
-    if wrong_shape:
-        problems.append(f"shapes differ for {'; '.join(wrong_shape[:3])} (file vs {arch})")
-    if problems:
-        raise CheckpointError(f"{path}: weights do not fit {arch}: {'; '.join(problems)}")
+def _load_state(path: Path, model: nn.Module, facts: Resolved) -> None:
+    """Load the weights, explaining a mismatch by the keys and shapes that differ."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    state = facts.weights.state
+    if mismatch(expected, state, facts.arch):  # keys left out count only beside a mismatch
+        problems = mismatch(expected, state, facts.arch, facts.weights.extra)
+        source = facts.sources.get("arch", "")
+        hint = "" if source == "--arch" else "; name another architecture with --arch"
+        raise CheckpointError(
+            f"{path}: weights do not fit {facts.arch} (from {source}): {problems}{hint}"
+        )
     model.load_state_dict(state)
 
 

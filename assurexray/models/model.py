@@ -46,16 +46,27 @@ def build_model(
     """
     import timm
 
-    if not timm.is_model(arch):
-        close = timm.list_models(f"*{arch.split('_')[0]}*")[:5]
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ConfigError(f"unknown model architecture {arch!r}{hint}")
+    check_arch(arch)
     if not pretrained:
         model = timm.create_model(arch, pretrained=False, num_classes=num_classes)
     else:
         tag = "" if pretrained is True or str(pretrained).lower() == IMAGENET else str(pretrained)
         model = _create_pretrained(f"{arch}.{tag}" if tag else arch, num_classes)
     return _with_target_layer(model, arch)
+
+
+def check_arch(arch: str) -> None:
+    """Raise unless ``arch`` is a timm model name (suggesting close ones).
+
+    Raises:
+        ConfigError: an unknown name, or not text at all.
+    """
+    import timm
+
+    if not isinstance(arch, str) or not timm.is_model(arch):
+        close = timm.list_models(f"*{str(arch).split('_')[0]}*")[:5] if arch else []
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(f"unknown model architecture {arch!r}{hint}")
 
 
 def build_model_from_file(arch: str, num_classes: int, path: str | Path) -> nn.Module:

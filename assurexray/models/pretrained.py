@@ -21,16 +21,19 @@ def load_pretrained_backbone(model: nn.Module, path: Path) -> list[str]:
     """Load user-supplied weights, skipping the classifier where shapes differ.
 
     Accepts the same files as :func:`assurexray.models.checkpoint.load_checkpoint` (a
-    checkpoint, a bare or wrapped state dict, ``module.`` prefixes).
+    checkpoint, a bare or wrapped state dict, any key prefix such as ``module.``).
 
     Returns:
         Names of the model's keys that kept their fresh initialisation.
     """
     from assurexray.models.checkpoint import read_weights
+    from assurexray.models.state_dict_search import best_prefix
 
     _, state = read_weights(path)
     own = model.state_dict()
-    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    prefix, _ = best_prefix(list(state), own)
+    renamed = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    usable = {k: v for k, v in renamed.items() if k in own and own[k].shape == v.shape}
     if not usable:
         raise CheckpointError(f"{path}: no weight in the file fits {type(model).__name__}")
     model.load_state_dict(usable, strict=False)

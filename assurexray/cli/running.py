@@ -1,0 +1,39 @@
+"""What the commands that open a model share: their overrides, and running a job on a model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from assurexray.cli.terminal import progress_bars, warn
+
+
+def given_options(parameters: dict[str, Any], *other: str) -> dict[str, Any]:
+    """A command's options as job overrides: its ``locals()`` on entry, less ``other``.
+
+    The parameter names are the names ``<Job>Options.from_settings`` takes (it
+    rejects any other), so a new option is declared once, in the signature.
+    """
+    return {name: value for name, value in parameters.items() if name not in other}
+
+
+def run_with_model(
+    job: Any,
+    options: Any,
+    settings: Any,
+    checkpoint: Path | None,
+    method: str | None,
+    facts: dict[str, Any],
+    *,
+    transient: bool = False,
+    **callbacks: Any,
+) -> Any:
+    """Open the checkpoint (``facts``: ``--arch``, ...) with ``open_model``, then ``job.run`` it."""
+    from assurexray.engine.jobs import ModelOptions, open_model
+
+    model_options = ModelOptions.from_settings(
+        settings, checkpoint=checkpoint, method=method, **facts
+    )
+    model = open_model(model_options, options.stream.device, warn=warn)
+    with progress_bars(transient=transient) as progress:
+        return job.run(model, options, progress=progress, **callbacks)
