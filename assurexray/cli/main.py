@@ -13,7 +13,6 @@ Exit codes: 0 success; 1 some inputs failed (the rest were processed);
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -67,8 +66,7 @@ def _run_with_model(
     job: Any,
     options: Any,
     settings: Any,
-    checkpoint: Path | None,
-    method: str | None,
+    model_given: dict[str, Any],
     *,
     transient: bool = False,
     **callbacks: Any,
@@ -76,17 +74,17 @@ def _run_with_model(
     """Open the checkpoint with ``open_model``, then ``job.run`` it under progress bars."""
     from assurexray.engine.jobs import ModelOptions, open_model
 
-    model_options = ModelOptions.from_settings(settings, checkpoint=checkpoint, method=method)
+    model_options = ModelOptions.from_settings(settings, **model_given)
     model = open_model(model_options, options.stream.device, warn=warn)
     with progress_bars(transient=transient) as progress:
         return job.run(model, options, progress=progress, **callbacks)
 
 
 @app.command()
+@opt.with_options(opt.model_options, into="model")
 def infer(
+    model: dict[str, Any],
     inputs: opt.InputsArgument = None,
-    checkpoint: opt.CheckpointOption = None,
-    method: opt.MethodOption = None,
     target_class: opt.TargetClassOption = None,
     output: opt.OutputOption = None,
     recursive: opt.RecursiveOption = False,
@@ -107,6 +105,8 @@ def infer(
       assurexray infer scan.jpg --checkpoint best.pt
 
       assurexray infer radiographs/ --recursive --target-class Malignant --save-raw
+
+      assurexray infer scan.jpg --explain-from results/audit/audit_report.json
 
     Exit codes: 0 all images done, 1 some images failed (the others are written),
     2 usage error (no inputs, missing checkpoint, bad option), 130 interrupted
@@ -131,7 +131,7 @@ def infer(
             device=device,
         )
         single = len(options.inputs) == 1
-        result = _run_with_model(job, options, settings, checkpoint, method, transient=single)
+        result = _run_with_model(job, options, settings, model, transient=single)
     print_infer(result)
     exit_for(result)
 
@@ -197,12 +197,12 @@ def train(
 
 
 @app.command()
+@opt.with_options(opt.model_options, into="model")
 def gallery(
+    model: dict[str, Any],
     data: opt.DataOption = None,
     split: opt.SplitOption = None,
-    checkpoint: opt.CheckpointOption = None,
     k: opt.ExamplesOption = None,
-    method: opt.MethodOption = None,
     output: opt.OutputOption = None,
     fn_true_class: opt.FnTrueClassOption = False,
     batch_size: opt.BatchOption = None,
@@ -215,23 +215,23 @@ def gallery(
 
     Example: assurexray gallery --data data/demo --split test --k 3
     """
-    given = _options(locals(), "config", "checkpoint", "method")
+    given = _options(locals(), "config", "model")
     with user_errors():
         settings = load_settings(config)
         from assurexray.inference import gallery as job
 
         options = job.GalleryOptions.from_settings(settings, **given)
-        result = _run_with_model(job, options, settings, checkpoint, method)
+        result = _run_with_model(job, options, settings, model)
     print_gallery(result)
     exit_for(result)
 
 
 @app.command()
 @opt.with_options(opt.image_choice_options, into="image_choice")
+@opt.with_options(opt.model_options, into="model")
 def compare(
     image_choice: dict[str, Any],
-    checkpoint: opt.CheckpointOption = None,
-    method: opt.MethodOption = None,
+    model: dict[str, Any],
     output: opt.OutputOption = None,
     batch_size: opt.BatchOption = None,
     device: opt.DeviceOption = None,
@@ -256,7 +256,7 @@ def compare(
         options = job.CompareOptions.from_settings(
             settings, **image_choice, output=output, batch_size=batch_size, device=device
         )
-        result = _run_with_model(job, options, settings, checkpoint, method, warn=warn)
+        result = _run_with_model(job, options, settings, model, warn=warn)
     print_compare(result)
     exit_for(result)
 
@@ -307,7 +307,7 @@ def audit(
             batch_size=batch_size,
             device=device,
         )
-        result = _run_with_model(job, options, settings, checkpoint, None, warn=warn)
+        result = _run_with_model(job, options, settings, {"checkpoint": checkpoint}, warn=warn)
     print_audit(result)
     exit_for(result)
 

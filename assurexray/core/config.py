@@ -33,6 +33,12 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
+class RolloutSettings:
+    head_fusion: str = "mean"
+    discard_ratio: float = 0.9
+
+
+@dataclass(frozen=True)
 class ExplainSettings:
     method: str = "gradcam"
     target_layer: str = "auto"
@@ -40,6 +46,7 @@ class ExplainSettings:
     fast_path: bool = True
     colormap: str = "jet"
     alpha: float = 0.4
+    rollout: RolloutSettings = field(default_factory=RolloutSettings)
 
 
 @dataclass(frozen=True)
@@ -193,6 +200,8 @@ _RANGES: list[tuple[str, Any, str]] = [
     ("model.resize_mode", lambda v: v in ("letterbox", "stretch"), "letterbox or stretch"),
     ("explain.alpha", _fraction, "between 0 and 1"),
     ("explain.colormap", _known_colormap, "an OpenCV colormap name (jet, turbo, inferno, ...)"),
+    ("explain.rollout.head_fusion", lambda v: v in ("mean", "max", "min"), "mean, max or min"),
+    ("explain.rollout.discard_ratio", lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
     ("infer.batch_size", _positive, "positive"),
     ("infer.workers", _positive, "positive"),
     ("gallery.k", lambda v: 1 <= v <= 5, "between 1 and 5"),

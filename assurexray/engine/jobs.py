@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from assurexray.core.callbacks import Warn, no_warn
 from assurexray.core.config import CLASS_NAMES
-from assurexray.core.errors import CheckpointError, DatasetError, why_missing
+from assurexray.core.errors import CheckpointError, ConfigError, DatasetError, why_missing
 from assurexray.imaging.reading import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
@@ -123,19 +123,37 @@ class ModelOptions:
     target_layers: str = "auto"
     aggregation: str = "mean"
     fast_path: bool = True
+    head_fusion: str = "mean"
+    discard_ratio: float = 0.9
+    explain_from: Path | None = None
     fallback_arch: str = "efficientnet_b0"
     fallback_class_names: tuple[str, ...] = CLASS_NAMES
     fallback_preprocess: PreprocessConfig | None = None
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, *, checkpoint: Path | None = None, method: str | None = None
-    ) -> ModelOptions:
+    def from_settings(cls, settings: Settings, **overrides: Any) -> ModelOptions:
+        """Options from the config; overrides (None keeps the config's value):
+        ``checkpoint``, ``method``, ``head_fusion``, ``discard_ratio``, ``explain_from``
+        (an audit report whose recommended heatmap replaces the method and layers).
+
+        Raises:
+            ConfigError: both ``method`` and ``explain_from`` given.
+        """
         from assurexray.imaging.preprocess import PreprocessConfig
 
+        given = Overrides(
+            cls, overrides, "checkpoint method head_fusion discard_ratio explain_from"
+        )
+        explain_from = given.get("explain_from")
+        if explain_from is not None and given.get("method") is not None:
+            raise ConfigError("--explain-from and --method both choose the heatmap: give one")
+        rollout = settings.explain.rollout
         return cls(
-            checkpoint=Path(pick(checkpoint, settings.checkpoint)),
-            method=pick(method, settings.explain.method),
+            explain_from=None if explain_from is None else Path(explain_from),
+            checkpoint=Path(given.pick("checkpoint", settings.checkpoint)),
+            method=given.pick("method", settings.explain.method),
+            head_fusion=given.pick("head_fusion", rollout.head_fusion),
+            discard_ratio=given.pick("discard_ratio", rollout.discard_ratio),
             target_layers=settings.explain.target_layer,
             aggregation=settings.explain.aggregation,
             fast_path=settings.explain.fast_path,
@@ -208,18 +226,26 @@ def open_model(options: ModelOptions, device: str, *, warn: Warn = no_warn) -> O
         )
     for note in checkpoint.warnings:
         warn(note)
-    layers = options.target_layers
+    method, layers = options.method, options.target_layers
+    if options.explain_from is not None:
+        from assurexray.explain.candidates import recommended_candidate
+        from assurexray.models.checkpoint import file_sha256
+
+        chosen = recommended_candidate(options.explain_from, file_sha256(path))
+        method, layers = chosen.method, ",".join(chosen.layers) or "auto"
     if layers == "auto" and checkpoint.target_layer:
         layers = checkpoint.target_layer  # the layer recorded when the checkpoint was saved
     spec = "auto" if layers == "auto" else [s.strip() for s in layers.split(",") if s.strip()]
     explainer = Explainer(
         checkpoint.model,
-        method=options.method,
+        method=method,
         target_layers=spec,
         aggregation=options.aggregation,
         fast_path=options.fast_path,
         class_names=checkpoint.class_names,
         device=device,
+        head_fusion=options.head_fusion,
+        discard_ratio=options.discard_ratio,
     )
     return OpenedModel(checkpoint, explainer, path)
 
@@ -287,3 +313,15 @@ def split_data_set(settings: Settings, **overrides: Any) -> tuple[pd.DataFrame, 
     )
     target = given.get("output") or (data if data.is_dir() else data.parent) / SPLIT_FILE
     return index, write_split(index, target)
+
+
+from assurexray.core.deprecation import renamed_names  # noqa: E402
+
+# Moved to core.callbacks; kept for one minor release.
+__getattr__ = renamed_names(
+    __name__,
+    {
+        "Progress": "assurexray.core.callbacks:Progress",
+        "no_progress": "assurexray.core.callbacks:no_progress",
+    },
+)

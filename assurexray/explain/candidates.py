@@ -8,13 +8,15 @@ of those layers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from torch import nn
 
 from assurexray.core.config import AUDIT_METHODS
-from assurexray.core.errors import ExplainError
+from assurexray.core.errors import ConfigError, ExplainError
 from assurexray.explain.explainer import canonical_method, resolve_target_layers
 from assurexray.explain.target_layers import feature_stages
 
@@ -125,3 +127,49 @@ def build_candidates(
     unique_layers = list(dict.fromkeys(choices))
     unique_methods = list(dict.fromkeys(names))
     return [Candidate(m, layer) for layer in unique_layers for m in unique_methods]
+
+
+def recommended_candidate(report_path: Path, checkpoint_sha256: str) -> Candidate:
+    """The candidate an ``audit_report.json`` recommends, if it was made for this checkpoint.
+
+    Args:
+        report_path: The audit's report file.
+        checkpoint_sha256: SHA-256 of the checkpoint the heatmaps will be drawn from.
+
+    Raises:
+        ConfigError: (one line) the file is missing or not an audit report, was
+            made for another checkpoint, or recommends nothing.
+    """
+    where = f"--explain-from {report_path}"
+    try:
+        report = json.loads(Path(report_path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{where}: not a readable JSON file ({type(exc).__name__})") from None
+    if not isinstance(report, dict) or not isinstance(report.get("candidates"), list):
+        raise ConfigError(f"{where}: not an audit report (no candidates)")
+    made_for = (report.get("checkpoint") or {}).get("sha256")
+    if made_for != checkpoint_sha256:
+        raise ConfigError(
+            f"{where}: the audit was made for another checkpoint "
+            f"(SHA-256 {str(made_for)[:12]}…, this one is {checkpoint_sha256[:12]}…)"
+        )
+    name = report.get("recommended")
+    if not name:
+        raise ConfigError(f"{where}: the audit recommends no heatmap (see its verdict)")
+    entry = next((e for e in report["candidates"] if e.get("name") == name), None)
+    if entry is None or not entry.get("method"):
+        raise ConfigError(f"{where}: the recommended {name!r} is not among its candidates")
+    return Candidate(canonical_method(str(entry["method"])), tuple(entry.get("layers") or ()))
+
+
+from assurexray.core.deprecation import renamed_names  # noqa: E402
+
+# Renamed to core.config.AUDIT_METHODS; kept for one minor release.
+__getattr__ = renamed_names(
+    __name__,
+    {
+        "DEFAULT_METHODS": "assurexray.core.config:AUDIT_METHODS",
+    },
+)

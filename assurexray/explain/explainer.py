@@ -29,7 +29,13 @@ from assurexray.explain.cam_methods import (
 )
 from assurexray.explain.fast_gradcam import fast_gradcam
 from assurexray.explain.layer_probe import LAYOUT_FORMATS, probe_layers
-from assurexray.explain.rollout import attention_modules, rollout_heatmaps
+from assurexray.explain.rollout import (
+    DEFAULT_DISCARD_RATIO,
+    DEFAULT_HEAD_FUSION,
+    attention_modules,
+    check_rollout_options,
+    rollout_heatmaps,
+)
 from assurexray.explain.target_layers import (
     LayerSpec,
     eval_mode,
@@ -130,6 +136,8 @@ class Explainer:
         fast_path: bool = True,
         class_names: Sequence[str] | None = None,
         device: str | torch.device | None = None,
+        head_fusion: str = DEFAULT_HEAD_FUSION,
+        discard_ratio: float = DEFAULT_DISCARD_RATIO,
     ) -> None:
         """Set up the explainer; the model is not run until the first call.
 
@@ -144,11 +152,18 @@ class Explainer:
             fast_path: Use the exact forward-only Grad-CAM where the model allows.
             class_names: Names for targets given as strings, in class order.
             device: Move the model there; default: where the model is.
+            head_fusion: Rollout only: how attention heads are fused, ``mean``,
+                ``max`` or ``min``.
+            discard_ratio: Rollout only: the share of each block's lowest
+                attentions dropped, in [0, 1).
 
         Raises:
-            ExplainError: Unknown method, aggregation or layer.
+            ExplainError: Unknown method, aggregation, layer or rollout option.
         """
         self.method = canonical_method(method)
+        check_rollout_options(head_fusion, discard_ratio)
+        self.head_fusion = head_fusion
+        self.discard_ratio = float(discard_ratio)
         if aggregation not in AGGREGATIONS:
             raise ExplainError(
                 f"unknown aggregation {aggregation!r}; valid: {', '.join(AGGREGATIONS)}"
@@ -204,7 +219,9 @@ class Explainer:
         x = x.to(self.device, dtype=torch.float32)
         with eval_mode(self.model):
             if self.method == ROLLOUT:
-                maps, logits = rollout_heatmaps(self.model, x)
+                maps, logits = rollout_heatmaps(
+                    self.model, x, head_fusion=self.head_fusion, discard_ratio=self.discard_ratio
+                )
                 explained = _fill(wanted, logits)
             else:
                 self._probe(x[:1])
