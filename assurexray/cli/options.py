@@ -104,7 +104,8 @@ CandidateMethodsOption = Annotated[
     from_config(
         "--method",
         help="Candidate method; repeat for several (gradcam, gradcam++, hirescam, xgradcam, "
-        "layercam, eigencam, eigengradcam, gradcamelementwise, scorecam, ablationcam).",
+        "layercam, eigencam, eigengradcam, gradcamelementwise, scorecam, ablationcam; Captum: "
+        "integrated_gradients, smoothgrad, gradient_shap, occlusion, guided_gradcam).",
     ),
 ]
 CandidateLayersOption = Annotated[

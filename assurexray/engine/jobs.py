@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import torch
 
     from assurexray.core.config import Settings
+    from assurexray.explain.attributions import AttributionOptions
     from assurexray.explain.explainer import Explainer
     from assurexray.imaging.preprocess import PreprocessConfig
     from assurexray.models.checkpoint import Checkpoint
@@ -126,6 +127,7 @@ class ModelOptions:
     head_fusion: str = "mean"
     discard_ratio: float = 0.9
     explain_from: Path | None = None
+    attribution: AttributionOptions | None = None
     fallback_arch: str = "efficientnet_b0"
     fallback_class_names: tuple[str, ...] = CLASS_NAMES
     fallback_preprocess: PreprocessConfig | None = None
@@ -139,6 +141,7 @@ class ModelOptions:
         Raises:
             ConfigError: both ``method`` and ``explain_from`` given.
         """
+        from assurexray.explain.attributions import AttributionOptions
         from assurexray.imaging.preprocess import PreprocessConfig
 
         given = Overrides(
@@ -148,7 +151,17 @@ class ModelOptions:
         if explain_from is not None and given.get("method") is not None:
             raise ConfigError("--explain-from and --method both choose the heatmap: give one")
         rollout = settings.explain.rollout
+        captum = settings.explain.attributions
         return cls(
+            attribution=AttributionOptions(
+                n_steps=captum.n_steps,
+                n_samples=captum.n_samples,
+                noise=captum.noise,
+                window=captum.window,
+                stride=captum.stride,
+                internal_batch_size=captum.internal_batch_size,
+                seed=settings.seed,
+            ),
             explain_from=None if explain_from is None else Path(explain_from),
             checkpoint=Path(given.pick("checkpoint", settings.checkpoint)),
             method=given.pick("method", settings.explain.method),
@@ -246,6 +259,7 @@ def open_model(options: ModelOptions, device: str, *, warn: Warn = no_warn) -> O
         device=device,
         head_fusion=options.head_fusion,
         discard_ratio=options.discard_ratio,
+        attribution=options.attribution,
     )
     return OpenedModel(checkpoint, explainer, path)
 
