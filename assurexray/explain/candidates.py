@@ -17,6 +17,7 @@ from torch import nn
 
 from assurexray.core.config import AUDIT_METHODS
 from assurexray.core.errors import ConfigError, ExplainError
+from assurexray.explain.attributions import LAYER_METHODS, is_attribution
 from assurexray.explain.explainer import canonical_method, resolve_target_layers
 from assurexray.explain.target_layers import feature_stages
 
@@ -38,6 +39,9 @@ class Candidate:
 
     @property
     def name(self) -> str:
+        """``method@layers``; just the method for an attribution to the input pixels."""
+        if not self.layers:
+            return self.method
         return f"{self.method}@{LAYER_SEPARATOR.join(self.layers)}"
 
     def config_lines(self) -> str:
@@ -45,7 +49,7 @@ class Candidate:
         return (
             "explain:\n"
             f"  method: {self.method}\n"
-            f"  target_layer: {','.join(self.layers)}\n"
+            f"  target_layer: {','.join(self.layers) or 'auto'}\n"
             "  aggregation: mean"
         )
 
@@ -99,7 +103,9 @@ def build_candidates(
 
     Args:
         model: The classifier.
-        methods: Method names (aliases accepted); rollout is not a candidate.
+        methods: Method names (aliases accepted); rollout is not a candidate. A Captum
+            attribution to the input pixels is one candidate (no layer);
+            ``guided_gradcam`` is one per single layer (it takes no combination).
         layers: Layer choices as given by the user: a dotted name, several
             joined by ``+`` or ``,`` (one combined candidate), or ``auto``
             for the final map. Empty: :func:`default_layers`.
@@ -126,7 +132,16 @@ def build_candidates(
         choices = default_layers(model, input_size, final_layer)
     unique_layers = list(dict.fromkeys(choices))
     unique_methods = list(dict.fromkeys(names))
-    return [Candidate(m, layer) for layer in unique_layers for m in unique_methods]
+    found = [
+        Candidate(m, layer)
+        for layer in unique_layers
+        for m in unique_methods
+        if not is_attribution(m) or (m in LAYER_METHODS and len(layer) == 1)
+    ]
+    pixel_level = [
+        Candidate(m, ()) for m in unique_methods if is_attribution(m) and m not in LAYER_METHODS
+    ]
+    return found + pixel_level
 
 
 def recommended_candidate(report_path: Path, checkpoint_sha256: str) -> Candidate:
