@@ -274,7 +274,6 @@ def test_audit_ranks_attribution_candidates_beside_the_cams(
     by_name = {c["name"]: c for c in report["candidates"]}
     assert set(by_name) == {
         "gradcam@bn2",
-        "integrated_gradients",
         "smoothgrad",
         "guided_gradcam@bn2",
     }
