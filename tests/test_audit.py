@@ -247,3 +247,38 @@ def test_localisation_ranks_by_the_mean_of_hit_and_mass():
     assert summary["recommended"] == "gradcam@b4"
     by_mass = ranked([sharp, broad, random], rank_by="relevance_mass")
     assert by_mass["recommended"] == "layercam@b2"
+
+
+@pytest.mark.slow
+def test_audit_ranks_attribution_candidates_beside_the_cams(
+    tiny_dataset, tiny_checkpoint, tmp_path
+):
+    """Captum methods go through the same scoring, sanity, ROAD and stability checks."""
+    methods = ["gradcam", "smoothgrad", "guided_gradcam"]
+    given = [part for method in methods[2:] for part in ("--method", method)]
+    args = audit_args(
+        tiny_dataset,
+        tiny_checkpoint,
+        tmp_path / "out",
+        "--layer",
+        "bn2",
+        "--per-class",
+        "2",
+        *given,
+    )
+    args[args.index("eigencam")] = methods[1]
+    args[args.index("--check-images") + 1] = "2"
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "audit_report.json").read_text())
+    by_name = {c["name"]: c for c in report["candidates"]}
+    assert set(by_name) == {
+        "gradcam@bn2",
+        "smoothgrad",
+        "guided_gradcam@bn2",
+    }
+    for entry in by_name.values():
+        assert entry["sanity"]["passed"] in (True, False) and entry["sanity"]["steps"]
+        assert entry["faithfulness"] is not None and entry["stability_ssim"] is not None
+        assert 0 <= entry["hit_rate"] <= 1
+    assert by_name["smoothgrad"]["layers"] == []

@@ -70,3 +70,23 @@ def test_no_path_uses_project_file_when_present(
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "default.yaml").write_text("seed: 3\n")
     assert load_settings().seed == 3
+
+
+def test_rollout_settings_are_read_and_checked(tmp_path) -> None:
+    from assurexray.core.config import load_settings
+    from assurexray.core.errors import ConfigError
+
+    good = tmp_path / "good.yaml"
+    good.write_text("explain:\n  rollout:\n    head_fusion: max\n    discard_ratio: 0.5\n")
+    settings = load_settings(good)
+    assert settings.explain.rollout.head_fusion == "max"
+    assert settings.explain.rollout.discard_ratio == 0.5
+    assert load_settings(tmp_path / "good.yaml").explain.method == "gradcam"
+    for text, key in [
+        ("explain:\n  rollout:\n    head_fusion: median\n", "explain.rollout.head_fusion"),
+        ("explain:\n  rollout:\n    discard_ratio: 1.0\n", "explain.rollout.discard_ratio"),
+    ]:
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            load_settings(bad)

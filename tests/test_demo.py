@@ -57,6 +57,9 @@ def test_demo_end_to_end_then_reuses_outputs(
         assert audit["num_images"] == report["num_images"]
         assert {c["method"] for c in audit["candidates"]} == {"gradcam", "layercam", "eigencam"}
         assert "Audit:" in first.output
+        assert f"heatmap in gallery and compare: {audit['recommended'] or 'gradcam@bn2'}" in (
+            first.output.replace("\n", " ")
+        )
     else:
         assert not audit_file.exists() and "audit skipped" in first.output
 
@@ -99,9 +102,15 @@ def test_demo_run_returns_every_step_result(
     result = demo.run(options, on_step=lambda name, done: steps.append((name, done is None)))
     audited = ["audit", "audit"] if result.audit is not None else ["audit"]  # skipped: no TP
     assert [name for name, _ in steps] == [
-        "data", "train", "train", "gallery", "gallery", "compare", "compare", *audited, "infer",
+        "data", "train", "train", *audited, "gallery", "gallery", "compare", "compare", "infer",
         "infer",
     ]  # fmt: skip
+    recommended = result.audit.report.get("recommended") if result.audit else None
+    if recommended:  # gallery, compare and infer draw the audit's choice
+        assert result.heatmap == recommended
+        assert result.compare.report["method"] == recommended.split("@")[0]
+    else:
+        assert result.heatmap == "gradcam@bn2"  # the configured heatmap
     assert result.training is not None and result.checkpoint.is_file()
     assert result.gallery.files["metrics"] == options.gallery.output / "metrics.json"
     assert result.compare.report["num_images"] == len(result.compare.report["per_image"])

@@ -164,3 +164,42 @@ def test_rollout_through_the_explainer(tiny_vit) -> None:
     assert result.target_layers[0] == "blocks.0.attn" and not result.used_fast_path
     with pytest.raises(ExplainError, match="vision transformer"):
         Explainer(torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1)), method="rollout")
+
+
+@pytest.mark.parametrize("fusion", ["mean", "max", "min"])
+def test_explainer_rollout_options_match_an_independent_computation(tiny_vit, fusion) -> None:
+    """Explainer(head_fusion=..., discard_ratio=...) against plain loops over captured attention."""
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    with captured_attention(tiny_vit) as attentions, torch.no_grad():
+        tiny_vit(x)
+    explainer = Explainer(tiny_vit, method="rollout", head_fusion=fusion, discard_ratio=0.5)
+    assert (explainer.head_fusion, explainer.discard_ratio) == (fusion, 0.5)
+    maps = explainer.explain(x).heatmaps
+    for image in range(2):
+        layers = [a[image].double().numpy() for a in attentions]
+        grid = _reference(layers, fusion, 0.5).reshape(4, 4).astype(np.float32)
+        expected = cv2.resize((grid - grid.min()) / (grid.max() - grid.min() + 1e-7), (64, 64))
+        expected = (expected - expected.min()) / (expected.max() - expected.min() + 1e-7)
+        np.testing.assert_allclose(maps[image], expected, atol=1e-4)
+
+
+def test_the_fusions_give_different_maps_and_the_default_is_mean_at_090(tiny_vit) -> None:
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    default = Explainer(tiny_vit, method="rollout")
+    assert (default.head_fusion, default.discard_ratio) == ("mean", 0.9)
+    maps = {
+        f: Explainer(tiny_vit, method="rollout", head_fusion=f, discard_ratio=0.0)
+        .explain(x)
+        .heatmaps
+        for f in ("mean", "max", "min")
+    }
+    assert not np.allclose(maps["mean"], maps["max"]) and not np.allclose(maps["max"], maps["min"])
+    explicit = Explainer(tiny_vit, method="rollout", head_fusion="mean", discard_ratio=0.9)
+    np.testing.assert_array_equal(default.explain(x).heatmaps, explicit.explain(x).heatmaps)
+
+
+def test_bad_rollout_options_are_one_line_errors(tiny_vit) -> None:
+    with pytest.raises(ExplainError, match=r"head fusion 'median' is not one of mean, max, min"):
+        Explainer(tiny_vit, method="rollout", head_fusion="median")
+    with pytest.raises(ExplainError, match=r"discard_ratio must be in \[0, 1\), got 1.5"):
+        Explainer(tiny_vit, method="rollout", discard_ratio=1.5)

@@ -61,12 +61,12 @@ def main(version: opt.VersionOption = False) -> None:
 
 
 @app.command()
+@opt.with_options(opt.model_options, into="model")
 @opt.with_options(model_fact_options, into="facts")
 def infer(
-    inputs: opt.InputsArgument = None,
-    checkpoint: opt.CheckpointOption = None,
+    model: dict[str, Any] = {},  # noqa: B006 - filled by with_options
     facts: dict[str, Any] = {},  # noqa: B006 - filled by with_options
-    method: opt.MethodOption = None,
+    inputs: opt.InputsArgument = None,
     target_class: opt.TargetClassOption = None,
     output: opt.OutputOption = None,
     recursive: opt.RecursiveOption = False,
@@ -87,6 +87,8 @@ def infer(
       assurexray infer scan.jpg --checkpoint best.pt
 
       assurexray infer radiographs/ --recursive --target-class Malignant --save-raw
+
+      assurexray infer scan.jpg --explain-from results/audit/audit_report.json
 
     Exit codes: 0 all images done, 1 some images failed (the others are written),
     2 usage error (no inputs, missing checkpoint, bad option), 130 interrupted
@@ -111,7 +113,7 @@ def infer(
             device=device,
         )
         single = len(options.inputs) == 1
-        result = run_with_model(job, options, settings, checkpoint, method, facts, transient=single)
+        result = run_with_model(job, options, settings, {**model, **facts}, transient=single)
     print_infer(result)
     exit_for(result)
 
@@ -177,14 +179,14 @@ def train(
 
 
 @app.command()
+@opt.with_options(opt.model_options, into="model")
 @opt.with_options(model_fact_options, into="facts")
 def gallery(
+    model: dict[str, Any] = {},  # noqa: B006 - filled by with_options
+    facts: dict[str, Any] = {},  # noqa: B006 - filled by with_options
     data: opt.DataOption = None,
     split: opt.SplitOption = None,
-    checkpoint: opt.CheckpointOption = None,
-    facts: dict[str, Any] = {},  # noqa: B006 - filled by with_options
     k: opt.ExamplesOption = None,
-    method: opt.MethodOption = None,
     output: opt.OutputOption = None,
     fn_true_class: opt.FnTrueClassOption = False,
     batch_size: opt.BatchOption = None,
@@ -197,25 +199,25 @@ def gallery(
 
     Example: assurexray gallery --data data/demo --split test --k 3
     """
-    given = given_options(locals(), "config", "checkpoint", "method", "facts")
+    given = given_options(locals(), "config", "model", "facts")
     with user_errors():
         settings = load_settings(config)
         from assurexray.inference import gallery as job
 
         options = job.GalleryOptions.from_settings(settings, **given)
-        result = run_with_model(job, options, settings, checkpoint, method, facts)
+        result = run_with_model(job, options, settings, {**model, **facts})
     print_gallery(result)
     exit_for(result)
 
 
 @app.command()
 @opt.with_options(opt.image_choice_options, into="image_choice")
+@opt.with_options(opt.model_options, into="model")
 @opt.with_options(model_fact_options, into="facts")
 def compare(
     image_choice: dict[str, Any],
-    checkpoint: opt.CheckpointOption = None,
+    model: dict[str, Any] = {},  # noqa: B006 - filled by with_options
     facts: dict[str, Any] = {},  # noqa: B006 - filled by with_options
-    method: opt.MethodOption = None,
     output: opt.OutputOption = None,
     batch_size: opt.BatchOption = None,
     device: opt.DeviceOption = None,
@@ -240,7 +242,7 @@ def compare(
         options = job.CompareOptions.from_settings(
             settings, **image_choice, output=output, batch_size=batch_size, device=device
         )
-        result = run_with_model(job, options, settings, checkpoint, method, facts, warn=warn)
+        result = run_with_model(job, options, settings, {**model, **facts}, warn=warn)
     print_compare(result)
     exit_for(result)
 
@@ -293,7 +295,9 @@ def audit(
             batch_size=batch_size,
             device=device,
         )
-        result = run_with_model(job, options, settings, checkpoint, None, facts, warn=warn)
+        result = run_with_model(
+            job, options, settings, {"checkpoint": checkpoint, **facts}, warn=warn
+        )
     print_audit(result)
     exit_for(result)
 

@@ -54,7 +54,8 @@ MethodOption = Annotated[
     from_config(
         "--method",
         help="Heatmap method: gradcam, gradcam++, hirescam, xgradcam, layercam, "
-        "eigencam, scorecam, rollout (ViT).",
+        "eigencam, scorecam, rollout (ViT); Captum attributions: integrated_gradients, "
+        "smoothgrad, gradient_shap, occlusion, guided_gradcam.",
     ),
 ]
 DeviceOption = Annotated[
@@ -103,7 +104,8 @@ CandidateMethodsOption = Annotated[
     from_config(
         "--method",
         help="Candidate method; repeat for several (gradcam, gradcam++, hirescam, xgradcam, "
-        "layercam, eigencam, eigengradcam, gradcamelementwise, scorecam, ablationcam).",
+        "layercam, eigencam, eigengradcam, gradcamelementwise, scorecam, ablationcam; Captum: "
+        "integrated_gradients, smoothgrad, gradient_shap, occlusion, guided_gradcam).",
     ),
 ]
 CandidateLayersOption = Annotated[
@@ -232,6 +234,42 @@ DemoImagesOption = Annotated[
     int | None, from_config("--images", min=12, help="Synthetic images to generate.")
 ]
 FreshOption = Annotated[bool, typer.Option("--fresh", help="Retrain even if a checkpoint exists.")]
+
+
+HeadFusionOption = Annotated[
+    str | None,
+    from_config(
+        "--head-fusion", help="Rollout only: how attention heads are fused: mean, max or min."
+    ),
+]
+DiscardRatioOption = Annotated[
+    float | None,
+    from_config(
+        "--discard-ratio",
+        help="Rollout only: share of each block's lowest attentions dropped, in [0, 1).",
+    ),
+]
+ExplainFromOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--explain-from",
+        help="Use the heatmap (method and layers) an audit_report.json recommends for this "
+        "checkpoint, instead of --method and the config's explain: lines.",
+        show_default=False,
+    ),
+]
+
+
+def model_options(
+    checkpoint: CheckpointOption = None,
+    method: MethodOption = None,
+    explain_from: ExplainFromOption = None,
+    head_fusion: HeadFusionOption = None,
+    discard_ratio: DiscardRatioOption = None,
+) -> None:
+    """The options that open the checkpoint and choose its heatmap (``infer``, ``gallery``,
+    ``compare``); their names are those
+    :meth:`~assurexray.engine.jobs.ModelOptions.from_settings` takes."""
 
 
 def image_choice_options(

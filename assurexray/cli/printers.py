@@ -257,7 +257,7 @@ def _fmt(value: float | None, *, pct: bool = False, digits: int = 2) -> str:
 
 def print_demo_step(options: DemoOptions, name: str, result: Any) -> None:
     """A rule when a demo step starts; its usual summary when it ends."""
-    steps = ("train", "gallery", "compare", "audit", "infer")
+    steps = ("train", "audit", "gallery", "compare", "infer")
     titles = {step: f"{n}/{len(steps)} {step}" for n, step in enumerate(steps, start=1)}
     printers: dict[str, Any] = {
         "gallery": print_gallery,
@@ -295,6 +295,17 @@ def print_demo(result: DemoResult) -> None:
     for row in demo_summary_rows(result.gallery.metrics, result.compare.report, audit):
         table.add_row(*map(text, row))
     console.print(table)
+    if audit is not None:
+        configured = audit.get("seed_candidate")
+        console.print(
+            f"heatmap in gallery and compare: {text(result.heatmap)}"
+            + (
+                " (the audit's recommendation)"
+                if result.heatmap == audit.get("recommended")
+                else ""
+            )
+            + (f"; configured: {text(configured)}" if configured else "")
+        )
     console.print("pictures to open:")
     for path in result.pictures:
         console.print(f"  {text(path)}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from assurexray.cli.terminal import progress_bars, warn
@@ -21,19 +20,20 @@ def run_with_model(
     job: Any,
     options: Any,
     settings: Any,
-    checkpoint: Path | None,
-    method: str | None,
-    facts: dict[str, Any],
+    model_given: dict[str, Any],
     *,
     transient: bool = False,
     **callbacks: Any,
 ) -> Any:
-    """Open the checkpoint (``facts``: ``--arch``, ...) with ``open_model``, then ``job.run`` it."""
+    """Open the checkpoint with ``open_model``, then ``job.run`` it under progress bars.
+
+    ``model_given``: the command's model options (``--checkpoint``, ``--method``,
+    ``--explain-from``, ...) and checkpoint facts (``--arch``, ...), as
+    :meth:`~assurexray.engine.jobs.ModelOptions.from_settings` takes them.
+    """
     from assurexray.engine.jobs import ModelOptions, open_model
 
-    model_options = ModelOptions.from_settings(
-        settings, checkpoint=checkpoint, method=method, **facts
-    )
+    model_options = ModelOptions.from_settings(settings, **model_given)
     model = open_model(model_options, options.stream.device, warn=warn)
     with progress_bars(transient=transient) as progress:
         return job.run(model, options, progress=progress, **callbacks)

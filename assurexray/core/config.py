@@ -37,6 +37,22 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
+class RolloutSettings:
+    head_fusion: str = "mean"
+    discard_ratio: float = 0.9
+
+
+@dataclass(frozen=True)
+class AttributionSettings:
+    n_steps: int = 16
+    n_samples: int = 8
+    noise: float = 0.1
+    window: float = 0.125
+    stride: float = 0.5
+    internal_batch_size: int = 32
+
+
+@dataclass(frozen=True)
 class ExplainSettings:
     method: str = "gradcam"
     target_layer: str = "auto"
@@ -44,6 +60,8 @@ class ExplainSettings:
     fast_path: bool = True
     colormap: str = "jet"
     alpha: float = 0.4
+    rollout: RolloutSettings = field(default_factory=RolloutSettings)
+    attributions: AttributionSettings = field(default_factory=AttributionSettings)
 
 
 @dataclass(frozen=True)
@@ -201,6 +219,14 @@ _RANGES: list[tuple[str, Any, str]] = [
     ("model.std", lambda v: len(v) == 3 and min(v) > 0, "three positive numbers"),
     ("explain.alpha", _fraction, "between 0 and 1"),
     ("explain.colormap", _known_colormap, "an OpenCV colormap name (jet, turbo, inferno, ...)"),
+    ("explain.rollout.head_fusion", lambda v: v in ("mean", "max", "min"), "mean, max or min"),
+    ("explain.rollout.discard_ratio", lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    ("explain.attributions.n_steps", lambda v: v >= 2, "at least 2"),
+    ("explain.attributions.n_samples", _positive, "positive"),
+    ("explain.attributions.noise", lambda v: 0.0 <= v <= 1.0, "between 0 and 1"),
+    ("explain.attributions.window", lambda v: 0.0 < v <= 1.0, "in (0, 1]"),
+    ("explain.attributions.stride", lambda v: 0.0 < v <= 1.0, "in (0, 1]"),
+    ("explain.attributions.internal_batch_size", _positive, "positive"),
     ("infer.batch_size", _positive, "positive"),
     ("infer.workers", _positive, "positive"),
     ("gallery.k", lambda v: 1 <= v <= 5, "between 1 and 5"),

@@ -1,8 +1,10 @@
 """The ``demo`` job: the whole chain on a built-in synthetic data set.
 
 Generate a BTXRD-layout phantom data set and its split, train a checkpoint,
-then run the ``gallery``, ``compare``, ``audit`` and ``infer`` jobs on it, each
-through its own ``run`` function. A second run reuses the data and the checkpoint.
+then run the ``audit``, ``gallery``, ``compare`` and ``infer`` jobs on it, each
+through its own ``run`` function; gallery, compare and infer draw the heatmap
+the audit recommends (as ``--explain-from`` does), the configured one if it
+recommends none. A second run reuses the data, the checkpoint and the audit.
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ class DemoResult:
     seconds: float = 0.0
     pictures: list[Path] = field(default_factory=list)
     report: Path | None = None  # the index report.html linking each job's page
+    heatmap: str = ""  # the heatmap gallery, compare and infer drew (method@layers)
 
 
 def run(
@@ -146,12 +149,6 @@ def run(
         step("train", checkpoint)
     model = open_model(options.model, options.gallery.stream.device, warn=warn)
     result = DemoResult(data_reused=reused, checkpoint=checkpoint, training=training)
-    step("gallery", None)
-    result.gallery = gallery.run(model, options.gallery, progress=progress)
-    step("gallery", result.gallery)
-    step("compare", None)
-    result.compare = compare.run(model, options.compare, progress=progress, warn=warn)
-    step("compare", result.compare)
     step("audit", None)
     try:
         result.audit = reused_audit(options.audit, model) or audit.run(
@@ -160,9 +157,17 @@ def run(
         step("audit", result.audit)
     except DatasetError as exc:  # e.g. a model too weak to have true positives
         warn(f"audit skipped: {exc}")
+    explained = recommended_model(options, result.audit, model, warn)
+    result.heatmap = _heatmap_name(explained)
+    step("gallery", None)
+    result.gallery = gallery.run(explained, options.gallery, progress=progress)
+    step("gallery", result.gallery)
+    step("compare", None)
+    result.compare = compare.run(explained, options.compare, progress=progress, warn=warn)
+    step("compare", result.compare)
     step("infer", None)
     inputs = replace(options.infer, inputs=tuple(one_test_image_per_class(options.data)))
-    result.infer = infer.run(model, inputs, progress=progress)
+    result.infer = infer.run(explained, inputs, progress=progress)
     step("infer", result.infer)
     result.seconds = time.perf_counter() - started
     result.pictures = [
@@ -179,6 +184,24 @@ def run(
         minutes=result.seconds / 60,
     )
     return result
+
+
+def recommended_model(
+    options: DemoOptions, audited: AuditResult | None, model: OpenedModel, warn: Warn
+) -> OpenedModel:
+    """The model explained with the audit's recommended heatmap (``--explain-from``), or
+    ``model`` (the configured heatmap) when the audit recommends none."""
+    if audited is None or not audited.report.get("recommended"):
+        warn("the audit recommends no heatmap: gallery and compare use the configured one")
+        return model
+    chosen = replace(options.model, explain_from=options.audit.output / "audit_report.json")
+    return open_model(chosen, options.gallery.stream.device, warn=warn)
+
+
+def _heatmap_name(model: OpenedModel) -> str:
+    explainer = model.explainer
+    layers = "+".join(explainer.target_layer_names)
+    return f"{explainer.method}@{layers}" if layers else explainer.method
 
 
 def reused_audit(options: AuditOptions, model: OpenedModel) -> AuditResult | None:

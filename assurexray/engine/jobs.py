@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from assurexray.core.callbacks import Warn, no_warn
+from assurexray.core.deprecation import renamed_names
 from assurexray.core.errors import (
     CheckpointError,
+    ConfigError,
     DatasetError,
     ExplainError,
     refuse_special,
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     import torch
 
     from assurexray.core.config import Settings
+    from assurexray.explain.attributions import AttributionOptions
     from assurexray.explain.explainer import Explainer
     from assurexray.imaging.preprocess import PreprocessConfig
     from assurexray.models.checkpoint import Checkpoint
@@ -119,6 +122,8 @@ class StreamOptions:
 
 MODEL_FACTS = "arch image_size resize_mode interpolation mean std weights_key"
 """The overrides that give a checkpoint's facts (``--arch``, ``--image-size``, ...)."""
+EXPLAIN_CHOICES = "checkpoint method head_fusion discard_ratio explain_from"
+"""The overrides that choose the checkpoint and its heatmap."""
 
 
 @dataclass(frozen=True)
@@ -130,29 +135,37 @@ class ModelOptions:
     target_layers: str = "auto"
     aggregation: str = "mean"
     fast_path: bool = True
+    head_fusion: str = "mean"
+    discard_ratio: float = 0.9
+    explain_from: Path | None = None
+    attribution: AttributionOptions | None = None
     load: LoadOptions | None = None
 
     @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        checkpoint: Path | None = None,
-        method: str | None = None,
-        **facts: Any,
-    ) -> ModelOptions:
-        """Options from the settings; ``facts`` are the command line's ``MODEL_FACTS``.
+    def from_settings(cls, settings: Settings, **overrides: Any) -> ModelOptions:
+        """Options from the settings, changed by ``overrides`` (None keeps the config's value).
 
-        Facts given here win over the file (with a note when it says otherwise);
-        the settings' ``model:`` section fills only what neither says.
+        Overrides: ``checkpoint``, ``method``, ``head_fusion``, ``discard_ratio``,
+        ``explain_from`` (an audit report whose recommended heatmap replaces the
+        method and layers), and the checkpoint facts ``MODEL_FACTS``. Facts given
+        here win over the file (with a note when it says otherwise); the settings'
+        ``model:`` section fills only what neither says.
+
+        Raises:
+            ConfigError: both ``method`` and ``explain_from`` given.
         """
+        from assurexray.explain.attributions import AttributionOptions
         from assurexray.imaging.preprocess import PreprocessConfig
         from assurexray.models.load_options import LoadOptions
 
-        given = Overrides(cls, facts, MODEL_FACTS)
+        given = Overrides(cls, overrides, f"{EXPLAIN_CHOICES} {MODEL_FACTS}")
+        explain_from = given.get("explain_from")
+        if explain_from is not None and given.get("method") is not None:
+            raise ConfigError("--explain-from and --method both choose the heatmap: give one")
+        facts = {k: v for k, v in given.items() if k in MODEL_FACTS.split()}
         model = settings.model
         load = LoadOptions(
-            **{k: v for k, v in given.items() if v is not None and k != "weights_key"},
+            **{k: v for k, v in facts.items() if v is not None and k != "weights_key"},
             weights_key=given.pick("weights_key", model.weights_key) or None,
             fallback_arch=model.arch,
             fallback_class_names=tuple(settings.class_names),
@@ -165,12 +178,25 @@ class ModelOptions:
                 clahe=model.clahe,
             ),
         )
+        rollout, captum = settings.explain.rollout, settings.explain.attributions
         return cls(
-            checkpoint=Path(pick(checkpoint, settings.checkpoint)),
-            method=pick(method, settings.explain.method),
+            checkpoint=Path(given.pick("checkpoint", settings.checkpoint)),
+            method=given.pick("method", settings.explain.method),
             target_layers=settings.explain.target_layer,
             aggregation=settings.explain.aggregation,
             fast_path=settings.explain.fast_path,
+            head_fusion=given.pick("head_fusion", rollout.head_fusion),
+            discard_ratio=given.pick("discard_ratio", rollout.discard_ratio),
+            explain_from=None if explain_from is None else Path(explain_from),
+            attribution=AttributionOptions(
+                n_steps=captum.n_steps,
+                n_samples=captum.n_samples,
+                noise=captum.noise,
+                window=captum.window,
+                stride=captum.stride,
+                internal_batch_size=captum.internal_batch_size,
+                seed=settings.seed,
+            ),
             load=load,
         )
 
@@ -229,22 +255,31 @@ def open_model(options: ModelOptions, device: str, *, warn: Warn = no_warn) -> O
         checkpoint = load_checkpoint(path, device=device, options=options.load)
     for note in checkpoint.warnings:
         warn(note)
-    layers = options.target_layers
+    method, layers = options.method, options.target_layers
+    if options.explain_from is not None:
+        from assurexray.explain.candidates import recommended_candidate
+        from assurexray.models.checkpoint import file_sha256
+
+        chosen = recommended_candidate(options.explain_from, file_sha256(path))
+        method, layers = chosen.method, ",".join(chosen.layers) or "auto"
     if layers == "auto" and checkpoint.target_layer:
         layers = checkpoint.target_layer  # the layer recorded when the checkpoint was saved
     spec = "auto" if layers == "auto" else [s.strip() for s in layers.split(",") if s.strip()]
     try:
         explainer = Explainer(
             checkpoint.model,
-            method=options.method,
+            method=method,
             target_layers=spec,
             aggregation=options.aggregation,
             fast_path=options.fast_path,
             class_names=checkpoint.class_names,
             device=device,
+            head_fusion=options.head_fusion,
+            discard_ratio=options.discard_ratio,
+            attribution=options.attribution,
         )
     except ExplainError as exc:
-        if layers == options.target_layers:
+        if layers == options.target_layers or options.explain_from is not None:
             raise
         raise ExplainError(f"{path}: recorded target_layer {layers!r}: {exc}") from None
     return OpenedModel(checkpoint, explainer, path)
@@ -300,3 +335,13 @@ def split_data_set(settings: Settings, **overrides: Any) -> tuple[pd.DataFrame, 
     )
     target = given.get("output") or (data if data.is_dir() else data.parent) / SPLIT_FILE
     return index, write_split(index, target)
+
+
+# Moved to core.callbacks; kept for one minor release.
+__getattr__ = renamed_names(
+    __name__,
+    {
+        "Progress": "assurexray.core.callbacks:Progress",
+        "no_progress": "assurexray.core.callbacks:no_progress",
+    },
+)

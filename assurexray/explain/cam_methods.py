@@ -24,6 +24,7 @@ from timm.layers import Format
 from torch import nn
 
 from assurexray.core.errors import ExplainError
+from assurexray.explain.attributions import ATTRIBUTION_METHODS
 from assurexray.explain.fast_gradcam import channels_first
 from assurexray.explain.rollout import token_layout
 
@@ -41,12 +42,18 @@ CAM_METHODS: dict[str, type[BaseCAM]] = {
     "scorecam": pgc.ScoreCAM,
     "ablationcam": pgc.AblationCAM,
 }
-_ALIASES = {"gradcampp": "gradcam++", "gradcamplusplus": "gradcam++"}
+_ALIASES = {
+    "gradcampp": "gradcam++",
+    "gradcamplusplus": "gradcam++",
+    "ig": "integrated_gradients",
+    **{m.replace("_", ""): m for m in ATTRIBUTION_METHODS},
+}
 
 
 def available_methods() -> list[str]:
-    """Names accepted as ``method`` (``rollout`` needs a vision transformer)."""
-    return [*CAM_METHODS, ROLLOUT]
+    """Names accepted as ``method``: the CAMs, ``rollout`` (vision transformers only) and
+    the Captum attributions (:data:`~assurexray.explain.attributions.ATTRIBUTION_METHODS`)."""
+    return [*CAM_METHODS, ROLLOUT, *ATTRIBUTION_METHODS]
 
 
 def canonical_method(name: str) -> str:

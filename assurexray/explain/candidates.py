@@ -8,13 +8,16 @@ of those layers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from torch import nn
 
 from assurexray.core.config import AUDIT_METHODS
-from assurexray.core.errors import ExplainError
+from assurexray.core.errors import ConfigError, ExplainError
+from assurexray.explain.attributions import LAYER_METHODS, is_attribution
 from assurexray.explain.explainer import canonical_method, resolve_target_layers
 from assurexray.explain.target_layers import feature_stages
 
@@ -36,6 +39,9 @@ class Candidate:
 
     @property
     def name(self) -> str:
+        """``method@layers``; just the method for an attribution to the input pixels."""
+        if not self.layers:
+            return self.method
         return f"{self.method}@{LAYER_SEPARATOR.join(self.layers)}"
 
     def config_lines(self) -> str:
@@ -43,7 +49,7 @@ class Candidate:
         return (
             "explain:\n"
             f"  method: {self.method}\n"
-            f"  target_layer: {','.join(self.layers)}\n"
+            f"  target_layer: {','.join(self.layers) or 'auto'}\n"
             "  aggregation: mean"
         )
 
@@ -97,7 +103,9 @@ def build_candidates(
 
     Args:
         model: The classifier.
-        methods: Method names (aliases accepted); rollout is not a candidate.
+        methods: Method names (aliases accepted); rollout is not a candidate. A Captum
+            attribution to the input pixels is one candidate (no layer);
+            ``guided_gradcam`` is one per single layer (it takes no combination).
         layers: Layer choices as given by the user: a dotted name, several
             joined by ``+`` or ``,`` (one combined candidate), or ``auto``
             for the final map. Empty: :func:`default_layers`.
@@ -124,4 +132,59 @@ def build_candidates(
         choices = default_layers(model, input_size, final_layer)
     unique_layers = list(dict.fromkeys(choices))
     unique_methods = list(dict.fromkeys(names))
-    return [Candidate(m, layer) for layer in unique_layers for m in unique_methods]
+    found = [
+        Candidate(m, layer)
+        for layer in unique_layers
+        for m in unique_methods
+        if not is_attribution(m) or (m in LAYER_METHODS and len(layer) == 1)
+    ]
+    pixel_level = [
+        Candidate(m, ()) for m in unique_methods if is_attribution(m) and m not in LAYER_METHODS
+    ]
+    return found + pixel_level
+
+
+def recommended_candidate(report_path: Path, checkpoint_sha256: str) -> Candidate:
+    """The candidate an ``audit_report.json`` recommends, if it was made for this checkpoint.
+
+    Args:
+        report_path: The audit's report file.
+        checkpoint_sha256: SHA-256 of the checkpoint the heatmaps will be drawn from.
+
+    Raises:
+        ConfigError: (one line) the file is missing or not an audit report, was
+            made for another checkpoint, or recommends nothing.
+    """
+    where = f"--explain-from {report_path}"
+    try:
+        report = json.loads(Path(report_path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{where}: not a readable JSON file ({type(exc).__name__})") from None
+    if not isinstance(report, dict) or not isinstance(report.get("candidates"), list):
+        raise ConfigError(f"{where}: not an audit report (no candidates)")
+    made_for = (report.get("checkpoint") or {}).get("sha256")
+    if made_for != checkpoint_sha256:
+        raise ConfigError(
+            f"{where}: the audit was made for another checkpoint "
+            f"(SHA-256 {str(made_for)[:12]}…, this one is {checkpoint_sha256[:12]}…)"
+        )
+    name = report.get("recommended")
+    if not name:
+        raise ConfigError(f"{where}: the audit recommends no heatmap (see its verdict)")
+    entry = next((e for e in report["candidates"] if e.get("name") == name), None)
+    if entry is None or not entry.get("method"):
+        raise ConfigError(f"{where}: the recommended {name!r} is not among its candidates")
+    return Candidate(canonical_method(str(entry["method"])), tuple(entry.get("layers") or ()))
+
+
+from assurexray.core.deprecation import renamed_names  # noqa: E402
+
+# Renamed to core.config.AUDIT_METHODS; kept for one minor release.
+__getattr__ = renamed_names(
+    __name__,
+    {
+        "DEFAULT_METHODS": "assurexray.core.config:AUDIT_METHODS",
+    },
+)

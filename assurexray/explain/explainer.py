@@ -20,6 +20,13 @@ import torch
 from torch import nn
 
 from assurexray.core.errors import ExplainError
+from assurexray.explain.attributions import (
+    LAYER_METHODS,
+    AttributionOptions,
+    attribution_heatmaps,
+    check_attribution_layers,
+    is_attribution,
+)
 from assurexray.explain.cam_methods import (
     AGGREGATIONS,
     ROLLOUT,
@@ -29,7 +36,13 @@ from assurexray.explain.cam_methods import (
 )
 from assurexray.explain.fast_gradcam import fast_gradcam
 from assurexray.explain.layer_probe import LAYOUT_FORMATS, probe_layers
-from assurexray.explain.rollout import attention_modules, rollout_heatmaps
+from assurexray.explain.rollout import (
+    DEFAULT_DISCARD_RATIO,
+    DEFAULT_HEAD_FUSION,
+    attention_modules,
+    check_rollout_options,
+    rollout_heatmaps,
+)
 from assurexray.explain.target_layers import (
     LayerSpec,
     eval_mode,
@@ -130,6 +143,9 @@ class Explainer:
         fast_path: bool = True,
         class_names: Sequence[str] | None = None,
         device: str | torch.device | None = None,
+        head_fusion: str = DEFAULT_HEAD_FUSION,
+        discard_ratio: float = DEFAULT_DISCARD_RATIO,
+        attribution: AttributionOptions | None = None,
     ) -> None:
         """Set up the explainer; the model is not run until the first call.
 
@@ -144,11 +160,20 @@ class Explainer:
             fast_path: Use the exact forward-only Grad-CAM where the model allows.
             class_names: Names for targets given as strings, in class order.
             device: Move the model there; default: where the model is.
+            head_fusion: Rollout only: how attention heads are fused, ``mean``,
+                ``max`` or ``min``.
+            discard_ratio: Rollout only: the share of each block's lowest
+                attentions dropped, in [0, 1).
+            attribution: Captum methods only: steps, samples, window and seed.
 
         Raises:
-            ExplainError: Unknown method, aggregation or layer.
+            ExplainError: Unknown method, aggregation, layer or rollout option.
         """
         self.method = canonical_method(method)
+        check_rollout_options(head_fusion, discard_ratio)
+        self.head_fusion = head_fusion
+        self.discard_ratio = float(discard_ratio)
+        self.attribution = attribution or AttributionOptions()
         if aggregation not in AGGREGATIONS:
             raise ExplainError(
                 f"unknown aggregation {aggregation!r}; valid: {', '.join(AGGREGATIONS)}"
@@ -171,8 +196,11 @@ class Explainer:
                 raise ExplainError(
                     f"rollout needs a timm vision transformer, not {type(model).__name__}"
                 )
+        elif is_attribution(self.method) and self.method not in LAYER_METHODS:
+            self.target_layers = []  # attributions to the input pixels
         else:
             self.target_layers = resolve_target_layers(model, target_layers)
+            check_attribution_layers(self.method, model, self.target_layers)
         self.fast_path_reason: str | None = None
         self._layout: str | None = None
         self._fast = False
@@ -204,8 +232,12 @@ class Explainer:
         x = x.to(self.device, dtype=torch.float32)
         with eval_mode(self.model):
             if self.method == ROLLOUT:
-                maps, logits = rollout_heatmaps(self.model, x)
+                maps, logits = rollout_heatmaps(
+                    self.model, x, head_fusion=self.head_fusion, discard_ratio=self.discard_ratio
+                )
                 explained = _fill(wanted, logits)
+            elif is_attribution(self.method):
+                maps, logits, explained = self._attribution_maps(x, wanted)
             else:
                 self._probe(x[:1])
                 run = self._fast_maps if self._fast else self._cam_maps
@@ -264,6 +296,22 @@ class Explainer:
             wanted,
             layout=self._layout,
             aggregation=self.aggregation,
+        )
+
+    def _attribution_maps(
+        self, x: torch.Tensor, wanted: list[int | None]
+    ) -> tuple[np.ndarray, torch.Tensor, list[int]]:
+        layer = None
+        if self.target_layers:
+            self._probe(x[:1])
+            if self._layout != "nchw":
+                raise ExplainError(
+                    f"{self.method} needs an N×C×H×W feature map; "
+                    f"{self.target_layer_names[0]} is laid out {self._layout}"
+                )
+            layer = self.target_layers[0][1]
+        return attribution_heatmaps(
+            self.model, self.method, x, wanted, layer=layer, options=self.attribution
         )
 
     def _probe(self, sample: torch.Tensor) -> None:

@@ -25,6 +25,21 @@ from torch import nn
 from assurexray.core.errors import ExplainError
 
 HEAD_FUSIONS = ("mean", "max", "min")
+DEFAULT_HEAD_FUSION = "mean"
+DEFAULT_DISCARD_RATIO = 0.9
+"""The defaults of :class:`~assurexray.explain.explainer.Explainer` and ``explain.rollout``:
+heads averaged, the lowest 90 % of each block's attentions dropped (as before the
+package was split into folders, and as in Abnar & Zuidema's reference code's examples)."""
+
+
+def check_rollout_options(head_fusion: str, discard_ratio: float) -> None:
+    """Raise a one-line :class:`ExplainError` for an unknown fusion or a ratio outside [0, 1)."""
+    if head_fusion not in HEAD_FUSIONS:
+        raise ExplainError(
+            f"rollout head fusion {head_fusion!r} is not one of {', '.join(HEAD_FUSIONS)}"
+        )
+    if not 0.0 <= discard_ratio < 1.0:
+        raise ExplainError(f"rollout discard_ratio must be in [0, 1), got {discard_ratio}")
 
 
 def rollout_matrix(
@@ -50,10 +65,7 @@ def rollout_matrix(
     Raises:
         ExplainError: No attentions, an unknown fusion, or a ratio outside [0, 1).
     """
-    if head_fusion not in HEAD_FUSIONS:
-        raise ExplainError(f"head fusion {head_fusion!r} is not one of {', '.join(HEAD_FUSIONS)}")
-    if not 0.0 <= discard_ratio < 1.0:
-        raise ExplainError(f"discard_ratio must be in [0, 1), got {discard_ratio}")
+    check_rollout_options(head_fusion, discard_ratio)
     if not attentions:
         raise ExplainError("attention rollout needs at least one attention matrix")
     batch, _, tokens, _ = attentions[0].shape
@@ -211,8 +223,8 @@ def rollout_heatmaps(
     model: nn.Module,
     batch: torch.Tensor,
     *,
-    head_fusion: str = "mean",
-    discard_ratio: float = 0.9,
+    head_fusion: str = DEFAULT_HEAD_FUSION,
+    discard_ratio: float = DEFAULT_DISCARD_RATIO,
 ) -> tuple[np.ndarray, torch.Tensor]:
     """Attention-rollout heatmaps of a timm ViT, with the logits of the same pass.
 

@@ -149,3 +149,14 @@ def _dicom_gray(path: Path, ds: pydicom.Dataset, arr: np.ndarray, notes: list[st
     except (ValueError, TypeError, IndexError, NotImplementedError) as exc:
         notes.append(f"VOI LUT/window not usable ({first_line(exc)}): min-max scaled instead")
     return to_unit(path, values, notes=notes)
+
+
+from assurexray.core.deprecation import renamed_names  # noqa: E402
+
+# Moved to imaging.header; kept for one minor release.
+__getattr__ = renamed_names(
+    __name__,
+    {
+        "dicom_size": "assurexray.imaging.header:dicom_size",
+    },
+)

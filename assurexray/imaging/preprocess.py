@@ -316,3 +316,14 @@ def preprocess_image(
     """
     square, geometry = to_network_gray(pixels, config, size=size)
     return normalise(square, config), geometry
+
+
+from assurexray.core.deprecation import renamed_names  # noqa: E402
+
+# Renamed in 0.1 (issue 20); kept for one minor release.
+__getattr__ = renamed_names(
+    __name__,
+    {
+        "preprocess": "assurexray.imaging.preprocess:preprocess_image",
+    },
+)
