@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from assurexray.core.errors import OutputError
+from assurexray.core.errors import OutputError, refuse_special
 from assurexray.core.naming import printable
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
@@ -51,11 +51,13 @@ def check_output_file(path: str | Path) -> Path:
     """Make sure ``path`` can be written as a file, before any work.
 
     Raises:
-        OutputError: ``path`` is an existing folder, or its folder is unusable.
+        OutputError: ``path`` is an existing folder, a FIFO, socket or device
+            (the atomic rename would replace it), or its folder is unusable.
     """
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; give the file to write (e.g. {path / 'best.pt'})")
+    refuse_special(path, OutputError)
     check_output_folder(path.parent)
     return path
 

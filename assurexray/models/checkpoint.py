@@ -22,7 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from assurexray.core.errors import CheckpointError
+from assurexray.core.errors import CheckpointError, OutputError
+from assurexray.core.files import check_output_file
 from assurexray.core.naming import printable
 from assurexray.imaging.preprocess import PreprocessConfig
 from assurexray.models.checkpoint_facts import Resolved, mismatch, resolve
@@ -93,6 +94,23 @@ def save_checkpoint(
     if origin:
         payload["origin"] = dict(origin)
     return write_with(path, lambda tmp: torch.save(payload, tmp))
+
+
+def check_checkpoint_output(path: str | Path) -> Path:
+    """Make sure a checkpoint can be written at ``path``, before any work.
+
+    Raises:
+        OutputError: ``path`` names a ``.safetensors`` file (a native checkpoint is
+            a torch file, and that name would be read back as safetensors), or
+            :func:`~assurexray.core.files.check_output_file` refuses it.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".safetensors":
+        raise OutputError(
+            f"{path}: a checkpoint with its facts is a torch file, not safetensors; "
+            f"name a .pt file (e.g. {path.with_suffix('.pt')})"
+        )
+    return check_output_file(path)
 
 
 def read_weights(

@@ -1,0 +1,82 @@
+"""Bugs found by a review of issues 20, 23 and 24, each pinned by a test.
+
+Run through the real command line where a user met the bug, with the helpers of
+``tests/test_hostile_inputs.py``: the exit code, one ``error:`` line naming the
+file and the problem, no traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.test_hostile_inputs import assert_clean, invoke, one_error
+
+TRAIN_TINY = ("--arch", "test_efficientnet", "--image-size", "32", "--epochs", "1",
+              "--batch-size", "4")  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["inspect", "convert"])
+def test_inspect_and_convert_name_a_fifo_checkpoint_as_a_fifo(
+    tmp_path: Path, command: str
+) -> None:
+    """A FIFO has size 0: it was called 'empty', which sends the user looking for a
+    truncated download instead of at the pipe."""
+    pipe = tmp_path / "pipe.pt"
+    os.mkfifo(pipe)
+    extra = ("-o", tmp_path / "out.pt") if command == "convert" else ()
+    result = invoke(command, pipe, *extra)
+    assert_clean(result, 2)
+    one_error(result, "pipe.pt", "named pipe (FIFO)")
+    assert not (tmp_path / "out.pt").exists()
+
+
+def test_convert_refuses_a_safetensors_output(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """A native checkpoint is a torch file: one named ``.safetensors`` was written,
+    then every command read it as safetensors and called it corrupt."""
+    target = tmp_path / "best.safetensors"
+    result = invoke("convert", tiny_checkpoint, "-o", target)
+    assert_clean(result, 2)
+    one_error(result, "best.safetensors", ".pt")
+    assert not target.exists()
+
+
+def test_train_refuses_a_safetensors_output_before_training(
+    tmp_path: Path, tiny_dataset: Path
+) -> None:
+    """Training ran to the end, then failed reading its own checkpoint back."""
+    target = tmp_path / "best.safetensors"
+    result = invoke("train", "--data", tiny_dataset, "-o", target, *TRAIN_TINY)
+    assert_clean(result, 2)
+    one_error(result, "best.safetensors", ".pt")
+    assert "epoch" not in result.stdout  # refused before any training
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("command", ["convert", "train"])
+def test_checkpoint_output_over_a_fifo_is_refused(
+    tmp_path: Path, tiny_checkpoint: Path, tiny_dataset: Path, command: str
+) -> None:
+    """The atomic rename replaced the user's named pipe by a regular file."""
+    pipe = tmp_path / "pipe.pt"
+    os.mkfifo(pipe)
+    if command == "convert":
+        result = invoke("convert", tiny_checkpoint, "-o", pipe)
+    else:
+        result = invoke("train", "--data", tiny_dataset, "-o", pipe, *TRAIN_TINY)
+    assert_clean(result, 2)
+    one_error(result, "pipe.pt", "named pipe (FIFO)")
+    assert pipe.is_fifo()
+
+
+def test_convert_output_under_a_file_says_the_file_is_in_the_way(
+    tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    """``-o model.pt/copy.pt`` said only 'File exists'."""
+    blocker = tmp_path / "model.pt"
+    blocker.write_bytes(b"x")
+    result = invoke("convert", tiny_checkpoint, "-o", blocker / "copy.pt")
+    assert_clean(result, 2)
+    one_error(result, "model.pt", "is a file, not an output folder")
