@@ -19,9 +19,7 @@ TRAIN_TINY = ("--arch", "test_efficientnet", "--image-size", "32", "--epochs", "
 
 
 @pytest.mark.parametrize("command", ["inspect", "convert"])
-def test_inspect_and_convert_name_a_fifo_checkpoint_as_a_fifo(
-    tmp_path: Path, command: str
-) -> None:
+def test_inspect_and_convert_name_a_fifo_checkpoint_as_a_fifo(tmp_path: Path, command: str) -> None:
     """A FIFO has size 0: it was called 'empty', which sends the user looking for a
     truncated download instead of at the pipe."""
     pipe = tmp_path / "pipe.pt"
