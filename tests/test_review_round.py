@@ -78,3 +78,74 @@ def test_convert_output_under_a_file_says_the_file_is_in_the_way(
     result = invoke("convert", tiny_checkpoint, "-o", blocker / "copy.pt")
     assert_clean(result, 2)
     one_error(result, "model.pt", "is a file, not an output folder")
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "words"),
+    [
+        ("--std", "nan", ("--std", "finite")),
+        ("--mean", "inf,0,0", ("--mean", "finite")),
+        ("--std", "0,1,1", ("--std", "positive")),
+    ],
+)
+def test_non_finite_or_zero_normalisation_is_a_usage_error_on_its_flag(
+    tmp_path: Path, tiny_checkpoint: Path, flag: str, value: str, words: tuple[str, ...]
+) -> None:
+    """``--std nan`` was taken: every image then 'failed' with a non-finite model
+    output, blaming the images; ``--std 0`` blamed the checkpoint file."""
+    from tests.conftest import write_gray_png
+
+    image = write_gray_png(tmp_path / "a.png")
+    out = tmp_path / "out"
+    result = invoke("infer", image, "--checkpoint", tiny_checkpoint, flag, value, "-o", out)
+    assert_clean(result, 2)
+    line = one_error(result, *words)
+    assert str(tiny_checkpoint) not in line
+    assert not out.exists()
+
+
+def test_foreign_non_finite_mean_is_refused_naming_the_checkpoint(
+    tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    """A training script's ``hyper_parameters`` with a NaN mean loaded, and every
+    image then failed with a non-finite model output."""
+    import torch
+
+    from assurexray.core.errors import CheckpointError
+    from assurexray.models.checkpoint import load_checkpoint
+
+    raw = torch.load(tiny_checkpoint, weights_only=True)
+    hyper = {"arch": raw["arch"], "num_classes": 3, "mean": [float("nan")] * 3}
+    path = tmp_path / "nan_mean.ckpt"
+    torch.save({"state_dict": raw["state_dict"], "hyper_parameters": hyper}, path)
+    with pytest.raises(CheckpointError, match=r"nan_mean\.ckpt.*finite"):
+        load_checkpoint(path)
+
+
+def test_unknown_method_is_not_blamed_on_the_recorded_target_layer(
+    tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    """The checkpoint records its layer, so an unknown --method read as
+    '<file>: recorded target_layer 'bn2': unknown heatmap method'."""
+    from tests.conftest import write_gray_png
+
+    image = write_gray_png(tmp_path / "a.png")
+    result = invoke("infer", image, "--checkpoint", tiny_checkpoint, "--method", "nope",
+                    "-o", tmp_path / "out")  # fmt: skip
+    assert_clean(result, 2)
+    line = one_error(result, "unknown heatmap method 'nope'")
+    assert "target_layer" not in line and str(tiny_checkpoint) not in line
+
+
+def test_unknown_target_class_creates_no_output_folder(
+    tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    from tests.conftest import write_gray_png
+
+    image = write_gray_png(tmp_path / "a.png")
+    out = tmp_path / "out"
+    result = invoke("infer", image, "--checkpoint", tiny_checkpoint, "--target-class", "Foo",
+                    "-o", out)  # fmt: skip
+    assert_clean(result, 2)
+    one_error(result, "unknown class 'Foo'")
+    assert not out.exists()

@@ -244,10 +244,21 @@ def open_model(options: ModelOptions, device: str, *, warn: Warn = no_warn) -> O
             device=device,
         )
     except ExplainError as exc:
-        if layers == options.target_layers:
+        if layers == options.target_layers or not _layers_at_fault(options.method):
             raise
         raise ExplainError(f"{path}: recorded target_layer {layers!r}: {exc}") from None
     return OpenedModel(checkpoint, explainer, path)
+
+
+def _layers_at_fault(method: str) -> bool:
+    """Whether an Explainer error can be the recorded layers' (the method itself is known)."""
+    from assurexray.explain.cam_methods import canonical_method
+
+    try:
+        canonical_method(method)
+    except ExplainError:
+        return False
+    return True
 
 
 def load_records(data: Path) -> pd.DataFrame:
