@@ -149,3 +149,14 @@ def test_unknown_target_class_creates_no_output_folder(
     assert_clean(result, 2)
     one_error(result, "unknown class 'Foo'")
     assert not out.exists()
+
+
+def test_file_sha256_lives_in_core_files_and_agrees_with_hashlib(tmp_path: Path) -> None:
+    """Documented in core.files (docs/architecture.md) but defined in models.checkpoint."""
+    import hashlib
+
+    from assurexray.core.files import file_sha256
+
+    data = os.urandom(3 << 20)  # several chunks
+    (tmp_path / "blob").write_bytes(data)
+    assert file_sha256(tmp_path / "blob") == hashlib.sha256(data).hexdigest()

@@ -6,6 +6,7 @@ over the target, so a crash or Ctrl-C leaves either the old file or the new one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -191,3 +192,9 @@ def write_jpeg(path: str | Path, rgb: Any, quality: int = 92) -> Path:
         tmp.write_bytes(encoded.tobytes())
 
     return write_with(path, _write)
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file (read in chunks by :func:`hashlib.file_digest`)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -29,6 +29,7 @@ from assurexray.core.errors import (
     refuse_special,
     why_missing,
 )
+from assurexray.core.files import file_sha256
 from assurexray.imaging.reading import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
@@ -193,8 +194,6 @@ class OpenedModel:
 
     def describe(self) -> dict[str, str]:
         """Path, SHA-256 and architecture, as recorded in result files."""
-        from assurexray.models.checkpoint import file_sha256
-
         return {
             "path": str(self.path),
             "sha256": file_sha256(self.path),

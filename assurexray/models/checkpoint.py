@@ -11,7 +11,6 @@ tool put it (:mod:`assurexray.models.checkpoint_facts`).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import numbers
 import warnings
 from dataclasses import dataclass, field, replace
@@ -304,12 +303,3 @@ def _load_state(path: Path, model: nn.Module, facts: Resolved) -> None:
             f"{path}: weights do not fit {facts.arch} (from {source}): {problems}{hint}"
         )
     model.load_state_dict(state)
-
-
-def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    """SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assurexray.core.errors import OutputError
+from assurexray.core.files import file_sha256
 from assurexray.models.checkpoint import (
     Checkpoint,
     check_checkpoint_output,
-    file_sha256,
     load_checkpoint,
     save_checkpoint,
 )
