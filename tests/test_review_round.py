@@ -160,3 +160,19 @@ def test_file_sha256_lives_in_core_files_and_agrees_with_hashlib(tmp_path: Path)
     data = os.urandom(3 << 20)  # several chunks
     (tmp_path / "blob").write_bytes(data)
     assert file_sha256(tmp_path / "blob") == hashlib.sha256(data).hexdigest()
+
+
+def test_truncated_checkpoint_error_ends_at_a_sentence(
+    tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    """torch's long miniz message was cut mid-sentence: '... your checkpoint file is)'."""
+    from assurexray.core.text import first_line
+
+    long = "zip archive: failed finding central directory. This is an internal error. " * 4
+    assert first_line(RuntimeError(long)) == long[: long.rfind(". ", 0, 200) + 1]
+    data = tiny_checkpoint.read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    result = invoke("inspect", tmp_path / "cut.pt")
+    assert_clean(result, 2)
+    line = one_error(result, "cut.pt", "corrupt or not a PyTorch checkpoint")
+    assert line.endswith(".)"), line
