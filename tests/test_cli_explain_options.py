@@ -232,7 +232,7 @@ def _report(path: Path, sha256: str, recommended: str | None) -> Path:
 
 
 def test_explain_from_uses_the_recommended_candidate(tmp_path: Path, tiny_checkpoint: Path) -> None:
-    from assurexray.models.checkpoint import file_sha256
+    from assurexray.core.files import file_sha256
 
     sha = file_sha256(tiny_checkpoint)
     report = _report(tmp_path / "audit_report.json", sha, "hirescam@blocks.2")
@@ -262,7 +262,7 @@ def test_explain_from_uses_the_recommended_candidate(tmp_path: Path, tiny_checkp
 def test_explain_from_refusals_are_one_line(
     tmp_path: Path, tiny_checkpoint: Path, case: str, message: str
 ) -> None:
-    from assurexray.models.checkpoint import file_sha256
+    from assurexray.core.files import file_sha256
 
     sha = file_sha256(tiny_checkpoint)
     report = tmp_path / "r.json"

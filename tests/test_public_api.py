@@ -35,6 +35,7 @@ RENAMED = {
     "assurexray.imaging.dicom:dicom_size": "assurexray.imaging.header.dicom_size",
     "assurexray.engine.jobs:no_progress": "assurexray.core.callbacks.no_progress",
     "assurexray.explain.candidates:DEFAULT_METHODS": "assurexray.core.config.AUDIT_METHODS",
+    "assurexray.models.checkpoint:file_sha256": "assurexray.core.files.file_sha256",
 }
 
 

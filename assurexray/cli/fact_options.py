@@ -8,6 +8,7 @@ script does not record (:mod:`assurexray.models.load_options`); the config's
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Annotated
 
@@ -15,7 +16,7 @@ import typer
 
 
 def _channel_values(value: str | None) -> tuple[float, ...] | None:
-    """``0.5`` or ``0.485,0.456,0.406`` as three numbers (one is repeated)."""
+    """``0.5`` or ``0.485,0.456,0.406`` as three finite numbers (one is repeated)."""
     if value is None:
         return None
     try:
@@ -26,7 +27,17 @@ def _channel_values(value: str | None) -> tuple[float, ...] | None:
         ) from None
     if len(numbers) not in (1, 3):
         raise typer.BadParameter(f"{value!r}: give one value or three (one per channel)")
+    if not all(math.isfinite(n) for n in numbers):
+        raise typer.BadParameter(f"{value!r}: values must be finite numbers")
     return numbers * 3 if len(numbers) == 1 else numbers
+
+
+def _positive_channel_values(value: str | None) -> tuple[float, ...] | None:
+    """As :func:`_channel_values`, each above zero (a standard deviation divides)."""
+    numbers = _channel_values(value)
+    if numbers is not None and min(numbers) <= 0:
+        raise typer.BadParameter(f"{value!r}: values must be positive")
+    return numbers
 
 
 def _one_of(*choices: str) -> Callable[[str | None], str | None]:
@@ -86,7 +97,7 @@ def model_fact_options(
         str | None,
         typer.Option(
             "--std",
-            callback=_channel_values,
+            callback=_positive_channel_values,
             help="Normalisation standard deviation, e.g. 0.229,0.224,0.225.",
             show_default=_FACT,
         ),

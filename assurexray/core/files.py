@@ -6,6 +6,7 @@ over the target, so a crash or Ctrl-C leaves either the old file or the new one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from assurexray.core.errors import OutputError
+from assurexray.core.errors import OutputError, refuse_special
 from assurexray.core.naming import printable
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
@@ -51,11 +52,13 @@ def check_output_file(path: str | Path) -> Path:
     """Make sure ``path`` can be written as a file, before any work.
 
     Raises:
-        OutputError: ``path`` is an existing folder, or its folder is unusable.
+        OutputError: ``path`` is an existing folder, a FIFO, socket or device
+            (the atomic rename would replace it), or its folder is unusable.
     """
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; give the file to write (e.g. {path / 'best.pt'})")
+    refuse_special(path, OutputError)
     check_output_folder(path.parent)
     return path
 
@@ -189,3 +192,9 @@ def write_jpeg(path: str | Path, rgb: Any, quality: int = 92) -> Path:
         tmp.write_bytes(encoded.tobytes())
 
     return write_with(path, _write)
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file (read in chunks by :func:`hashlib.file_digest`)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -18,11 +18,16 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
 
     Library errors often span lines (a parser's context, a stack of causes):
     one line is what a user's one-line error can hold. An empty message gives
-    the exception's type name.
+    the exception's type name. A longer line ends at its last full sentence
+    within ``limit`` when it has one, not in the middle of a word.
     """
     for line in str(exc).splitlines():
         if line.strip():
-            return line.strip()[:limit]
+            line = line.strip()
+            if len(line) <= limit:
+                return line
+            end = line.rfind(". ", 0, limit)
+            return line[: end + 1] if end > 0 else line[:limit]
     return type(exc).__name__
 
 

@@ -31,6 +31,7 @@ from assurexray.core.errors import (
     refuse_special,
     why_missing,
 )
+from assurexray.core.files import file_sha256
 from assurexray.imaging.reading import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
@@ -219,8 +220,6 @@ class OpenedModel:
 
     def describe(self) -> dict[str, str]:
         """Path, SHA-256 and architecture, as recorded in result files."""
-        from assurexray.models.checkpoint import file_sha256
-
         return {
             "path": str(self.path),
             "sha256": file_sha256(self.path),
@@ -257,8 +256,8 @@ def open_model(options: ModelOptions, device: str, *, warn: Warn = no_warn) -> O
         warn(note)
     method, layers = options.method, options.target_layers
     if options.explain_from is not None:
+        from assurexray.core.files import file_sha256
         from assurexray.explain.candidates import recommended_candidate
-        from assurexray.models.checkpoint import file_sha256
 
         chosen = recommended_candidate(options.explain_from, file_sha256(path))
         method, layers = chosen.method, ",".join(chosen.layers) or "auto"
@@ -279,10 +278,25 @@ def open_model(options: ModelOptions, device: str, *, warn: Warn = no_warn) -> O
             attribution=options.attribution,
         )
     except ExplainError as exc:
-        if layers == options.target_layers or options.explain_from is not None:
+        if (
+            layers == options.target_layers
+            or options.explain_from is not None
+            or not _layers_at_fault(method)
+        ):
             raise
         raise ExplainError(f"{path}: recorded target_layer {layers!r}: {exc}") from None
     return OpenedModel(checkpoint, explainer, path)
+
+
+def _layers_at_fault(method: str) -> bool:
+    """Whether an Explainer error can be the recorded layers' (the method itself is known)."""
+    from assurexray.explain.cam_methods import canonical_method
+
+    try:
+        canonical_method(method)
+    except ExplainError:
+        return False
+    return True
 
 
 def load_records(data: Path) -> pd.DataFrame:

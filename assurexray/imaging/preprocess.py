@@ -8,6 +8,7 @@ heatmaps between the network input and the original image frame.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -62,6 +63,8 @@ class PreprocessConfig:
             raise ConfigError(f"image_size {self.image_size} is too small (at least 8)")
         if len(self.mean) != self.channels or len(self.std) != self.channels:
             raise ConfigError(f"mean and std need {self.channels} values each")
+        if not all(math.isfinite(v) for v in (*self.mean, *self.std)):
+            raise ConfigError("mean and std values must be finite numbers")
         if any(s <= 0 for s in self.std):
             raise ConfigError("std values must be positive")
 

@@ -202,9 +202,9 @@ def run(
         AssureXrayError: no inputs found, or an unknown ``target_class``.
     """
     found = collect_inputs(options.inputs, recursive=options.recursive)
-    check_output_folder(options.output)  # before any image, not after every one
     explainer = model.explainer
     target = explainer.class_index(options.target_class) if options.target_class else None
+    check_output_folder(options.output)  # before any image; after the usage checks
     result = InferRun(
         output=options.output, class_names=model.class_names, checkpoint=model.describe()
     )

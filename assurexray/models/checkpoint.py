@@ -11,7 +11,6 @@ tool put it (:mod:`assurexray.models.checkpoint_facts`).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import numbers
 import warnings
 from dataclasses import dataclass, field, replace
@@ -22,7 +21,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from assurexray.core.errors import CheckpointError
+from assurexray.core.deprecation import renamed_names
+from assurexray.core.errors import CheckpointError, OutputError
+from assurexray.core.files import check_output_file
 from assurexray.core.naming import printable
 from assurexray.imaging.preprocess import PreprocessConfig
 from assurexray.models.checkpoint_facts import Resolved, mismatch, resolve
@@ -93,6 +94,23 @@ def save_checkpoint(
     if origin:
         payload["origin"] = dict(origin)
     return write_with(path, lambda tmp: torch.save(payload, tmp))
+
+
+def check_checkpoint_output(path: str | Path) -> Path:
+    """Make sure a checkpoint can be written at ``path``, before any work.
+
+    Raises:
+        OutputError: ``path`` names a ``.safetensors`` file (a native checkpoint is
+            a torch file, and that name would be read back as safetensors), or
+            :func:`~assurexray.core.files.check_output_file` refuses it.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".safetensors":
+        raise OutputError(
+            f"{path}: a checkpoint with its facts is a torch file, not safetensors; "
+            f"name a .pt file (e.g. {path.with_suffix('.pt')})"
+        )
+    return check_output_file(path)
 
 
 def read_weights(
@@ -288,10 +306,5 @@ def _load_state(path: Path, model: nn.Module, facts: Resolved) -> None:
     model.load_state_dict(state)
 
 
-def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    """SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
+# Moved to core.files; kept for one minor release.
+__getattr__ = renamed_names(__name__, {"file_sha256": "assurexray.core.files:file_sha256"})

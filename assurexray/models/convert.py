@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assurexray.core.errors import OutputError
-from assurexray.models.checkpoint import Checkpoint, file_sha256, load_checkpoint, save_checkpoint
+from assurexray.core.files import file_sha256
+from assurexray.models.checkpoint import (
+    Checkpoint,
+    check_checkpoint_output,
+    load_checkpoint,
+    save_checkpoint,
+)
 from assurexray.models.load_options import LoadOptions
 
 
@@ -46,11 +52,12 @@ def convert_checkpoint(
 
     Raises:
         CheckpointError: ``path`` cannot be loaded.
-        OutputError: ``output`` is ``path`` itself, or a folder.
+        OutputError: ``output`` is ``path`` itself, or cannot be written
+            (:func:`~assurexray.models.checkpoint.check_checkpoint_output`).
     """
-    if output.exists() and (output.is_dir() or output.resolve() == Path(path).resolve()):
-        what = "a folder" if output.is_dir() else "the file being converted"
-        raise OutputError(f"{output}: is {what}; name a new checkpoint file with -o")
+    if output.is_file() and output.resolve() == Path(path).resolve():
+        raise OutputError(f"{output}: is the file being converted; name a new checkpoint file")
+    check_checkpoint_output(output)
     found = inspect_checkpoint(path, options)
     checkpoint = found.checkpoint
     origin = {

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from assurexray.core.errors import CheckpointError, why_missing
+from assurexray.core.errors import CheckpointError, refuse_special, why_missing
 from assurexray.core.text import first_line
 
 # torch names the global a pickle asked for when weights_only refuses it.
@@ -77,13 +77,14 @@ def read_checkpoint_file(path: Path) -> Any:
     """The object a weights file holds, read safely; each failure becomes one line.
 
     Raises:
-        CheckpointError: missing, empty, a folder, corrupt, or naming a class
+        CheckpointError: missing, empty, a folder, a FIFO or device, corrupt, or naming a class
             or function outside :data:`SAFE_GLOBALS` (the message names it).
     """
     if not path.exists():
         raise CheckpointError(f"{path}: checkpoint file {why_missing(path)}")
     if path.is_dir():
         raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
+    refuse_special(path, CheckpointError)  # a FIFO's size is 0: it is not 'empty'
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: checkpoint file is empty")
     if path.suffix.lower() == ".safetensors":

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from assurexray import __version__
-from assurexray.core.files import plain_json, write_jpeg, write_png, write_text
+from assurexray.core.files import file_sha256, plain_json, write_jpeg, write_png, write_text
 
 REPORT_FILE = "report.html"
 PICTURE_DIR = "report_images"
@@ -117,8 +117,6 @@ def run_facts(
     The SHA-256 is computed from the file when it is not given and the file exists.
     """
     if sha256 is None and checkpoint is not None and Path(checkpoint).is_file():
-        from assurexray.models.checkpoint import file_sha256
-
         sha256 = file_sha256(checkpoint)
     if isinstance(target_layers, (list, tuple)):
         target_layers = ", ".join(target_layers)

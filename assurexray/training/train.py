@@ -26,10 +26,9 @@ from torch import nn
 
 from assurexray.core.callbacks import Progress, Warn, no_warn
 from assurexray.core.errors import CheckpointError, DatasetError, refuse_special
-from assurexray.core.files import check_output_file
 from assurexray.data.datasets import SPLIT_FILE, stratified_split, write_split
 from assurexray.engine.jobs import load_records
-from assurexray.models.checkpoint import save_checkpoint
+from assurexray.models.checkpoint import check_checkpoint_output, save_checkpoint
 from assurexray.models.pretrained import initial_model
 from assurexray.training.train_data import (
     BatchLoader,
@@ -285,7 +284,7 @@ def run(
     data = options.data
     if data is None:
         raise DatasetError("no data set to train on: give --data")
-    check_output_file(options.output)  # before the work, not after the last epoch
+    check_checkpoint_output(options.output)  # before the work, not after the last epoch
     index = load_records(data)
     unsplit = bool(index["split"].isna().all())
     if unsplit:
