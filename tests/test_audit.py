@@ -101,6 +101,20 @@ def test_ranking_recommends_the_best_candidate_that_passes_the_checks():
     )
 
 
+def test_no_recommendation_for_maps_no_better_than_the_centre_baseline():
+    rng = np.random.default_rng(6)
+    road = list(0.2 + 0.01 * rng.random(8))
+    summary = leaderboard(
+        **{  # both pass sanity and faithfulness, neither localises better than the centre
+            "layercam@b4": scores("layercam@b4", [0.3, 0.25] * 4, [0] * 8, road=road),
+            "gradcam@bn2": scores("gradcam@bn2", [0.2] * 8, [0] * 8, road=road),
+        }
+    )
+    assert all(not e["vs_centre"]["beats_centre"] for e in summary["candidates"][1:])
+    assert summary["recommended"] is None
+    assert summary["verdict"][0].startswith("No candidate is trustworthy")
+
+
 def test_no_recommendation_when_nothing_beats_random_faithfulness():
     rng = np.random.default_rng(3)
     noise = list(0.01 * (rng.random(8) - 0.5))

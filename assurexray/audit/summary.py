@@ -1,8 +1,10 @@
 """Turn the audit's per-image scores into the leaderboard, the checks and the verdict.
 
-A candidate is *recommended* when it passes the sanity check and is clearly
+A candidate is *recommended* when it passes the sanity check, is clearly
 more faithful than the random baseline (the paired bootstrap interval of the
-ROAD difference lies above zero); among those, the best mean of the ranking
+ROAD difference lies above zero) and clearly localises better than the centre
+baseline (a map no better than pointing at the middle of the film deserves no
+belief about where the lesion is); among those, the best mean of the ranking
 score wins. The default ranking score, ``localisation``, is the mean of the
 pointing-game hit and the relevance mass per image: either alone can be won
 by a map's shape (a sharp map concentrates mass without finding the lesion
@@ -134,6 +136,7 @@ def summarise(
             not item.is_baseline
             and (item.sanity or {}).get("passed") is True
             and entry.get("faithfulness_vs_random", {}).get("beats_random") is True
+            and entry.get("vs_centre", {"beats_centre": True})["beats_centre"] is True
         )
         entries.append(entry)
     candidates = sorted(
@@ -178,9 +181,9 @@ def verdict(
             e["name"] for e in candidates if (e["sanity"] or {}).get("passed") is False
         ]
         lines.append(
-            "No candidate is trustworthy: none both passes the sanity check and is clearly more "
-            f"faithful than a random map ({len(failed_sanity)} of {len(candidates)} fail the "
-            "sanity check)."
+            "No candidate is trustworthy: none passes the sanity check, is clearly more "
+            "faithful than a random map and clearly localises better than the centre baseline "
+            f"({len(failed_sanity)} of {len(candidates)} fail the sanity check)."
         )
     else:
         best = next(e for e in candidates if e["name"] == recommended)
