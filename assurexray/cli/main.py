@@ -27,6 +27,7 @@ from assurexray.cli.printers import (
     print_epoch,
     print_gallery,
     print_infer,
+    print_shortcuts,
     print_split,
     print_training,
     print_training_start,
@@ -71,12 +72,17 @@ def _run_with_model(
     method: str | None,
     *,
     transient: bool = False,
+    layer: str | None = None,
     **callbacks: Any,
 ) -> Any:
     """Open the checkpoint with ``open_model``, then ``job.run`` it under progress bars."""
+    from dataclasses import replace
+
     from assurexray.engine.jobs import ModelOptions, open_model
 
     model_options = ModelOptions.from_settings(settings, checkpoint=checkpoint, method=method)
+    if layer:
+        model_options = replace(model_options, target_layers=layer)
     model = open_model(model_options, options.stream.device, warn=warn)
     with progress_bars(transient=transient) as progress:
         return job.run(model, options, progress=progress, **callbacks)
@@ -309,6 +315,57 @@ def audit(
         )
         result = _run_with_model(job, options, settings, checkpoint, None, warn=warn)
     print_audit(result)
+    exit_for(result)
+
+
+@app.command()
+def shortcuts(
+    data: opt.DataOption = None,
+    images: opt.ImagesOption = None,
+    annotations: opt.AnnotationsOption = None,
+    split: opt.ShortcutSplitOption = None,
+    checkpoint: opt.CheckpointOption = None,
+    method: opt.MethodOption = None,
+    layer: opt.LayerOption = None,
+    artefact_label: opt.ArtefactLabelOption = None,
+    output: opt.OutputOption = None,
+    batch_size: opt.BatchOption = None,
+    device: opt.DeviceOption = None,
+    config: opt.ConfigOption = None,
+) -> None:
+    """Does the model read the film's markers or the hospital instead of the bone?
+
+    Finds burned-in markers, text and rulers (label-free, or your LabelMe outlines),
+    measures how much of each heatmap falls on them, off the anatomy and on the border
+    against a permutation null, inpaints them and re-predicts against a control
+    inpainting, clusters the heatmaps into strategies (SpRAy), and, with metadata,
+    compares subgroups and probes whether the features encode the hospital. Flags only
+    what a test shows at the configured level. Writes shortcuts_report.json,
+    shortcuts.csv and three PNGs.
+
+    Examples:
+
+      assurexray shortcuts --data data/BTXRD --checkpoint best.pt
+
+      assurexray shortcuts --images films/ --annotations labelme/ --artefact-label marker
+    """
+    with user_errors():
+        settings = load_settings(config)
+        from assurexray.shortcuts import job
+
+        options = job.ShortcutsOptions.from_settings(
+            settings,
+            data=data,
+            images=images,
+            annotations=annotations,
+            split=split,
+            output=output,
+            artefact_labels=artefact_label,
+            batch_size=batch_size,
+            device=device,
+        )
+        result = _run_with_model(job, options, settings, checkpoint, method, layer=layer, warn=warn)
+    print_shortcuts(result)
     exit_for(result)
 
 

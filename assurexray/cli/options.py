@@ -289,3 +289,26 @@ class OneLineErrors(TyperGroup):
         except click_errors.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx else ctx.command_path
             fail(f"{exc.format_message().rstrip('.')} (see '{command} --help')")
+
+
+# --- shortcuts ---
+ShortcutSplitOption = Annotated[
+    str | None, from_config("--split", help="Split of --data to analyse (train, val, test, all).")
+]
+LayerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--layer",
+        help="Target layer(s) of the heatmap, dotted names separated by commas.",
+        show_default="the checkpoint's, else auto",
+    ),
+]
+ArtefactLabelOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--artefact-label",
+        help="LabelMe label of an artefact outline (repeatable); replaces detection for "
+        "images that have one. A tumour outline is never an artefact.",
+        show_default="none: artefacts are detected",
+    ),
+]

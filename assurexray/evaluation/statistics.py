@@ -40,14 +40,14 @@ class Estimate:
         return None if self.low is None or self.high is None else [self.low, self.high]
 
 
-def finite(values: Sequence[float | bool | None]) -> np.ndarray:
+def finite(values: Sequence[float | bool | None] | np.ndarray) -> np.ndarray:
     """The values as float64 with None and NaN left out."""
     array = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
     return array[np.isfinite(array)]
 
 
 def bootstrap_mean(
-    values: Sequence[float | bool | None],
+    values: Sequence[float | bool | None] | np.ndarray,
     *,
     seed: int = 0,
     confidence: float = CONFIDENCE,

@@ -32,10 +32,13 @@ from assurexray.shortcuts.subgroups import subgroup_gap, subgroup_table
 
 #: Metadata columns kept from the data set's table, when present.
 METADATA_COLUMNS = ("center", "site", "angle", "gender", "age")
-#: The site probe reads the pooled features through at most this many principal components
-#: (unsupervised, no labels): a logistic regression on 1280 separable dimensions takes
-#: seconds per fit, and the permutation null needs a thousand fits.
+#: The site probe reads the pooled features through at most this many principal components,
+#: and at most one per :data:`IMAGES_PER_COMPONENT` images (PCA is unsupervised: no center
+#: enters it). A logistic regression on 1280 separable dimensions takes seconds per fit (the
+#: null needs a thousand), and with more standardised components than a fold can support
+#: the probe fits noise and falls below chance even on a site it could read.
 PROBE_COMPONENTS = 32
+IMAGES_PER_COMPONENT = 10
 #: Fewest non-zero differences for the off-anatomy Wilcoxon test (as in reliance).
 MIN_PAIRS = 5
 
@@ -231,12 +234,12 @@ def probe_section(
     others = [c for c in metadata_columns(frame) if c != "center"]
     meta = frame.loc[known, others].reset_index(drop=True) if others else None
     x = features[known]
-    components = min(PROBE_COMPONENTS, x.shape[0] - 1, x.shape[1])
+    components = min(PROBE_COMPONENTS, max(2, len(x) // IMAGES_PER_COMPONENT), x.shape[1])
     if components < x.shape[1]:
         from sklearn.decomposition import PCA
 
         x = PCA(components, random_state=o.seed).fit_transform(x)
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     with threadpool_limits(1):  # a thousand tiny fits: BLAS threads would only contend
         result = site_probe(

@@ -29,7 +29,7 @@ def artefact_mask(
     Returns:
         Boolean array of ``shape``.
     """
-    out = np.zeros(shape, np.uint8)
+    out: np.ndarray = np.zeros(shape, np.uint8)
     for a in artefacts:
         x0, y0, x1, y1 = a.box
         cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, shape[1]), min(y1, shape[0])

@@ -304,7 +304,7 @@ def _refine(
     X0, Y0 = max(0, int(wx0 / f) - pad), max(0, int(wy0 / f) - pad)
     X1, Y1 = min(W, int(np.ceil(wx1 / f)) + pad), min(H, int(np.ceil(wy1 / f)) + pad)
     crop = full[Y0:Y1, X0:X1]
-    up = np.zeros(crop.shape, np.uint8)
+    up = np.zeros((Y1 - Y0, X1 - X0), np.uint8)
     ox, oy = int(wx0 / f) - X0, int(wy0 / f) - Y0
     tw, th = (
         max(1, int(np.ceil(wx1 / f)) - int(wx0 / f)),

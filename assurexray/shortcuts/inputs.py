@@ -50,7 +50,8 @@ def shortcut_records(
     if options.annotations is not None:
         found = attach_annotations(records, options.annotations)
         lookup = dict(zip(found["path"], found["annotation"], strict=True))
-        records = records.assign(annotation=[lookup.get(p) for p in records["path"]])
+        found_files = pd.Series([lookup.get(p) for p in records["path"]], dtype=object)
+        records = records.reset_index(drop=True).assign(annotation=found_files)
     if records.empty:
         where = options.images or f"the {options.split} split of {options.data}"
         raise DatasetError(f"{where}: no image to analyse")

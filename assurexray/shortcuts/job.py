@@ -19,7 +19,6 @@ Library use::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,29 +35,9 @@ from assurexray.shortcuts.image_analysis import ImageFindings, analyse_image
 from assurexray.shortcuts.inputs import shortcut_records
 from assurexray.shortcuts.model_pass import ModelTap, predict_arrays
 from assurexray.shortcuts.options import ShortcutsOptions
+from assurexray.shortcuts.result import ShortcutsResult
 
 __all__ = ["ShortcutsOptions", "ShortcutsResult", "run"]
-
-
-@dataclass
-class ShortcutsResult:
-    """What the job found: the report (as written), the per-image table, files, failures."""
-
-    report: dict[str, Any]
-    table: pd.DataFrame
-    findings: list[ImageFindings] = field(repr=False)
-    failures: list[dict[str, str]]
-    files: list[Path]
-    interrupted: bool = False
-    output: Path = Path()
-
-    @property
-    def flags(self) -> list[str]:
-        return list(self.report.get("flags", []))
-
-    @property
-    def verdict(self) -> list[str]:
-        return list(self.report.get("verdict", []))
 
 
 def run(
@@ -86,7 +65,10 @@ def run(
     failures: list[dict[str, str]] = []
     interrupted = False
     paths = records["path"].tolist()
-    by_path = {str(Path(p)): r for p, r in zip(paths, records.to_dict("records"), strict=True)}
+    by_path = {
+        str(Path(p)): {str(k): v for k, v in r.items()}
+        for p, r in zip(paths, records.to_dict("records"), strict=True)
+    }
     done = 0
     tap = ModelTap(model)
     with tap:

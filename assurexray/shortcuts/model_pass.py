@@ -117,7 +117,7 @@ def to_frame(network_map: np.ndarray, geometry: Geometry, size: tuple[int, int])
     """A heatmap at the network input (``S x S``) or at feature resolution (``h x w``) in
     the image's frame at ``size = (H, W)``: padding cropped, bilinear, NOT rescaled."""
     s = geometry.network_size
-    m = np.ascontiguousarray(network_map, dtype=np.float32)
+    m: np.ndarray = np.ascontiguousarray(network_map, dtype=np.float32)
     if m.shape != (s, s):
         m = cv2.resize(m, (s, s), interpolation=cv2.INTER_LINEAR)  # as scale_cam_image
     left, top, right, bottom = geometry.content_box

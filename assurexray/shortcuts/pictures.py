@@ -26,7 +26,7 @@ from assurexray.shortcuts.options import ShortcutsOptions
 from assurexray.shortcuts.regions import inpaint
 
 if TYPE_CHECKING:
-    from assurexray.shortcuts.job import ShortcutsResult
+    from assurexray.shortcuts.result import ShortcutsResult
 
 
 def _pyplot() -> Any:

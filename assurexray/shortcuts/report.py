@@ -25,7 +25,7 @@ from assurexray.shortcuts.options import ShortcutsOptions
 from assurexray.shortcuts.verdict import verdict
 
 if TYPE_CHECKING:
-    from assurexray.shortcuts.job import ShortcutsResult
+    from assurexray.shortcuts.result import ShortcutsResult
 
 DETECTOR = (
     "label-free OpenCV detector (top-hat, connected components, stroke and edge tests; "

@@ -94,7 +94,8 @@ def verdict(report: dict[str, Any]) -> list[str]:
             if c["suspect"]:
                 out.append(
                     f"Strategy {cls} #{c['cluster']} ({c['size']} images) sits on artefacts or "
-                    f"the border and mostly comes from center {c['dominant_center']}: {c['reason']}."
+                    f"the border and mostly comes from center {c['dominant_center']}: "
+                    f"{c['reason']}."
                 )
     out.append(
         "Flags: "
