@@ -239,9 +239,12 @@ def probe_section(
         from sklearn.decomposition import PCA
 
         x = PCA(components, random_state=o.seed).fit_transform(x)
+    from sklearn import config_context
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-    with threadpool_limits(1):  # a thousand tiny fits: BLAS threads would only contend
+    # A thousand tiny fits: BLAS threads would only contend, and re-validating the same
+    # finite arrays at every fit costs more than the fit.
+    with threadpool_limits(1), config_context(assume_finite=True, skip_parameter_validation=True):
         result = site_probe(
             x,
             frame.loc[known, "center"].astype(str).tolist(),

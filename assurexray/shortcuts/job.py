@@ -19,6 +19,7 @@ Library use::
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from assurexray.shortcuts.model_pass import ModelTap, predict_arrays
 from assurexray.shortcuts.options import ShortcutsOptions
 from assurexray.shortcuts.result import ShortcutsResult
 
-__all__ = ["ShortcutsOptions", "ShortcutsResult", "run"]
+__all__ = ["ShortcutsOptions", "ShortcutsResult", "analyse_shortcuts", "run"]
 
 
 def run(
@@ -55,6 +56,7 @@ def run(
     """
     from assurexray.shortcuts.report import build_report, write_outputs
 
+    started = time.perf_counter()
     check_output_folder(options.output)
     records = shortcut_records(model, options, warn)
     names = model.class_names
@@ -115,9 +117,11 @@ def run(
         except KeyboardInterrupt:
             interrupted = True
             warn(f"interrupted: {len(rows)} of {len(paths)} images analysed; no flags set")
+    image_pass = time.perf_counter() - started
     table = pd.DataFrame(rows)
     feats = np.stack(features) if features and len(features) == len(rows) else None
     report = build_report(table, findings, feats, model, options, tap, failures, interrupted, warn)
+    report["timings"]["image_pass"] = image_pass
     result = ShortcutsResult(report, table, findings, failures, [], interrupted, options.output)
     result.files = write_outputs(result, model, options)
     return result
@@ -195,3 +199,7 @@ def _row(
         if column in record:
             row[column] = record[column]
     return row
+
+
+analyse_shortcuts = run
+"""The job as a library function: ``assurexray.analyse_shortcuts(model, options)``."""

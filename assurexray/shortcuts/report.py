@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +75,8 @@ def build_report(
         ],
     }
     reasons: dict[str, str] = {}
+    timings: dict[str, float] = {}
+    report["timings"] = timings  # seconds; the job adds its image pass
     empty = table.empty
     if empty:
         for key in ("attention", "counterfactual", "strategies", "subgroups", "site_probe"):
@@ -91,7 +94,9 @@ def build_report(
         report["strategies"] = strategies_section(table, maps, options)
         report["subgroups"], got = subgroup_section(table, names, options)
         reasons.update(got)
+        start = time.perf_counter()
         report["site_probe"], got = probe_section(table, features, options)
+        timings["site_probe"] = time.perf_counter() - start
         reasons.update(got)
     report["flags"] = [] if interrupted else [f for f in FLAG_ORDER if f in reasons]
     report["flag_reasons"] = {} if interrupted else reasons
