@@ -256,12 +256,13 @@ def _fmt(value: float | None, *, pct: bool = False, digits: int = 2) -> str:
 
 def print_demo_step(options: DemoOptions, name: str, result: Any) -> None:
     """A rule when a demo step starts; its usual summary when it ends."""
-    steps = ("train", "gallery", "compare", "audit", "infer")
+    steps = ("train", "gallery", "compare", "audit", "shortcuts", "infer")
     titles = {step: f"{n}/{len(steps)} {step}" for n, step in enumerate(steps, start=1)}
     printers: dict[str, Any] = {
         "gallery": print_gallery,
         "compare": print_compare,
         "audit": print_audit,
+        "shortcuts": print_shortcuts,
         "infer": print_infer,
     }
     if name == "data":
@@ -293,7 +294,15 @@ def print_demo(result: DemoResult) -> None:
         raise ValueError("print_demo needs a finished demo's result")
     for row in demo_summary_rows(result.gallery.metrics, result.compare.report, audit):
         table.add_row(*map(text, row))
+    if result.shortcuts is not None:
+        flags = ", ".join(result.shortcuts.flags) or "none"
+        level = result.shortcuts.report["settings"]["alpha"]
+        table.add_row(f"shortcut flags (level {level})", text(flags), "")
     console.print(table)
+    if result.shortcuts is not None:
+        console.print("shortcuts verdict, beside the audit's recommendation above:")
+        for sentence in result.shortcuts.verdict:
+            console.print(f"  • {text(sentence)}", soft_wrap=True)
     console.print("pictures to open:")
     for path in result.pictures:
         console.print(f"  {text(path)}")

@@ -110,7 +110,7 @@ class ShortcutsSettings:
     knn: int = 10
     min_cluster: int = 5
     probe_folds: int = 5
-    probe_permutations: int = 200
+    probe_permutations: int = 100
     min_enrichment: float = 1.0
     min_effect: float = 0.05
     artefact_labels: list[str] = field(default_factory=list)

@@ -24,6 +24,9 @@ from assurexray.inference.gallery import GalleryOptions, GalleryResult
 from assurexray.inference.infer import InferOptions, InferRun
 from assurexray.localisation import compare
 from assurexray.localisation.compare import CompareOptions, CompareResult
+from assurexray.shortcuts import job as shortcuts
+from assurexray.shortcuts.options import ShortcutsOptions
+from assurexray.shortcuts.result import ShortcutsResult
 from assurexray.training import train
 from assurexray.training.train import EpochResult, TrainOptions, TrainResult
 
@@ -54,6 +57,7 @@ class DemoOptions:
     compare: CompareOptions
     audit: AuditOptions
     infer: InferOptions
+    shortcuts: ShortcutsOptions | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> DemoOptions:
@@ -95,6 +99,9 @@ class DemoOptions:
             infer=InferOptions.from_settings(
                 settings, inputs=(), output=out / "inference", device=device
             ),
+            shortcuts=ShortcutsOptions.from_settings(
+                settings, output=out / "shortcuts", **test_split
+            ),
         )
 
 
@@ -109,6 +116,7 @@ class DemoResult:
     compare: CompareResult | None = None
     audit: AuditResult | None = None
     infer: InferRun | None = None
+    shortcuts: ShortcutsResult | None = None
     seconds: float = 0.0
     pictures: list[Path] = field(default_factory=list)
     report: Path | None = None  # the index report.html linking each job's page
@@ -160,6 +168,10 @@ def run(
         step("audit", result.audit)
     except DatasetError as exc:  # e.g. a model too weak to have true positives
         warn(f"audit skipped: {exc}")
+    if options.shortcuts is not None:
+        step("shortcuts", None)
+        result.shortcuts = shortcuts.run(model, options.shortcuts, progress=progress, warn=warn)
+        step("shortcuts", result.shortcuts)
     step("infer", None)
     inputs = replace(options.infer, inputs=tuple(one_test_image_per_class(options.data)))
     result.infer = infer.run(model, inputs, progress=progress)

@@ -61,7 +61,7 @@ class ShortcutsOptions:
     knn: int = 10
     min_cluster: int = 5
     probe_folds: int = 5
-    probe_permutations: int = 200
+    probe_permutations: int = 100
     min_enrichment: float = 1.0
     min_effect: float = 0.05
     examples: int = 6
