@@ -99,9 +99,12 @@ def test_demo_run_returns_every_step_result(
     result = demo.run(options, on_step=lambda name, done: steps.append((name, done is None)))
     audited = ["audit", "audit"] if result.audit is not None else ["audit"]  # skipped: no TP
     assert [name for name, _ in steps] == [
-        "data", "train", "train", "gallery", "gallery", "compare", "compare", *audited, "infer",
-        "infer",
+        "data", "train", "train", "gallery", "gallery", "compare", "compare", *audited,
+        "shortcuts", "shortcuts", "infer", "infer",
     ]  # fmt: skip
+    assert result.shortcuts is not None
+    assert (options.output / "shortcuts" / "shortcuts_report.json").is_file()
+    assert result.shortcuts.report["num_images"] == len(result.gallery.predictions)
     assert result.training is not None and result.checkpoint.is_file()
     assert result.gallery.files["metrics"] == options.gallery.output / "metrics.json"
     assert result.compare.report["num_images"] == len(result.compare.report["per_image"])
