@@ -218,3 +218,24 @@ def test_a_tumour_label_is_never_an_artefact_label():
         ShortcutsOptions.from_settings(Settings(), artefact_labels=["Tumor"])
     with pytest.raises(ConfigError, match="never an artefact"):
         ShortcutsOptions.from_settings(Settings(), artefact_labels=["benign"])
+
+
+def test_the_command_line_runs_and_refuses_bad_input_in_one_line(models, tmp_path):
+    import cv2
+    from typer.testing import CliRunner
+
+    from assurexray.cli.main import app
+
+    folder = tmp_path / "films"
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f"f{i}.png"), film(800 + i, marker=i % 2 == 0))
+    runner = CliRunner()
+    base = ["shortcuts", "--checkpoint", str(models["shortcut"]), "-o", str(tmp_path / "out")]
+    done = runner.invoke(app, [*base, "--images", str(folder)])
+    assert done.exit_code == 0, done.output
+    assert "Flags:" in done.output and (tmp_path / "out" / "shortcuts_report.json").is_file()
+    bad = runner.invoke(app, [*base, "--images", str(folder), "--artefact-label", "tumour"])
+    assert bad.exit_code == 2 and "never an artefact" in bad.output
+    missing = runner.invoke(app, [*base, "--images", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and "image folder not found" in missing.output
