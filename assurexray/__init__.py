@@ -33,6 +33,8 @@ _EXPORTS = {
     "generate_dataset": "data.synthetic.writer",
     "load_settings": "core.config",
     "Settings": "core.config",
+    "analyse_shortcuts": "shortcuts.job",
+    "ShortcutsOptions": "shortcuts.options",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

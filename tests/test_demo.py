@@ -102,8 +102,8 @@ def test_demo_run_returns_every_step_result(
     result = demo.run(options, on_step=lambda name, done: steps.append((name, done is None)))
     audited = ["audit", "audit"] if result.audit is not None else ["audit"]  # skipped: no TP
     assert [name for name, _ in steps] == [
-        "data", "train", "train", *audited, "gallery", "gallery", "compare", "compare", "infer",
-        "infer",
+        "data", "train", "train", *audited, "gallery", "gallery", "compare", "compare",
+        "shortcuts", "shortcuts", "infer", "infer",
     ]  # fmt: skip
     recommended = result.audit.report.get("recommended") if result.audit else None
     if recommended:  # gallery, compare and infer draw the audit's choice
@@ -111,6 +111,9 @@ def test_demo_run_returns_every_step_result(
         assert result.compare.report["method"] == recommended.split("@")[0]
     else:
         assert result.heatmap == "gradcam@bn2"  # the configured heatmap
+    assert result.shortcuts is not None
+    assert (options.output / "shortcuts" / "shortcuts_report.json").is_file()
+    assert result.shortcuts.report["num_images"] == len(result.gallery.predictions)
     assert result.training is not None and result.checkpoint.is_file()
     assert result.gallery.files["metrics"] == options.gallery.output / "metrics.json"
     assert result.compare.report["num_images"] == len(result.compare.report["per_image"])

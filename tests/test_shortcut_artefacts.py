@@ -6,13 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from assurexray.shortcuts.artefacts import (
-    Artefact,
-    artefact_mask,
-    detect_artefacts,
-    normalise,
-    user_artefacts,
-)
+from assurexray.shortcuts.artefact_masks import artefact_mask, user_artefacts
+from assurexray.shortcuts.artefacts import Artefact, detect_artefacts, normalise
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 

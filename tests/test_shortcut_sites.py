@@ -12,16 +12,9 @@ from scipy import stats
 from sklearn.metrics import balanced_accuracy_score
 from threadpoolctl import threadpool_limits
 
-from assurexray.shortcuts.sites import (
-    _balanced_accuracy,
-    age_band,
-    flag_site_encoded,
-    holm,
-    site_probe,
-    subgroup_gap,
-    subgroup_table,
-    wilson_interval,
-)
+from assurexray.evaluation.statistics import wilson_interval
+from assurexray.shortcuts.site_probe import _balanced_accuracy, flag_site_encoded, site_probe
+from assurexray.shortcuts.subgroups import age_band, holm, subgroup_gap, subgroup_table
 
 CLASSES = ["Normal", "Benign", "Malignant"]
 
@@ -37,7 +30,7 @@ def test_wilson_interval_matches_its_formula():
     k, n, z = 7, 20, stats.norm.ppf(0.975)
     centre = (k + z * z / 2) / (n + z * z)
     half = z / (n + z * z) * math.sqrt(k * (n - k) / n + z * z / 4)
-    assert wilson_interval(k, n) == pytest.approx((centre - half, centre + half))
+    assert wilson_interval(k, n) == pytest.approx([centre - half, centre + half])
     assert wilson_interval(0, 0) is None
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import typer
 
-from assurexray.cli import checkpoint_commands
+from assurexray.cli import checkpoint_commands, shortcut_command
 from assurexray.cli import options as opt
 from assurexray.cli.fact_options import model_fact_options
 from assurexray.cli.printers import (
@@ -53,6 +53,7 @@ app = typer.Typer(
 
 app.command("inspect")(checkpoint_commands.inspect_command)
 app.command("convert")(checkpoint_commands.convert_command)
+app.command("shortcuts")(shortcut_command.shortcuts)
 
 
 @app.callback()

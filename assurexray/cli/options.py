@@ -327,3 +327,6 @@ class OneLineErrors(TyperGroup):
         except click_errors.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx else ctx.command_path
             fail(f"{exc.format_message().rstrip('.')} (see '{command} --help')")
+
+
+# --- shortcuts ---

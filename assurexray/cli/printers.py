@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
+from assurexray.cli.shortcut_printers import print_shortcuts
 from assurexray.cli.terminal import console, err_console, show_failures, text, warn
 from assurexray.core.text import number, percent, with_interval
 
@@ -257,12 +258,13 @@ def _fmt(value: float | None, *, pct: bool = False, digits: int = 2) -> str:
 
 def print_demo_step(options: DemoOptions, name: str, result: Any) -> None:
     """A rule when a demo step starts; its usual summary when it ends."""
-    steps = ("train", "audit", "gallery", "compare", "infer")
+    steps = ("train", "audit", "gallery", "compare", "shortcuts", "infer")
     titles = {step: f"{n}/{len(steps)} {step}" for n, step in enumerate(steps, start=1)}
     printers: dict[str, Any] = {
         "gallery": print_gallery,
         "compare": print_compare,
         "audit": print_audit,
+        "shortcuts": print_shortcuts,
         "infer": print_infer,
     }
     if name == "data":
@@ -294,6 +296,10 @@ def print_demo(result: DemoResult) -> None:
         raise ValueError("print_demo needs a finished demo's result")
     for row in demo_summary_rows(result.gallery.metrics, result.compare.report, audit):
         table.add_row(*map(text, row))
+    if result.shortcuts is not None:
+        flags = ", ".join(result.shortcuts.flags) or "none"
+        level = result.shortcuts.report["settings"]["alpha"]
+        table.add_row(f"shortcut flags (level {level})", text(flags), "")
     console.print(table)
     if audit is not None:
         configured = audit.get("seed_candidate")
@@ -306,6 +312,10 @@ def print_demo(result: DemoResult) -> None:
             )
             + (f"; configured: {text(configured)}" if configured else "")
         )
+    if result.shortcuts is not None:
+        console.print("shortcuts verdict, beside the audit's recommendation above:")
+        for sentence in result.shortcuts.verdict:
+            console.print(f"  • {text(sentence)}", soft_wrap=True)
     console.print("pictures to open:")
     for path in result.pictures:
         console.print(f"  {text(path)}")

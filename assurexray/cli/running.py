@@ -23,17 +23,23 @@ def run_with_model(
     model_given: dict[str, Any],
     *,
     transient: bool = False,
+    layer: str | None = None,
     **callbacks: Any,
 ) -> Any:
     """Open the checkpoint with ``open_model``, then ``job.run`` it under progress bars.
 
     ``model_given``: the command's model options (``--checkpoint``, ``--method``,
     ``--explain-from``, ...) and checkpoint facts (``--arch``, ...), as
-    :meth:`~assurexray.engine.jobs.ModelOptions.from_settings` takes them.
+    :meth:`~assurexray.engine.jobs.ModelOptions.from_settings` takes them;
+    ``layer`` replaces the configured target layer.
     """
+    from dataclasses import replace
+
     from assurexray.engine.jobs import ModelOptions, open_model
 
     model_options = ModelOptions.from_settings(settings, **model_given)
+    if layer:
+        model_options = replace(model_options, target_layers=layer)
     model = open_model(model_options, options.stream.device, warn=warn)
     with progress_bars(transient=transient) as progress:
         return job.run(model, options, progress=progress, **callbacks)

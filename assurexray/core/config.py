@@ -119,6 +119,27 @@ class AuditSettings:
 
 
 @dataclass(frozen=True)
+class ShortcutsSettings:
+    output: str = "results/shortcuts"
+    split: str = "test"
+    batch_size: int = 16
+    alpha: float = 0.05
+    dilate_fraction: float = 0.004
+    border_width: float = 0.15
+    attention_side: int = 256
+    null_draws: int = 200
+    grid: int = 8
+    knn: int = 10
+    min_cluster: int = 5
+    probe_folds: int = 5
+    probe_permutations: int = 100
+    min_enrichment: float = 1.0
+    min_effect: float = 0.05
+    artefact_labels: list[str] = field(default_factory=list)
+    examples: int = 6
+
+
+@dataclass(frozen=True)
 class DemoSettings:
     output: str = "results/demo"
     data: str = "data/demo"
@@ -147,6 +168,7 @@ class Settings:
     compare: CompareSettings = field(default_factory=CompareSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    shortcuts: ShortcutsSettings = field(default_factory=ShortcutsSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
 
 
@@ -257,6 +279,20 @@ _RANGES: list[tuple[str, Any, str]] = [
     ("audit.sanity_threshold", lambda v: -1.0 <= v <= 1.0, "between -1 and 1"),
     ("audit.road_percentiles", lambda v: v and all(0 < p < 100 for p in v), "values in 1-99"),
     ("audit.shown_images", lambda v: v >= 0, "at least 0"),
+    ("shortcuts.batch_size", _positive, "positive"),
+    ("shortcuts.alpha", lambda v: 0 < v < 1, "between 0 and 1 (exclusive)"),
+    ("shortcuts.dilate_fraction", lambda v: 0 <= v <= 0.1, "between 0 and 0.1"),
+    ("shortcuts.border_width", lambda v: 0 < v < 0.5, "between 0 and 0.5 (exclusive)"),
+    ("shortcuts.attention_side", lambda v: 32 <= v <= 512, "between 32 and 512"),
+    ("shortcuts.null_draws", lambda v: v >= 19, "at least 19 (a p-value below 0.05 needs 19)"),
+    ("shortcuts.grid", lambda v: 2 <= v <= 32, "between 2 and 32"),
+    ("shortcuts.knn", _positive, "positive"),
+    ("shortcuts.min_cluster", _positive, "positive"),
+    ("shortcuts.probe_folds", lambda v: v >= 2, "at least 2"),
+    ("shortcuts.probe_permutations", lambda v: v >= 19, "at least 19"),
+    ("shortcuts.min_enrichment", lambda v: v >= 0, "at least 0"),
+    ("shortcuts.min_effect", _fraction, "between 0 and 1"),
+    ("shortcuts.examples", lambda v: v >= 0, "at least 0"),
     ("demo.images", lambda v: v >= 12, "at least 12"),
     ("demo.epochs", _positive, "positive"),
     ("demo.image_size", lambda v: v >= 16, "at least 16"),

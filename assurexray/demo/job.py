@@ -26,6 +26,9 @@ from assurexray.inference.gallery import GalleryOptions, GalleryResult
 from assurexray.inference.infer import InferOptions, InferRun
 from assurexray.localisation import compare
 from assurexray.localisation.compare import CompareOptions, CompareResult
+from assurexray.shortcuts import job as shortcuts
+from assurexray.shortcuts.options import ShortcutsOptions
+from assurexray.shortcuts.result import ShortcutsResult
 from assurexray.training import train
 from assurexray.training.train import EpochResult, TrainOptions, TrainResult
 
@@ -56,6 +59,7 @@ class DemoOptions:
     compare: CompareOptions
     audit: AuditOptions
     infer: InferOptions
+    shortcuts: ShortcutsOptions | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> DemoOptions:
@@ -97,6 +101,9 @@ class DemoOptions:
             infer=InferOptions.from_settings(
                 settings, inputs=(), output=out / "inference", device=device
             ),
+            shortcuts=ShortcutsOptions.from_settings(
+                settings, output=out / "shortcuts", **test_split
+            ),
         )
 
 
@@ -111,6 +118,7 @@ class DemoResult:
     compare: CompareResult | None = None
     audit: AuditResult | None = None
     infer: InferRun | None = None
+    shortcuts: ShortcutsResult | None = None
     seconds: float = 0.0
     pictures: list[Path] = field(default_factory=list)
     report: Path | None = None  # the index report.html linking each job's page
@@ -165,6 +173,10 @@ def run(
     step("compare", None)
     result.compare = compare.run(explained, options.compare, progress=progress, warn=warn)
     step("compare", result.compare)
+    if options.shortcuts is not None:
+        step("shortcuts", None)
+        result.shortcuts = shortcuts.run(model, options.shortcuts, progress=progress, warn=warn)
+        step("shortcuts", result.shortcuts)
     step("infer", None)
     inputs = replace(options.infer, inputs=tuple(one_test_image_per_class(options.data)))
     result.infer = infer.run(explained, inputs, progress=progress)

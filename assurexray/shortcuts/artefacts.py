@@ -28,7 +28,6 @@ module constant and a keyword argument; sizes are fractions of the short side.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -305,7 +304,7 @@ def _refine(
     X0, Y0 = max(0, int(wx0 / f) - pad), max(0, int(wy0 / f) - pad)
     X1, Y1 = min(W, int(np.ceil(wx1 / f)) + pad), min(H, int(np.ceil(wy1 / f)) + pad)
     crop = full[Y0:Y1, X0:X1]
-    up = np.zeros(crop.shape, np.uint8)
+    up = np.zeros((Y1 - Y0, X1 - X0), np.uint8)
     ox, oy = int(wx0 / f) - X0, int(wy0 / f) - Y0
     tw, th = (
         max(1, int(np.ceil(wx1 / f)) - int(wx0 / f)),
@@ -327,74 +326,3 @@ def _refine(
     bx0, by0, bx1, by1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
     box = (int(X0 + bx0), int(Y0 + by0), int(X0 + bx1), int(Y0 + by1))
     return Artefact(box=box, kind=kind, mask=mask[by0:by1, bx0:bx1].copy())
-
-
-def artefact_mask(
-    shape: tuple[int, int], artefacts: Iterable[Artefact], dilate_px: int | None = None
-) -> np.ndarray:
-    """Full-frame boolean mask of the artefacts, dilated to swallow anti-aliased halos.
-
-    Args:
-        shape: ``(height, width)`` of the original frame.
-        artefacts: Artefacts whose ``mask`` is a crop at ``box``.
-        dilate_px: Dilation radius in pixels; default :data:`DILATE_FRACTION` of
-            the short side, at least 1.
-
-    Returns:
-        Boolean array of ``shape``.
-    """
-    out = np.zeros(shape, np.uint8)
-    for a in artefacts:
-        x0, y0, x1, y1 = a.box
-        cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, shape[1]), min(y1, shape[0])
-        if cx1 <= cx0 or cy1 <= cy0:
-            continue
-        out[cy0:cy1, cx0:cx1] |= a.mask[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0].astype(np.uint8)
-    r = max(1, round(DILATE_FRACTION * min(shape))) if dilate_px is None else int(dilate_px)
-    if r > 0:
-        out = cv2.dilate(out, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    return out.astype(bool)
-
-
-def user_artefacts(
-    shapes: Sequence[Mapping], labels: Iterable[str], image_shape: tuple[int, int]
-) -> list[Artefact]:
-    """Artefacts from LabelMe-like shapes whose label (case-insensitive) is in ``labels``.
-
-    Args:
-        shapes: Dicts with ``label``, ``points`` and ``shape_type`` (``polygon``,
-            ``rectangle`` or ``circle``: centre then a point on the rim).
-        labels: Labels to keep, e.g. ``["marker", "ruler"]``.
-        image_shape: ``(height, width)`` of the image the points refer to.
-
-    Returns:
-        One :class:`Artefact` per kept shape, ``kind`` its label (lower case), with
-        the exact drawn mask; shapes entirely outside the image are skipped.
-    """
-    keep = {str(s).lower() for s in labels}
-    out: list[Artefact] = []
-    for s in shapes:
-        label = str(s.get("label", "")).lower()
-        if label not in keep:
-            continue
-        pts = np.asarray(s.get("points", []), np.float64).reshape(-1, 2)
-        full = np.zeros(image_shape[:2], np.uint8)
-        kind = s.get("shape_type") or "polygon"
-        if kind == "rectangle" and len(pts) >= 2:
-            (ax, ay), (bx, by) = np.round(pts[:2]).astype(int)
-            cv2.rectangle(full, (min(ax, bx), min(ay, by)), (max(ax, bx), max(ay, by)), 1, -1)
-        elif kind == "circle" and len(pts) >= 2:
-            c = np.round(pts[0]).astype(int)
-            cv2.circle(
-                full, (int(c[0]), int(c[1])), round(float(np.hypot(*(pts[1] - pts[0])))), 1, -1
-            )
-        elif len(pts) >= 3:
-            cv2.fillPoly(full, [np.round(pts).astype(np.int32)], 1)
-        else:
-            continue
-        ys, xs = np.nonzero(full)
-        if ys.size == 0:
-            continue
-        box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
-        out.append(Artefact(box, label, full[box[1] : box[3], box[0] : box[2]].astype(bool)))
-    return out

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from assurexray.evaluation.statistics import bootstrap_interval, wilson_interval
+
 _TIE_TOLERANCE = 1e-12  # masses are in [0, 1]; "null mass >= observed" allows rounding
 
 
@@ -278,7 +280,7 @@ def _summarise(
         enrichment=enrichment,
         enrichment_ci=enrichment_ci,
         peak_rate=peaks / len(defined) if defined else None,
-        peak_ci=_wilson(peaks, len(defined), confidence),
+        peak_ci=wilson_interval(peaks, len(defined), confidence),
         combined_p=_combine(ps, p_method),
         p_method=p_method,
         n_p=len(ps),
@@ -308,31 +310,9 @@ def _bootstrap(
     n_resamples: int,
     paired: bool = False,
 ) -> list[float] | None:
-    """Percentile bootstrap interval; ``None`` with fewer than 2 values or a non-finite end."""
-    if len(data[0]) < 2:
-        return None
-    if all(np.ptp(d) == 0 for d in data):  # constant data: the interval is the point
-        value = float(statistic(*data))
-        return [value, value] if np.isfinite(value) else None
-    res = stats.bootstrap(
-        data,
-        statistic,
-        paired=paired,
-        vectorized=True,
-        confidence_level=confidence,
-        n_resamples=n_resamples,
-        method="percentile",
-        rng=np.random.default_rng(seed),
+    return bootstrap_interval(
+        data, statistic, seed=seed, confidence=confidence, resamples=n_resamples, paired=paired
     )
-    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    return [low, high] if np.isfinite(low) and np.isfinite(high) else None
-
-
-def _wilson(successes: int, n: int, confidence: float) -> list[float] | None:
-    if n == 0:
-        return None
-    ci = stats.binomtest(int(successes), int(n)).proportion_ci(confidence, method="wilson")
-    return [float(ci.low), float(ci.high)]
 
 
 def _relu_heatmap(heatmap: np.ndarray) -> np.ndarray:

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from assurexray.evaluation.statistics import bootstrap_mean, wilson_interval
+
 #: Probabilities are clipped to ``[EPS, 1 - EPS]`` before taking log-odds.
 EPS = 1e-6
 #: Fewest non-zero paired differences for the Wilcoxon test: with 4 the exact one-sided
@@ -217,7 +219,7 @@ def _arm(
         mean_dlogodds=float(dlo.mean()) if n else None,
         dlogodds_ci=_bootstrap_mean(dlo, *boot),
         flip_rate=float(flipped.mean()) if n else None,
-        flip_ci=_wilson(int(flipped.sum()), n, boot[1]),
+        flip_ci=wilson_interval(int(flipped.sum()), n, boot[1]),
         n_flips=int(flipped.sum()),
         flips=flips,
     )
@@ -245,26 +247,7 @@ def _bootstrap_mean(
     x: np.ndarray, seed: int, confidence: float, n_resamples: int
 ) -> list[float] | None:
     """Percentile bootstrap interval of the mean; ``None`` with fewer than 2 values."""
-    if len(x) < 2:
-        return None
-    if np.ptp(x) == 0:
-        return [float(x[0]), float(x[0])]
-    res = stats.bootstrap(
-        (x,),
-        np.mean,
-        confidence_level=confidence,
-        n_resamples=n_resamples,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
-    return [float(res.confidence_interval.low), float(res.confidence_interval.high)]
-
-
-def _wilson(successes: int, n: int, confidence: float) -> list[float] | None:
-    if n == 0:
-        return None
-    ci = stats.binomtest(successes, n).proportion_ci(confidence, method="wilson")
-    return [float(ci.low), float(ci.high)]
+    return bootstrap_mean(x, seed=seed, confidence=confidence, resamples=n_resamples).interval
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

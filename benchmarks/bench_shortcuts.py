@@ -1,0 +1,103 @@
+"""Cost of ``assurexray shortcuts`` against plain batched inference on the same images.
+
+Times, in turns in one run (see ``rounds.py``):
+
+* (a) predict: assurexray's streamed batched prediction of every image (decode,
+  preprocess, forward; no heatmap, nothing written);
+* (b) shortcuts: the whole ``shortcuts`` job on the same images: prediction and heatmap
+  in one pass, artefact detection, attention with its permutation null, inpainting and
+  re-prediction of the images with artefacts (and their controls), strategies, the
+  JSON/CSV report and the three pictures.
+
+Prints the fastest time of each, the ratio (b)/(a) per round and of the CPU times. With
+``--data`` (default: a synthetic BTXRD-layout data set of ``--images`` phantoms with
+centers, half of them with a burned-in marker) the job also runs the subgroups and the
+site probe; ``--input-dir`` analyses a bare folder (no labels: both skipped). The model
+is an untrained ``--arch`` (the cost does not depend on the weights).
+
+    python benchmarks/bench_shortcuts.py --images 48 --repeats 3
+    python benchmarks/bench_shortcuts.py --input-dir ../shared/radiographs --repeats 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from rounds import time_in_turns
+
+from assurexray.core.config import CLASS_NAMES
+from assurexray.data.synthetic.writer import generate_dataset
+from assurexray.engine.jobs import ModelOptions, StreamOptions, open_model
+from assurexray.engine.streaming import predict_paths
+from assurexray.imaging.preprocess import PreprocessConfig
+from assurexray.imaging.reading import is_image_file
+from assurexray.models.checkpoint import save_checkpoint
+from assurexray.models.model import build_model
+from assurexray.shortcuts.job import ShortcutsOptions, run
+
+
+def main() -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--input-dir", type=Path, help="a folder of images (no labels)")
+    parser.add_argument("--images", type=int, default=48, help="synthetic phantoms")
+    parser.add_argument("--arch", default="efficientnet_b0")
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="bench_shortcuts_"))
+    config = PreprocessConfig(image_size=args.image_size)
+    checkpoint = scratch / "model.pt"
+    net = build_model(args.arch, num_classes=len(CLASS_NAMES))
+    save_checkpoint(checkpoint, net, arch=args.arch, class_names=CLASS_NAMES, preprocess=config)
+    model = open_model(ModelOptions(checkpoint=checkpoint), "cpu")
+    stream = StreamOptions(batch_size=args.batch_size)
+    options = ShortcutsOptions(output=scratch / "out", split="all", stream=stream)
+    if args.input_dir is not None:
+        files = sorted(p for p in args.input_dir.iterdir() if p.is_file() and is_image_file(p))
+        options = replace(options, images=args.input_dir)
+    else:
+        data = scratch / "data"
+        generate_dataset(data, num_images=args.images, seed=0)
+        files = sorted((data / "images").iterdir())
+        options = replace(options, data=data)
+
+    def predict() -> None:
+        for _ in predict_paths(files, model.checkpoint.model, model.preprocess, stream):
+            pass
+
+    stages: list[dict[str, float]] = []
+
+    def shortcuts() -> None:
+        stages.append(run(model, options).report["timings"])
+
+    rounds, cpu = time_in_turns({"predict": predict, "shortcuts": shortcuts}, args.repeats)
+    ratios = [r["shortcuts"] / r["predict"] for r in rounds]
+    best = {name: min(r[name] for r in rounds) for name in ("predict", "shortcuts")}
+    print(f"{len(files)} images, {args.arch} at {args.image_size} px, batch {args.batch_size}")
+    for name, seconds in best.items():
+        print(f"  {name:10s} {seconds:7.2f} s  {len(files) / seconds:6.1f} images/s")
+    print(
+        f"  shortcuts / predict: {best['shortcuts'] / best['predict']:.2f} (fastest runs), "
+        f"{min(ratios):.2f}-{max(ratios):.2f} over rounds, "
+        f"{cpu['shortcuts'] / cpu['predict']:.2f} in CPU time"
+    )
+    probe = min(s.get("site_probe", 0.0) for s in stages)
+    passes = min(s["image_pass"] for s in stages)
+    print(
+        f"  of which the image pass (model, artefacts, attention, counterfactuals) "
+        f"{passes:.2f} s ({passes / best['predict']:.2f} x predict) and the site probe "
+        f"{probe:.2f} s ({options.probe_permutations} permutations x {options.probe_folds} folds)"
+    )
+    shutil.rmtree(scratch, ignore_errors=True)
+    return {"best": best, "ratios": ratios, "cpu_ratio": cpu["shortcuts"] / cpu["predict"],
+            "median_ratio": float(np.median(ratios))}  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
