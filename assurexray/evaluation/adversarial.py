@@ -51,10 +51,8 @@ class _FromGrey(torch.nn.Module):
     def __init__(self, model: torch.nn.Module, mean: Sequence[float], std: Sequence[float]):
         super().__init__()
         self.model = model
-        self.register_buffer(
-            "mean", torch.as_tensor(mean, dtype=torch.float32)[None, :, None, None]
-        )
-        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32)[None, :, None, None])
+        self.mean: torch.Tensor = torch.as_tensor(mean, dtype=torch.float32)[None, :, None, None]
+        self.std: torch.Tensor = torch.as_tensor(std, dtype=torch.float32)[None, :, None, None]
 
     def normalise(self, grey: torch.Tensor) -> torch.Tensor:
         mean, std = self.mean.to(grey), self.std.to(grey)
@@ -111,7 +109,7 @@ def adversarial_batch(
         raise ValueError(f"unknown attack {attack!r}; known: {', '.join(ATTACKS)}")
     if epsilon < 0 or steps < 1 or step_size <= 0:
         raise ValueError("the adversarial budget and step size must be positive")
-    wrapped = _FromGrey(model, mean, std).to(batch.device)
+    wrapped = _FromGrey(model, mean, std)
     grey = _grey(batch.detach(), mean, std).requires_grad_(True)
     target = torch.as_tensor(list(targets), device=batch.device)
     radius = epsilon / GREY_LEVELS
