@@ -295,4 +295,15 @@ def test_audit_ranks_attribution_candidates_beside_the_cams(
         assert entry["sanity"]["passed"] in (True, False) and entry["sanity"]["steps"]
         assert entry["faithfulness"] is not None and entry["stability_ssim"] is not None
         assert 0 <= entry["hit_rate"] <= 1
+        # FGSM and PGD on each checked image: every pair kept or flipped
+        pairs = 2 * report["num_checked"]
+        kept = round((1 - entry["adversarial_flip_share"]) * pairs)
+        assert (entry["adversarial_ssim"] is None) == (kept == 0)
+    facts = report["adversarial"]
+    assert facts["pairs"] == pairs > 0 and facts["epsilon_grey_levels"] == 2.0
+    assert facts["flipped"] == pairs - kept and len(facts["epsilon_normalised"]) == 3
+    table = pd.read_csv(tmp_path / "out" / "audit.csv")
+    assert {"adversarial_ssim", "adversarial_flip_share", "adversarial_ssim_worst"} <= set(table)
+    assert "FGSM/PGD" in result.output
+    assert "adversarial stability" in (tmp_path / "out" / "report.html").read_text()
     assert by_name["smoothgrad"]["layers"] == []

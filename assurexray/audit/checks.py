@@ -3,7 +3,7 @@
 The subset's maps were kept while scoring; here they are compared with the
 maps of a randomised model (:mod:`assurexray.evaluation.sanity`), scored by ROAD
 (:mod:`assurexray.evaluation.faithfulness`) and compared with the maps of slightly
-perturbed images (:mod:`assurexray.evaluation.stability`).
+perturbed images and of adversarial ones (:mod:`assurexray.evaluation.stability`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from assurexray.engine.streaming import batched
 from assurexray.evaluation.baselines import BASELINES, baseline_maps, network_gray
 from assurexray.evaluation.faithfulness import road_scores
 from assurexray.evaluation.sanity import randomisation_test
-from assurexray.evaluation.stability import stability_ssim
+from assurexray.evaluation.stability import adversarial_ssim, stability_ssim
 from assurexray.explain.cam_engine import CandidateMaps
 
 if TYPE_CHECKING:
@@ -64,7 +64,8 @@ def run_checks(
     device: torch.device,
     progress: Progress,
 ) -> int:
-    """Sanity, faithfulness and stability of every candidate on ``images``, added to ``scores``.
+    """Sanity, faithfulness, stability and adversarial stability of every candidate on
+    ``images``, added to ``scores``.
 
     Returns:
         How many (image, perturbation) pairs the stability check left out
@@ -132,4 +133,39 @@ def run_checks(
             entry.stability += stable.get(entry.name, [])
         left_out += dropped
         progress("stability", number + 1, len(batches))
+        _adversarial(model, engine, x, targets, candidate_maps, predicted, scores, options, config)
+        progress("adversarial", number + 1, len(batches))
     return left_out
+
+
+def _adversarial(
+    model: torch.nn.Module,
+    engine: CandidateMaps,
+    x: torch.Tensor,
+    targets: Sequence[int],
+    candidate_maps: dict[str, np.ndarray],
+    predicted: Sequence[int],
+    scores: list[Scores],
+    options: AuditOptions,
+    config: Any,
+) -> None:
+    """The adversarial stability of every candidate on one batch, added to ``scores``."""
+    if not options.adversarial_attacks:
+        return
+    stable, flipped = adversarial_ssim(
+        partial(engine, targets=targets),
+        model,
+        x,
+        candidate_maps,
+        predicted,
+        mean=config.mean,
+        std=config.std,
+        epsilon=options.adversarial_epsilon,
+        attacks=options.adversarial_attacks,
+        steps=options.adversarial_steps,
+        step_size=options.adversarial_step_size,
+    )
+    for entry in scores:
+        if entry.name in stable:  # the baselines ignore the model: not attacked
+            entry.adversarial += stable[entry.name]
+            entry.adversarial_flips += flipped

@@ -10,6 +10,7 @@ from assurexray.audit.summary import RANK_SCORES
 from assurexray.core.config import AUDIT_METHODS
 from assurexray.core.errors import ConfigError
 from assurexray.engine.jobs import Overrides
+from assurexray.evaluation.adversarial import ATTACKS
 from assurexray.evaluation.faithfulness import DEFAULT_PERCENTILES
 from assurexray.evaluation.sanity import DEFAULT_DEPTH, DEFAULT_THRESHOLD
 from assurexray.localisation.image_choice import OVERRIDES as CHOICE_OVERRIDES
@@ -40,6 +41,10 @@ class AuditOptions:
     sanity_depth: int = DEFAULT_DEPTH
     sanity_threshold: float = DEFAULT_THRESHOLD
     road_percentiles: tuple[int, ...] = DEFAULT_PERCENTILES
+    adversarial_attacks: tuple[str, ...] = ATTACKS
+    adversarial_epsilon: float = 2.0  # grey levels (of 255) before normalisation
+    adversarial_steps: int = 5
+    adversarial_step_size: float = 1.0  # grey levels
     shown_images: int = 4
     seed: int = 0
     colormap: str = "jet"
@@ -80,6 +85,10 @@ class AuditOptions:
             sanity_depth=configured.sanity_depth,
             sanity_threshold=configured.sanity_threshold,
             road_percentiles=tuple(configured.road_percentiles),
+            adversarial_attacks=tuple(configured.adversarial_attacks),
+            adversarial_epsilon=configured.adversarial_epsilon,
+            adversarial_steps=configured.adversarial_steps,
+            adversarial_step_size=configured.adversarial_step_size,
             shown_images=configured.shown_images,
             seed=settings.seed,
             colormap=settings.explain.colormap,

@@ -25,6 +25,8 @@ SCORES = (
     "mean_otsu_iou",
     "faithfulness",
     "stability_ssim",
+    "adversarial_ssim",
+    "adversarial_flip_share",
 )
 TILE = 176
 
@@ -89,6 +91,7 @@ def leaderboard_table(report: dict[str, Any]) -> pd.DataFrame:
             row.update(
                 {
                     "stability_ssim_worst": entry.get("stability_ssim_worst"),
+                    "adversarial_ssim_worst": entry.get("adversarial_ssim_worst"),
                     "sanity_passed": sanity.get("passed"),
                     "sanity_spearman": sanity.get("spearman"),
                     "beats_random_faithfulness": entry.get("faithfulness_vs_random", {}).get(
@@ -209,6 +212,12 @@ def settings_record(options: AuditOptions) -> dict[str, Any]:
         "sanity_depth": options.sanity_depth,
         "sanity_threshold": options.sanity_threshold,
         "road_percentiles": list(options.road_percentiles),
+        "adversarial": {
+            "attacks": list(options.adversarial_attacks),
+            "epsilon_grey_levels": options.adversarial_epsilon,
+            "pgd_steps": options.adversarial_steps,
+            "pgd_step_size_grey_levels": options.adversarial_step_size,
+        },
         "thresholds": list(options.choice.thresholds),
         "annotation_mode": options.choice.annotation_mode,
         "per_class": options.choice.per_class,

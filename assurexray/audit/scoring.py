@@ -24,6 +24,7 @@ from assurexray.core.callbacks import Progress, Warn, no_progress, no_warn
 from assurexray.core.errors import AnnotationError, ExplainError
 from assurexray.engine.jobs import OpenedModel
 from assurexray.engine.streaming import LoadedImage, LoadFailure, batched, load_images
+from assurexray.evaluation.adversarial import normalised_budget
 from assurexray.evaluation.baselines import BASELINES
 from assurexray.evaluation.metrics import localisation_scores
 from assurexray.explain.cam_engine import CandidateMaps
@@ -123,6 +124,7 @@ def score_candidates(
         "num_images": len(chance),
         "num_checked": len(checks),
         "stability_dropped": stability_dropped,
+        "adversarial": _adversarial_facts(scores, options, config.std),
         "iou_thresholds": list(options.choice.thresholds),
         **summary,
         "excluded": excluded,
@@ -136,6 +138,19 @@ def score_candidates(
             "and nothing is recommended."
         )
     return AuditResult(report=report, shown=shown, failures=failures, interrupted=interrupted)
+
+
+def _adversarial_facts(scores: list[Scores], options: AuditOptions, std: Any) -> dict[str, Any]:
+    """The adversarial check's budget (in grey levels and per channel in normalised units)
+    and how many (image, attack) pairs flipped the prediction."""
+    flips = next((s.adversarial_flips for s in scores if not s.is_baseline), [])
+    return {
+        "attacks": list(options.adversarial_attacks),
+        "epsilon_grey_levels": options.adversarial_epsilon,
+        "epsilon_normalised": normalised_budget(options.adversarial_epsilon, std),
+        "pairs": len(flips),
+        "flipped": int(sum(flips)),
+    }
 
 
 def _record(

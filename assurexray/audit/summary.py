@@ -46,6 +46,8 @@ class Scores:
     classes: list[str] = field(default_factory=list)
     faithfulness: list[float] = field(default_factory=list)
     stability: list[float] = field(default_factory=list)
+    adversarial: list[float] = field(default_factory=list)  # SSIM, kept (image, attack) pairs
+    adversarial_flips: list[bool] = field(default_factory=list)  # every (image, attack) pair
     sanity: dict[str, Any] | None = None
 
     def series(self, score: str, threshold: str) -> list[float | None]:
@@ -112,6 +114,12 @@ def summarise(
         stability = bootstrap_mean(item.stability, seed=seed)
         entry.update(_estimate_fields("stability_ssim", stability))
         entry["stability_ssim_worst"] = min(item.stability) if item.stability else None
+        if not item.is_baseline:
+            adversarial = bootstrap_mean(item.adversarial, seed=seed)
+            entry.update(_estimate_fields("adversarial_ssim", adversarial))
+            entry["adversarial_ssim_worst"] = min(item.adversarial) if item.adversarial else None
+            flips = bootstrap_mean([float(f) for f in item.adversarial_flips], seed=seed)
+            entry.update(_estimate_fields("adversarial_flip_share", flips))
         entry["sanity"] = item.sanity
         if item.faithfulness and random_road and item.name != "random":
             gain = paired_difference(item.faithfulness, random_road, seed=seed)

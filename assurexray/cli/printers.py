@@ -198,6 +198,8 @@ def print_audit(result: AuditResult) -> None:
         "Otsu IoU",
         "ROAD",
         "stability",
+        "adv. SSIM",
+        "adv. flips",
         "sanity",
     )
     for column in columns:
@@ -217,6 +219,8 @@ def print_audit(result: AuditResult) -> None:
             _fmt(entry.get("mean_otsu_iou")),
             _fmt(entry.get("faithfulness"), digits=3),
             _fmt(entry.get("stability_ssim")),
+            _fmt(entry.get("adversarial_ssim")),
+            _fmt(entry.get("adversarial_flip_share"), pct=True),
             _sanity(entry.get("sanity") or {}),
             style=style,
         )
@@ -225,7 +229,10 @@ def print_audit(result: AuditResult) -> None:
         f"chance level (mean tumour area fraction): {_fmt(chance, pct=True)} — a map that "
         "ignores the image scores about this on hit rate and relevance mass. Intervals are 95 % "
         "bootstrap over images. localis.: mean of hit and mass (ranks the candidates by "
-        "default). ROAD: faithfulness, higher is better, random ≈ 0. Sanity: "
+        "default). ROAD: faithfulness, higher is better, random ≈ 0. stability: SSIM of the "
+        "map under noise, brightness and shift; adv.: under FGSM/PGD within "
+        f"{_budget(report)} (SSIM where the class is kept; flips: share of attacks that change "
+        "the class, the same for every candidate). Sanity: "
         "Spearman correlation with the original maps once the head (then the last block) is "
         f"randomised; a map that stays at ≥ {report['settings']['sanity_threshold']:g} fails."
     )
@@ -239,6 +246,12 @@ def print_audit(result: AuditResult) -> None:
         console.print(escape(Candidate(best["method"], tuple(best["layers"])).config_lines()))
     for path in result.files:
         console.print(f"  {escape(str(path))}")
+
+
+def _budget(report: dict[str, Any]) -> str:
+    adversarial = report.get("adversarial") or {}
+    epsilon = adversarial.get("epsilon_grey_levels")
+    return "the L∞ budget" if epsilon is None else f"±{epsilon:g}/255 grey levels"
 
 
 def _with_ci(entry: dict[str, Any], score: str) -> str:

@@ -115,6 +115,10 @@ class AuditSettings:
     sanity_depth: int = 2
     sanity_threshold: float = 0.5
     road_percentiles: list[int] = field(default_factory=lambda: [20, 40, 60, 80])
+    adversarial_attacks: list[str] = field(default_factory=lambda: ["fgsm", "pgd"])
+    adversarial_epsilon: float = 2.0
+    adversarial_steps: int = 5
+    adversarial_step_size: float = 1.0
     shown_images: int = 4
 
 
@@ -278,6 +282,14 @@ _RANGES: list[tuple[str, Any, str]] = [
     ("audit.sanity_depth", lambda v: v >= 0, "at least 0"),
     ("audit.sanity_threshold", lambda v: -1.0 <= v <= 1.0, "between -1 and 1"),
     ("audit.road_percentiles", lambda v: v and all(0 < p < 100 for p in v), "values in 1-99"),
+    (
+        "audit.adversarial_attacks",
+        lambda v: all(a in ("fgsm", "pgd") for a in v),
+        "fgsm and/or pgd (empty: no adversarial check)",
+    ),
+    ("audit.adversarial_epsilon", lambda v: 0 < v <= 255, "in (0, 255] grey levels"),
+    ("audit.adversarial_steps", _positive, "positive"),
+    ("audit.adversarial_step_size", _positive, "positive"),
     ("audit.shown_images", lambda v: v >= 0, "at least 0"),
     ("shortcuts.batch_size", _positive, "positive"),
     ("shortcuts.alpha", lambda v: 0 < v < 1, "between 0 and 1 (exclusive)"),

@@ -24,8 +24,10 @@ SCORE_NAMES = {
     "mean_otsu_iou": "mean Otsu IoU",
     "faithfulness": "ROAD faithfulness",
     "stability_ssim": "stability (SSIM)",
+    "adversarial_ssim": "adversarial stability (SSIM, class kept)",
+    "adversarial_flip_share": "adversarial flips (class changed)",
 }
-PERCENT = {"hit_rate", "relevance_mass"}
+PERCENT = {"hit_rate", "relevance_mass", "adversarial_flip_share"}
 
 
 def classification_sections(metrics: Mapping[str, Any]) -> list[Section]:

@@ -173,6 +173,18 @@ def _candidate_list(value: Any) -> list[dict[str, Any]]:
     return [dict(entry) for entry in value or []]
 
 
+def _adversarial_note(adversarial: Mapping[str, Any] | None) -> str:
+    """What the adversarial columns measured, for the audit table's caption."""
+    if not adversarial or not adversarial.get("attacks"):
+        return ""
+    return (
+        f"; adversarial: {' and '.join(a.upper() for a in adversarial['attacks'])} within "
+        f"±{adversarial['epsilon_grey_levels']:g}/255 grey levels (L∞), "
+        f"{adversarial.get('flipped', 0)} of {adversarial.get('pairs', 0)} attacks changed "
+        "the class (the same attacks for every heatmap)"
+    )
+
+
 def audit_page(report: Mapping[str, Any], context: PageContext = NO_CONTEXT) -> ReportPage:
     """The page of ``audit`` (its ``audit_report.json``): candidates and baselines side by side.
 
@@ -203,7 +215,8 @@ def audit_page(report: Mapping[str, Any], context: PageContext = NO_CONTEXT) -> 
         ["heatmap (method@layers)", "kind", *(SCORE_NAMES[k] for k in scores)],
         [line(entry, kind) for entry, kind in entries],
         caption="[brackets]: 95 % confidence interval; green: the recommended heatmap; "
-        "baselines use no model, and a heatmap must beat them to count as evidence",
+        "baselines use no model, and a heatmap must beat them to count as evidence"
+        + _adversarial_note(report.get("adversarial")),
         shades=[
             [0.3 if entry.get("name") == recommended else None] * (2 + len(scores))
             for entry, _ in entries
