@@ -57,6 +57,7 @@ class ImageRow:
     relevance_mass: float | None = None
     pictures: Pictures = field(default_factory=Pictures)
     facts: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)  # the page's extra columns, by key
 
     @property
     def outcome(self) -> str:
@@ -65,6 +66,16 @@ class ImageRow:
         if self.true_class is None or self.predicted_class is None:
             return ""
         return "TP" if self.true_class == self.predicted_class else "FN/FP"
+
+
+@dataclass(frozen=True)
+class Column:
+    """An extra column of the image table: ``ImageRow.values[key]`` shown as ``kind``
+    (``text``; ``pct``, a share; ``num``, two decimals; ``signed``, two decimals with sign)."""
+
+    key: str
+    label: str
+    kind: str = "text"
 
 
 @dataclass
@@ -87,6 +98,8 @@ class Section:
     highlight: str = ""  # one emphasised line, e.g. the recommended heatmap
     tables: list[Table] = field(default_factory=list)
     links: list[tuple[str, str]] = field(default_factory=list)  # (label, relative href)
+    points: list[str] = field(default_factory=list)  # sentences shown as a list
+    figures: list[tuple[str, str]] = field(default_factory=list)  # (caption, relative src)
 
 
 @dataclass
@@ -102,6 +115,7 @@ class ReportPage:
     notes: list[str] = field(default_factory=list)  # e.g. files that could not be read
     iou_label: str = "IoU"
     colormap: str = "jet"
+    columns: list[Column] = field(default_factory=list)  # extra columns of the image table
 
 
 def run_facts(
@@ -293,10 +307,12 @@ def _template() -> Any:
     env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = lambda v, digits=1: "" if v is None else f"{v:.{digits}%}"
     env.filters["num"] = lambda v: "" if v is None or v != v else f"{v:.2f}"
+    env.filters["signed"] = lambda v: "" if v is None or v != v else f"{v:+.2f}"
     return env.from_string(source)
 
 
 __all__ = [
+    "Column",
     "ImageRow",
     "Pictures",
     "ReportPage",

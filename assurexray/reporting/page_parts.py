@@ -8,12 +8,19 @@ Scores are formatted by :mod:`assurexray.core.text`, the same way on every page.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from assurexray.core.text import number, percent
 from assurexray.evaluation.metrics import majority_accuracy
-from assurexray.reporting.html_report import ImageRow, Pictures, ReportPage, Section, Table
+from assurexray.reporting.html_report import (
+    ImageRow,
+    Pictures,
+    ReportPage,
+    Section,
+    Table,
+    run_facts,
+)
 
 CLASS_SCORES = ("precision", "recall", "f1", "roc_auc")
 SCORE_NAMES = {
@@ -124,6 +131,19 @@ class PageContext:
     def pictures_of(self, image_id: Any) -> Pictures:
         """The pictures of one image (none written: empty)."""
         return self.pictures.get(str(image_id), Pictures())
+
+    def with_report_footer(self, report: Mapping[str, Any]) -> PageContext:
+        """This context, its footer (when empty) filled from a report's own ``checkpoint``
+        (``path``, ``sha256``) and ``settings``."""
+        if self.footer:
+            return self
+        checkpoint = report.get("checkpoint") or {}
+        footer = run_facts(
+            checkpoint=checkpoint.get("path"),
+            sha256=checkpoint.get("sha256"),
+            settings=report.get("settings"),
+        )
+        return replace(self, footer=footer)
 
     def page(self, kind: str, title: str, **parts: Any) -> ReportPage:
         """The :class:`~assurexray.reporting.html_report.ReportPage` of a job, with this context."""

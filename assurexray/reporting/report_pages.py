@@ -11,7 +11,6 @@ in a :class:`~assurexray.reporting.page_parts.PageContext`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from assurexray.reporting.html_report import (
     ReportPage,
     Section,
     Table,
-    run_facts,
 )
 from assurexray.reporting.page_parts import (
     PERCENT,
@@ -234,14 +232,7 @@ def audit_page(report: Mapping[str, Any], context: PageContext = NO_CONTEXT) -> 
         for entry in report.get("per_image", [])
     ]
     highlight = f"Recommended heatmap: {recommended}" if recommended else "No heatmap recommended"
-    if not context.footer:
-        checkpoint = report.get("checkpoint") or {}
-        footer = run_facts(
-            checkpoint=checkpoint.get("path"),
-            sha256=checkpoint.get("sha256"),
-            settings=report.get("settings"),
-        )
-        context = replace(context, footer=footer)
+    context = context.with_report_footer(report)
     return context.page(
         "audit",
         "Which heatmap can be trusted?",
