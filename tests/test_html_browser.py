@@ -238,3 +238,22 @@ def test_pictures_of_awkward_image_ids_load(browser, tmp_path: Path) -> None:
         assert page.evaluate("document.getElementById('v-image').naturalWidth") > 0
         page.keyboard.press("Escape")
     assert opened.errors == []
+
+
+def test_shortcuts_page_shows_its_pictures(browser, tmp_path: Path) -> None:
+    from assurexray.core.files import write_png
+    from assurexray.reporting.page_parts import PageContext
+    from assurexray.reporting.shortcut_page import FIGURES, shortcuts_page
+    from tests.test_shortcut_page import _report, _table
+
+    for name, _ in FIGURES:
+        write_png(tmp_path / name, np.full((60, 90, 3), 128, np.uint8))
+    table = _table()
+    page = shortcuts_page(_report(table), PageContext(), table, [n for n, _ in FIGURES])
+    opened = Opened(browser, write_report(page, tmp_path))
+    widths = opened.page.eval_on_selector_all("figure img", "imgs => imgs.map(i => i.naturalWidth)")
+    assert widths == [90, 90, 90] and not opened.errors
+    assert len(opened.visible_ids()) == 40
+    opened.click_header("Δp removed")
+    values = [float(v) for v in opened.column("Δp removed") if v]
+    assert values == sorted(values, reverse=True) and len(values) == 14

@@ -93,6 +93,11 @@ def test_a_planted_marker_shortcut_is_flagged_and_its_effect_estimated(models, t
         assert len(list(csv.DictReader(handle))) == N_TEST
     for name in ("shortcut_mean_heatmaps.png", "shortcut_artefacts.png", "shortcut_strategies.png"):
         assert (tmp_path / "out" / name).stat().st_size > 1000
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert all(f'src="{name}"' in page for name in ("shortcut_mean_heatmaps.png",
+               "shortcut_artefacts.png", "shortcut_strategies.png"))  # fmt: skip
+    assert "yes (artefact_reliance)" in page and report["verdict"][0] in page
+    assert (tmp_path / "out" / "report_images" / "IMG000000_thumb.jpg").is_file()
     # no metadata columns: subgroups and the probe are skipped, with a reason
     assert (
         report["subgroups"]["status"] == "skipped" and report["site_probe"]["status"] == "skipped"

@@ -106,6 +106,7 @@ JOB_PAGES = {
     "gallery": "Hits and misses per class",
     "compare": "Heatmaps against expert outlines",
     "audit": "Which heatmap can be trusted?",
+    "shortcuts": "Does the model take shortcuts?",
     "inference": "One test image per class",
 }
 

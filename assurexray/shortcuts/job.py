@@ -32,6 +32,7 @@ from assurexray.core.errors import AssureXrayError
 from assurexray.core.files import check_output_folder
 from assurexray.engine.jobs import OpenedModel
 from assurexray.engine.streaming import DISPLAY_SIDE, ExplainedImage, LoadFailure, explain_batches
+from assurexray.reporting.html_report import Pictures, write_pictures
 from assurexray.shortcuts.image_analysis import ImageFindings, analyse_image
 from assurexray.shortcuts.inputs import shortcut_records
 from assurexray.shortcuts.model_pass import ModelTap, predict_arrays
@@ -54,7 +55,7 @@ def run(
         DatasetError: no data set or image folder, or classes the checkpoint lacks.
         OutputError: the output folder cannot be written.
     """
-    from assurexray.shortcuts.report import build_report, write_outputs
+    from assurexray.shortcuts.report import build_report, write_outputs, write_page
 
     started = time.perf_counter()
     check_output_folder(options.output)
@@ -65,6 +66,7 @@ def run(
     findings: list[ImageFindings] = []
     features: list[np.ndarray] = []
     failures: list[dict[str, str]] = []
+    pictures: dict[str, Pictures] = {}
     interrupted = False
     paths = records["path"].tolist()
     by_path = {
@@ -106,6 +108,10 @@ def run(
                     if tap.cells is not None:
                         found.cells_px = item.image.geometry.network_size / max(tap.cells)
                     batch_findings.append((found, item))
+                    key = str(record.get("image_id") or item.image.path)
+                    pictures[key] = write_pictures(
+                        options.output, key, item.image.radiograph.pixels, item.heatmap
+                    )
                     if tapped.pooled is not None:
                         features.append(tapped.pooled[j])
                 _counterfactuals(batch_findings, model, options, tap)
@@ -124,6 +130,7 @@ def run(
     report["timings"]["image_pass"] = image_pass
     result = ShortcutsResult(report, table, findings, failures, [], interrupted, options.output)
     result.files = write_outputs(result, model, options)
+    result.files.append(write_page(result, model, options, pictures))
     return result
 
 

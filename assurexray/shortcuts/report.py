@@ -26,6 +26,7 @@ from assurexray.shortcuts.options import ShortcutsOptions
 from assurexray.shortcuts.verdict import verdict
 
 if TYPE_CHECKING:
+    from assurexray.reporting.html_report import Pictures
     from assurexray.shortcuts.result import ShortcutsResult
 
 DETECTOR = (
@@ -149,3 +150,23 @@ def write_outputs(
     if not result.table.empty:
         files += write_pictures(result, model, options)
     return files
+
+
+def write_page(
+    result: ShortcutsResult,
+    model: OpenedModel,
+    options: ShortcutsOptions,
+    pictures: dict[str, Pictures],
+) -> Path:
+    """``report.html``: the verdict, the tests beside their nulls, strategies, subgroups, the
+    three pictures and one row per image (its radiograph and heatmap in ``report_images/``)."""
+    from assurexray.reporting.html_report import job_facts, write_report
+    from assurexray.reporting.page_parts import PageContext
+    from assurexray.reporting.shortcut_page import shortcuts_page
+
+    facts = job_facts(model, split=options.split, level=options.alpha, seed=options.seed)
+    written = [path.name for path in result.files]
+    page = shortcuts_page(
+        result.report, PageContext(pictures, facts), table=result.table, figures=written
+    )
+    return write_report(page, options.output)
