@@ -10,10 +10,19 @@ import pandas as pd
 import pytest
 from scipy import stats
 from sklearn.metrics import balanced_accuracy_score
+from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from assurexray.evaluation.statistics import wilson_interval
-from assurexray.shortcuts.site_probe import _balanced_accuracy, flag_site_encoded, site_probe
+from assurexray.shortcuts.site_probe import (
+    _balanced_accuracy,
+    _classifier,
+    _metadata_model,
+    _prepared_folds,
+    flag_site_encoded,
+    permutation_test,
+    site_probe,
+)
 from assurexray.shortcuts.subgroups import age_band, holm, subgroup_gap, subgroup_table
 
 CLASSES = ["Normal", "Benign", "Malignant"]
@@ -122,6 +131,38 @@ def test_balanced_accuracy_agrees_with_sklearn():
     rng = np.random.default_rng(0)
     yt, yp = rng.integers(0, 3, 50), rng.integers(0, 3, 50)
     assert _balanced_accuracy(yt, yp, 3) == pytest.approx(balanced_accuracy_score(yt, yp))
+
+
+def test_permutation_test_agrees_with_sklearn():
+    """Folds prepared once give sklearn's permutation_test_score and cross_val_predict on the
+    whole pipeline refitted every time, and Newton-Cholesky predicts as lbfgs does."""
+    from sklearn.base import clone
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import (
+        StratifiedKFold,
+        cross_val_predict,
+        permutation_test_score,
+    )
+    from sklearn.pipeline import make_pipeline
+
+    x, site = _site_data(3, 0.5, n=45)
+    meta = pd.DataFrame({"gender": np.where(x[:, 0] > 0, "F", "M"), "age": x[:, 1] * 10})
+    y = site - 1
+    cv = list(StratifiedKFold(3, shuffle=True, random_state=0).split(x, y))
+    for data, (prep, classifier) in [(x, (StandardScaler(), _classifier())),
+                                     (meta, _metadata_model(meta)[1])]:  # fmt: skip
+        prepared = _prepared_folds(data, prep, cv)
+        score, null, p = permutation_test(prepared, y, classifier, 9, seed=4)
+        pipe = make_pipeline(clone(prep), clone(classifier))
+        want = permutation_test_score(
+            pipe, data, y, cv=cv, n_permutations=9, scoring="balanced_accuracy", random_state=4
+        )
+        assert score == pytest.approx(want[0]) and p == pytest.approx(want[2])
+        np.testing.assert_allclose(null, want[1])
+        lbfgs = make_pipeline(clone(prep), LogisticRegression(max_iter=2000))
+        assert np.array_equal(
+            cross_val_predict(pipe, data, y, cv=cv), cross_val_predict(lbfgs, data, y, cv=cv)
+        )
 
 
 @pytest.mark.parametrize("seed", range(2))
