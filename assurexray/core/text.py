@@ -42,11 +42,19 @@ def number(value: float | None, digits: int = 2) -> str:
 
 
 def with_interval(
-    value: float | None, bounds: Sequence[float | None] | None, *, as_percent: bool = False
+    value: float | None,
+    bounds: Sequence[float | None] | None,
+    *,
+    as_percent: bool = False,
+    digits: int | None = None,
 ) -> str:
-    """``value`` followed by its confidence interval in brackets, when one is given."""
+    """``value`` followed by its confidence interval in brackets, when one is given.
+
+    ``digits``: decimals (default: none for a percentage, two for a score).
+    """
+    places = (0 if as_percent else 2) if digits is None else digits
     show = percent if as_percent else number
-    text = show(value)
+    text = show(value, places)
     if bounds and len(bounds) == 2 and None not in bounds:
-        text += f" [{show(bounds[0])}–{show(bounds[1])}]"
+        text += f" [{show(bounds[0], places)}–{show(bounds[1], places)}]"
     return text

@@ -29,8 +29,9 @@ def verdict(report: dict[str, Any]) -> list[str]:
     if att.get("n_images"):
         verb = "more" if "artefact_attention" in flags else "not clearly more"
         out.append(
-            f"Attention on artefacts: {with_interval(att['mass_on_artefacts'], att['mass_on_artefacts_ci'], as_percent=True)} "  # noqa: E501
-            f"of the heatmap on {with_interval(att['area_on_artefacts'], att['area_on_artefacts_ci'], as_percent=True)} "  # noqa: E501
+            "Attention on artefacts: "
+            f"{_share(att['mass_on_artefacts'], att['mass_on_artefacts_ci'])} of the heatmap on "
+            f"{_share(att['area_on_artefacts'], att['area_on_artefacts_ci'])} "
             f"of the image: enrichment {with_interval(att['enrichment'], att['enrichment_ci'])} "
             f"(1 = as much as their size; the same shapes moved elsewhere in the same band: "
             f"combined p = {_p(att['p_value'])}), so {verb} than chance."
@@ -45,17 +46,27 @@ def verdict(report: dict[str, Any]) -> list[str]:
     )
     cf = report["counterfactual"]
     if cf.get("n_images"):
-        verb = "changes" if "artefact_reliance" in flags else "does not clearly change"
+        verb = "changes" if "artefact_reliance" in flags else "does not materially change"
+        effect = number(report["settings"]["min_effect"])
+        why = (
+            ""
+            if "artefact_reliance" in flags
+            else f" (a flag needs p below half the level and an excess of at least {effect} "
+            "in |Δp| or flip rate)"
+        )
+        delta = with_interval(
+            cf["mean_delta_probability"], cf["mean_delta_probability_ci"], digits=3
+        )
         out.append(
             f"Removing the artefacts (inpainted, {cf['n_images']} images) flips "
             f"{with_interval(cf['flip_rate'], cf['flip_rate_ci'], as_percent=True)} of the "
             f"predictions and moves the explained class's probability by "
-            f"{with_interval(cf['mean_delta_probability'], cf['mean_delta_probability_ci'])}; "
+            f"{delta}; "
             f"inpainting the same shapes elsewhere flips "
             f"{with_interval(cf['control_flip_rate'], cf['control_flip_rate_ci'], as_percent=True)}"
-            f" and moves it by {number(cf['control_mean_delta_probability'])} (Wilcoxon p = "
+            f" and moves it by {number(cf['control_mean_delta_probability'], 3)} (Wilcoxon p = "
             f"{_p(cf['p_value'])}, McNemar p = {_p(cf['mcnemar_p_value'])}): the removal "
-            f"{verb} the predictions more than the control."
+            f"{verb} the predictions more than the control{why}."
         )
     probe = report["site_probe"]
     if probe.get("status") == "ok":
@@ -103,3 +114,8 @@ def verdict(report: dict[str, Any]) -> list[str]:
         + f" (level {report['settings']['alpha']})."
     )
     return out
+
+
+def _share(value: float | None, bounds: list[float] | None) -> str:
+    """A share as a percentage with one decimal: artefacts often cover well under 1 %."""
+    return with_interval(value, bounds, as_percent=True, digits=1)
