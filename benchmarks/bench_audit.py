@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assurexray.audit import job as audit  # noqa: E402
 from assurexray.core.config import load_settings  # noqa: E402
-from assurexray.engine.jobs import ModelOptions, open_model  # noqa: E402
+from assurexray.engine.jobs import open_model  # noqa: E402
+from assurexray.engine.model_opening import ModelOptions
 from assurexray.engine.streaming import LoadedImage, batched, load_images  # noqa: E402
 from assurexray.explain.cam_engine import CandidateMaps  # noqa: E402
 from assurexray.explain.cam_methods import CAM_METHODS  # noqa: E402

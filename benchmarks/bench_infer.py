@@ -54,7 +54,8 @@ from rounds import time_in_turns
 from assurexray.core.config import CLASS_NAMES
 from assurexray.core.files import write_json
 from assurexray.engine.file_writers import WriterPlan
-from assurexray.engine.jobs import ModelOptions, StreamOptions, open_model
+from assurexray.engine.jobs import StreamOptions
+from assurexray.engine.model_opening import ModelOptions, open_model
 from assurexray.engine.streaming import DISPLAY_SIDE, batched, predict_paths
 from assurexray.imaging.preprocess import (
     PreprocessConfig,

@@ -32,7 +32,8 @@ from rounds import time_in_turns
 
 from assurexray.core.config import CLASS_NAMES
 from assurexray.data.synthetic.writer import generate_dataset
-from assurexray.engine.jobs import ModelOptions, StreamOptions, open_model
+from assurexray.engine.jobs import StreamOptions
+from assurexray.engine.model_opening import ModelOptions, open_model
 from assurexray.engine.streaming import predict_paths
 from assurexray.imaging.preprocess import PreprocessConfig
 from assurexray.imaging.reading import is_image_file

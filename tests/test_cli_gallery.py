@@ -115,7 +115,7 @@ def test_fn_true_class_adds_a_row_of_true_class_heatmaps(
 ) -> None:
     import assurexray.inference.gallery as gallery_module
     from assurexray.core.config import load_settings
-    from assurexray.engine.jobs import ModelOptions, open_model
+    from assurexray.engine.model_opening import ModelOptions, open_model
     from assurexray.inference.gallery import CELL, GalleryOptions, run
 
     asked: list[tuple[str, int]] = []

@@ -36,6 +36,7 @@ RENAMED = {
     "assurexray.engine.jobs:no_progress": "assurexray.core.callbacks.no_progress",
     "assurexray.explain.candidates:DEFAULT_METHODS": "assurexray.core.config.AUDIT_METHODS",
     "assurexray.models.checkpoint:file_sha256": "assurexray.core.files.file_sha256",
+    "assurexray.engine.jobs:open_model": "assurexray.engine.model_opening.open_model",
 }
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from assurexray.core.errors import ConfigError
-from assurexray.engine.jobs import ModelOptions, open_model
+from assurexray.engine.model_opening import ModelOptions, open_model
 from assurexray.shortcuts.job import ShortcutsOptions, run
 from tests.shortcut_films import film, labelme, predict, tensors, train, write_data_set
 

@@ -71,7 +71,7 @@ def _images_and_model(tmp_path: Path, checkpoint: Path, count: int):
     """``count`` grey PNGs in ``tmp_path/in`` and the tiny model, opened on the CPU."""
     from conftest import write_gray_png
 
-    from assurexray.engine.jobs import ModelOptions, open_model
+    from assurexray.engine.model_opening import ModelOptions, open_model
 
     files = [write_gray_png(tmp_path / "in" / f"x{n}.png", seed=n) for n in range(count)]
     return files, open_model(ModelOptions(checkpoint), "cpu")

@@ -17,7 +17,7 @@ from assurexray.audit.scoring import AuditResult, score_candidates
 from assurexray.core.callbacks import Progress, Warn, no_progress, no_warn
 from assurexray.core.errors import DatasetError
 from assurexray.core.files import check_output_folder
-from assurexray.engine.jobs import OpenedModel
+from assurexray.engine.model_opening import OpenedModel
 from assurexray.explain.candidates import build_candidates
 from assurexray.explain.explainer import resolve_target_layers
 from assurexray.localisation.annotated_images import choose_annotated

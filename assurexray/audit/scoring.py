@@ -22,7 +22,7 @@ from assurexray.audit.checks import AuditImage, all_maps, run_checks
 from assurexray.audit.summary import Scores, summarise
 from assurexray.core.callbacks import Progress, Warn, no_progress, no_warn
 from assurexray.core.errors import AnnotationError, ExplainError
-from assurexray.engine.jobs import OpenedModel
+from assurexray.engine.model_opening import OpenedModel
 from assurexray.engine.streaming import LoadedImage, LoadFailure, batched, load_images
 from assurexray.evaluation.adversarial import normalised_budget
 from assurexray.evaluation.baselines import BASELINES

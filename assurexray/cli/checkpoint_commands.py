@@ -42,7 +42,7 @@ def inspect_command(
       assurexray inspect lightning.ckpt --image-size 380 --resize-mode stretch
     """
     with user_errors():
-        from assurexray.engine.jobs import ModelOptions
+        from assurexray.engine.model_opening import ModelOptions
         from assurexray.models.convert import inspect_checkpoint
 
         settings = load_settings(config)
@@ -67,7 +67,7 @@ def convert_command(
     --resize-mode stretch --interpolation linear
     """
     with user_errors():
-        from assurexray.engine.jobs import ModelOptions
+        from assurexray.engine.model_opening import ModelOptions
         from assurexray.models.convert import convert_checkpoint
 
         settings = load_settings(config)

@@ -113,6 +113,6 @@ def model_fact_options(
 ) -> None:
     """Facts a checkpoint file may not record, taken by every command that opens one.
 
-    Their names are those :meth:`~assurexray.engine.jobs.ModelOptions.from_settings`
+    Their names are those :meth:`~assurexray.engine.model_opening.ModelOptions.from_settings`
     takes; given, they win over the file (with a note where it differs).
     """

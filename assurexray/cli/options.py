@@ -269,7 +269,7 @@ def model_options(
 ) -> None:
     """The options that open the checkpoint and choose its heatmap (``infer``, ``gallery``,
     ``compare``); their names are those
-    :meth:`~assurexray.engine.jobs.ModelOptions.from_settings` takes."""
+    :meth:`~assurexray.engine.model_opening.ModelOptions.from_settings` takes."""
 
 
 def image_choice_options(

@@ -30,12 +30,12 @@ def run_with_model(
 
     ``model_given``: the command's model options (``--checkpoint``, ``--method``,
     ``--explain-from``, ...) and checkpoint facts (``--arch``, ...), as
-    :meth:`~assurexray.engine.jobs.ModelOptions.from_settings` takes them;
+    :meth:`~assurexray.engine.model_opening.ModelOptions.from_settings` takes them;
     ``layer`` replaces the configured target layer.
     """
     from dataclasses import replace
 
-    from assurexray.engine.jobs import ModelOptions, open_model
+    from assurexray.engine.model_opening import ModelOptions, open_model
 
     model_options = ModelOptions.from_settings(settings, **model_given)
     if layer:

@@ -20,7 +20,8 @@ from assurexray.audit.job import AuditOptions, AuditResult
 from assurexray.core.callbacks import Progress, Warn, no_progress, no_warn
 from assurexray.core.errors import DatasetError
 from assurexray.demo.report import write_demo_report
-from assurexray.engine.jobs import ModelOptions, OpenedModel, Overrides, open_model
+from assurexray.engine.jobs import Overrides
+from assurexray.engine.model_opening import ModelOptions, OpenedModel, open_model
 from assurexray.inference import gallery, infer
 from assurexray.inference.gallery import GalleryOptions, GalleryResult
 from assurexray.inference.infer import InferOptions, InferRun

@@ -29,7 +29,8 @@ import torch
 
 from assurexray.core.callbacks import Progress, no_progress
 from assurexray.core.errors import AssureXrayError
-from assurexray.engine.jobs import OpenedModel, StreamOptions
+from assurexray.engine.jobs import StreamOptions
+from assurexray.engine.model_opening import OpenedModel
 from assurexray.imaging.header import decoded_pixels
 from assurexray.imaging.preprocess import Geometry, PreprocessConfig, decode_floor, preprocess_image
 from assurexray.imaging.reading import DEFAULT_MAX_PIXELS, Radiograph, read_image

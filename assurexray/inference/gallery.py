@@ -20,13 +20,8 @@ from assurexray.core.errors import DatasetError
 from assurexray.core.files import check_output_folder, write_csv, write_json, write_png
 from assurexray.core.naming import distinct_slugs
 from assurexray.data.selection import CATEGORIES, select_examples
-from assurexray.engine.jobs import (
-    OpenedModel,
-    Overrides,
-    StreamOptions,
-    check_classes,
-    load_records,
-)
+from assurexray.engine.jobs import Overrides, StreamOptions, load_records
+from assurexray.engine.model_opening import OpenedModel, check_classes
 from assurexray.engine.streaming import ExplainedImage, LoadFailure, explain_paths, predict_records
 from assurexray.evaluation.metrics import classification_metrics
 from assurexray.reporting import render as draw

@@ -30,7 +30,8 @@ from assurexray.engine.file_writers import (
     plan_writers,
     usable_cores,
 )
-from assurexray.engine.jobs import OpenedModel, StreamOptions, pick
+from assurexray.engine.jobs import StreamOptions, pick
+from assurexray.engine.model_opening import OpenedModel
 from assurexray.engine.streaming import ExplainedImage, LoadFailure, explain_batches
 from assurexray.inference.infer_files import RenderOptions, write_image_result
 from assurexray.inference.infer_inputs import collect_inputs, output_names

@@ -16,7 +16,8 @@ from assurexray.annotations.labelme import find_annotation
 from assurexray.core.callbacks import Progress, Warn, no_progress, no_warn
 from assurexray.core.errors import CheckpointError, DatasetError
 from assurexray.data.selection import stratified_choice
-from assurexray.engine.jobs import OpenedModel, check_classes, load_records
+from assurexray.engine.jobs import load_records
+from assurexray.engine.model_opening import OpenedModel, check_classes
 from assurexray.engine.streaming import LoadFailure, predict_records
 
 if TYPE_CHECKING:

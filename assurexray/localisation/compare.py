@@ -24,7 +24,8 @@ from assurexray.annotations.masks import draw_annotation
 from assurexray.core.callbacks import Progress, Warn, no_progress, no_warn
 from assurexray.core.errors import AnnotationError
 from assurexray.core.files import check_output_folder, write_json, write_png
-from assurexray.engine.jobs import OpenedModel, Overrides, StreamOptions
+from assurexray.engine.jobs import Overrides, StreamOptions
+from assurexray.engine.model_opening import OpenedModel
 from assurexray.engine.streaming import LoadFailure, explain_paths
 from assurexray.evaluation.metrics import localisation_scores
 from assurexray.localisation.annotated_images import choose_annotated

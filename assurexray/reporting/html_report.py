@@ -146,7 +146,7 @@ def run_facts(
 
 
 def job_facts(model: Any, **settings: Any) -> dict[str, str]:
-    """The footer of a job run with an :class:`~assurexray.engine.jobs.OpenedModel`."""
+    """The footer of a job run with an :class:`~assurexray.engine.model_opening.OpenedModel`."""
     preprocess = model.preprocess
     network = {
         "architecture": model.checkpoint.arch,

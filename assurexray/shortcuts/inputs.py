@@ -6,7 +6,8 @@ import pandas as pd
 
 from assurexray.core.callbacks import Warn, no_warn
 from assurexray.core.errors import DatasetError
-from assurexray.engine.jobs import OpenedModel, check_classes, load_records
+from assurexray.engine.jobs import load_records
+from assurexray.engine.model_opening import OpenedModel, check_classes
 from assurexray.localisation.annotated_images import attach_annotations
 from assurexray.shortcuts.options import ShortcutsOptions
 

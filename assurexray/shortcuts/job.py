@@ -9,7 +9,7 @@ flags and a plain verdict. Files: see :mod:`assurexray.shortcuts.report`.
 
 Library use::
 
-    from assurexray.engine.jobs import ModelOptions, open_model
+    from assurexray.engine.model_opening import ModelOptions, open_model
     from assurexray.shortcuts.job import ShortcutsOptions, run
 
     model = open_model(ModelOptions(checkpoint=Path("best.pt")), "cpu")
@@ -30,7 +30,7 @@ import pandas as pd
 from assurexray.core.callbacks import Progress, Warn, no_progress, no_warn
 from assurexray.core.errors import AssureXrayError
 from assurexray.core.files import check_output_folder
-from assurexray.engine.jobs import OpenedModel
+from assurexray.engine.model_opening import OpenedModel
 from assurexray.engine.streaming import DISPLAY_SIDE, ExplainedImage, LoadFailure, explain_batches
 from assurexray.reporting.html_report import Pictures, write_pictures
 from assurexray.shortcuts.image_analysis import ImageFindings, analyse_image

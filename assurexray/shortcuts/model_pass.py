@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from assurexray.engine.jobs import OpenedModel, StreamOptions
+from assurexray.engine.jobs import StreamOptions
+from assurexray.engine.model_opening import OpenedModel
 from assurexray.engine.streaming import batched
 from assurexray.imaging.preprocess import Geometry
 

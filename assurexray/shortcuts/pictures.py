@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from assurexray.core.files import write_with
-from assurexray.engine.jobs import OpenedModel
+from assurexray.engine.model_opening import OpenedModel
 from assurexray.engine.streaming import DISPLAY_SIDE
 from assurexray.imaging.preprocess import decode_floor
 from assurexray.imaging.reading import read_image

@@ -12,7 +12,7 @@ import pandas as pd
 from assurexray.audit.report import versions
 from assurexray.core.callbacks import Warn
 from assurexray.core.files import write_csv, write_json
-from assurexray.engine.jobs import OpenedModel
+from assurexray.engine.model_opening import OpenedModel
 from assurexray.shortcuts.aggregate import (
     attention_section,
     counterfactual_section,
