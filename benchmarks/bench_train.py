@@ -12,7 +12,10 @@ Times, in one run and on the same device, image size, batch size and model:
     threads from the image cache, class-weighted loss, gradient clipping,
     one-cycle schedule (and AMP, channels_last, pinned memory on CUDA).
 
-Both are warmed up with one epoch, then take turns; the fastest epoch of each
+(c) contiguous: loop (a) with the model and its inputs in the default contiguous layout
+    instead of ``channels_last`` (which assurexray uses on every device): the layout's gain.
+
+All are warmed up with one epoch, then take turns; the fastest epoch of each
 counts. Prints images/s, the ratio (b)/(a) of the times (1.0: data loading
 and the extras cost nothing) and the peak resident memory; ``--json`` writes
 them. ``--compile`` wraps both models in ``torch.compile`` to see whether it
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -67,13 +71,12 @@ def main(argv: list[str] | None = None) -> dict:
     config = PreprocessConfig(image_size=size)
     torch.manual_seed(0)
 
-    def model() -> nn.Module:
-        net = build_model(args.arch, num_classes=3).to(
-            device, memory_format=accelerator.memory_format
-        )
+    def model(layout: torch.memory_format = accelerator.memory_format) -> nn.Module:
+        net = build_model(args.arch, num_classes=3).to(device, memory_format=layout)
         return torch.compile(net) if args.compile else net
 
     ours, plain_model = model(), model()
+    contiguous_model = model(torch.contiguous_format)
     loader = BatchLoader(
         cache,
         labels,
@@ -95,25 +98,33 @@ def main(argv: list[str] | None = None) -> dict:
         )
         for keys in loader.epoch_keys()
     ]
-    plain_optimizer = torch.optim.AdamW(plain_model.parameters(), lr=1e-3)
     plain_loss = nn.CrossEntropyLoss()
 
-    def plain_epoch() -> None:
-        plain_model.train()
-        for images, targets in batches:
-            plain_optimizer.zero_grad(set_to_none=True)
-            with accelerator.autocast():
-                loss = plain_loss(plain_model(images), targets)
-            accelerator.scaler.scale(loss).backward()
-            accelerator.scaler.step(plain_optimizer)
-            accelerator.scaler.update()
-        _sync(device)
+    def plain_loop(net: nn.Module, layout: torch.memory_format) -> Callable[[], None]:
+        optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
+
+        def epoch() -> None:
+            net.train()
+            for images, targets in batches:
+                optimizer.zero_grad(set_to_none=True)
+                with accelerator.autocast():
+                    loss = plain_loss(net(images.contiguous(memory_format=layout)), targets)
+                accelerator.scaler.scale(loss).backward()
+                accelerator.scaler.step(optimizer)
+                accelerator.scaler.update()
+            _sync(device)
+
+        return epoch
 
     def assurexray_epoch() -> None:
         train_epoch(ours, loader, optimizer, scheduler, loss_fn, accelerator, None)
         _sync(device)
 
-    approaches = {"plain": plain_epoch, "assurexray": assurexray_epoch}
+    approaches = {
+        "plain": plain_loop(plain_model, accelerator.memory_format),
+        "assurexray": assurexray_epoch,
+        "contiguous": plain_loop(contiguous_model, torch.contiguous_format),
+    }
     # The warm-up epoch also compiles, with --compile.
     timings, cpu = time_in_turns(approaches, args.repeats)
     seconds = {name: min(t[name] for t in timings) for name in approaches}
@@ -132,7 +143,10 @@ def main(argv: list[str] | None = None) -> dict:
         "approaches": {
             n: {"seconds": s, "images_per_second": images / s} for n, s in seconds.items()
         },
-        "ratios": {"assurexray_vs_plain": seconds["assurexray"] / seconds["plain"]},
+        "ratios": {
+            "assurexray_vs_plain": seconds["assurexray"] / seconds["plain"],
+            "contiguous_vs_channels_last": seconds["contiguous"] / seconds["plain"],
+        },
         "ratio_range": [min(rounds), max(rounds)],
         "cpu_ratio": cpu["assurexray"] / cpu["plain"],  # all threads' CPU time: the work done
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -142,7 +156,11 @@ def main(argv: list[str] | None = None) -> dict:
         f"{', compiled' if args.compile else ''}): {images} images at {size} px, "
         f"batch {args.batch_size}, {args.repeats} rounds"
     )
-    labels = {"plain": "(a) plain timm loop, ready tensors", "assurexray": "(b) assurexray loop"}
+    labels = {
+        "plain": "(a) plain timm loop, ready tensors",
+        "assurexray": "(b) assurexray loop",
+        "contiguous": "(c) loop (a), contiguous layout",
+    }
     for name, label in labels.items():
         figures = report["approaches"][name]
         rate = figures["images_per_second"]
@@ -153,6 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"  (b)/(a) time: {ratio:.2f}x (rounds {low:.2f}-{high:.2f}; "
         f"CPU time {report['cpu_ratio']:.2f}x)"
     )
+    print(f"  (c)/(a) time: {report['ratios']['contiguous_vs_channels_last']:.2f}x")
     print(f"  peak resident memory: {report['peak_rss_mib']:.0f} MiB")
     if args.json:
         write_json(args.json, report)

@@ -22,9 +22,10 @@ from assurexray.training.train_data import BatchLoader, to_batch
 
 @dataclass
 class Accelerator:
-    """Mixed precision and memory layout for a device: on for CUDA, off elsewhere."""
+    """Mixed precision (CUDA only) and memory layout (``channels_last`` unless turned off)."""
 
     device: torch.device
+    channels_last: bool = True
     enabled: bool = field(init=False)
     scaler: torch.amp.GradScaler = field(init=False)
 
@@ -34,7 +35,7 @@ class Accelerator:
 
     @property
     def memory_format(self) -> torch.memory_format:
-        return torch.channels_last if self.enabled else torch.contiguous_format
+        return torch.channels_last if self.channels_last else torch.contiguous_format
 
     def autocast(self) -> torch.autocast:
         return torch.autocast(self.device.type, dtype=torch.float16, enabled=self.enabled)
