@@ -17,6 +17,7 @@ from assurexray.evaluation.statistics import wilson_interval
 from assurexray.shortcuts.site_probe import (
     _balanced_accuracy,
     _classifier,
+    _feature_prep,
     _metadata_model,
     _prepared_folds,
     flag_site_encoded,
@@ -163,6 +164,28 @@ def test_permutation_test_agrees_with_sklearn():
         assert np.array_equal(
             cross_val_predict(pipe, data, y, cv=cv), cross_val_predict(lbfgs, data, y, cv=cv)
         )
+
+
+def test_rotation_onto_the_training_span_keeps_the_predictions():
+    """With more features than training images, the probe works in the training fold's
+    principal axes; the regression's probabilities equal those on the raw features."""
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold
+
+    x, site = _site_data(1, 0.7, n=45)
+    x = np.hstack([x, np.random.default_rng(1).normal(size=(45, 300))])
+    cv = list(StratifiedKFold(3, shuffle=True, random_state=0).split(x, site))
+    raw = _prepared_folds(x, StandardScaler(), cv)
+    rotated = _prepared_folds(x, _feature_prep(), cv)
+    for (train, _, xtr, xte), (_, _, rtr, rte) in zip(raw, rotated, strict=True):
+        assert rtr.shape[1] == len(train) < xtr.shape[1]
+        exact = _classifier().set_params(tol=1e-10)  # the same optimum, solved to the end
+        want = clone(exact).fit(xtr, site[train]).predict_proba(xte)
+        got = clone(exact).fit(rtr, site[train]).predict_proba(rte)
+        np.testing.assert_allclose(got, want, atol=1e-6)
+        assert 0.05 < want.max(axis=1).min() and want.max(axis=1).max() < 0.999  # not trivial
+        fast = _classifier().fit(rtr, site[train]).predict(rte)  # the probe's own tolerance
+        assert np.array_equal(fast, _classifier().fit(xtr, site[train]).predict(xte))
 
 
 @pytest.mark.parametrize("seed", range(2))
