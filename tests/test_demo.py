@@ -55,7 +55,8 @@ def test_demo_end_to_end_then_reuses_outputs(
     if report["num_images"]:  # the audit takes the same true positives as compare
         audit = json.loads(audit_file.read_text())
         assert audit["num_images"] == report["num_images"]
-        assert {c["method"] for c in audit["candidates"]} == {"gradcam", "layercam", "eigencam"}
+        methods = {c["method"] for c in audit["candidates"]}  # CAMs and two attributions
+        assert methods == {"gradcam", "layercam", "eigencam", "integrated_gradients", "smoothgrad"}
         assert "Audit:" in first.output
         assert f"heatmap in gallery and compare: {audit['recommended'] or 'gradcam@bn2'}" in (
             first.output.replace("\n", " ")

@@ -20,8 +20,13 @@ DEFAULT_CONFIG_PATH = Path("configs/default.yaml")
 CLASS_NAMES: tuple[str, ...] = ("Normal", "Benign", "Malignant")
 """The BTXRD classes, in label-index order: the one definition every module imports."""
 
-AUDIT_METHODS = ("gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "eigencam")
-"""The audit's candidate methods by default (scorecam and ablationcam are slow)."""
+AUDIT_METHODS = (
+    *("gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "eigencam"),
+    *("integrated_gradients", "smoothgrad"),
+)
+"""The audit's candidate methods by default: the CAMs (one shared pass draws them all) and
+two Captum attributions, Integrated Gradients and SmoothGrad (scorecam, ablationcam,
+occlusion, gradient_shap and guided_gradcam only when asked: slow, or much alike)."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +157,9 @@ class DemoSettings:
     image_size: int = 128
     resize_mode: str = "stretch"
     per_class: int = 20
-    audit_methods: list[str] = field(default_factory=lambda: ["gradcam", "layercam", "eigencam"])
+    audit_methods: list[str] = field(
+        default_factory=lambda: "gradcam layercam eigencam integrated_gradients smoothgrad".split()
+    )
 
 
 @dataclass(frozen=True)
