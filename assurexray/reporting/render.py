@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from assurexray.core.config import colormap_names
+from assurexray.core.config_ranges import colormap_names
 from assurexray.core.errors import ConfigError
 
 COLORMAPS = colormap_names()
