@@ -1,7 +1,8 @@
 """The ``shortcuts`` job: does the model read the film's markers or the hospital?
 
 One pass per image through the model (prediction, heatmap of the predicted class, pooled
-features), then per image: artefacts (detected, or the user's LabelMe outlines), attention
+features; the next batch's pass runs in a background thread while this one is analysed),
+then per image: artefacts (detected, or the user's LabelMe outlines), attention
 on them, off the anatomy and on the border against a permutation null, and the
 counterfactual (artefacts inpainted, and a control inpainting of the same shapes
 elsewhere) re-predicted in batches. Then strategies (SpRAy), subgroups and the site probe,
@@ -19,6 +20,7 @@ Library use::
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -31,11 +33,12 @@ from assurexray.core.callbacks import Progress, Warn, no_progress, no_warn
 from assurexray.core.errors import AssureXrayError
 from assurexray.core.files import check_output_folder
 from assurexray.engine.model_opening import OpenedModel
+from assurexray.engine.prefetch import prefetch
 from assurexray.engine.streaming import DISPLAY_SIDE, ExplainedImage, LoadFailure, explain_batches
 from assurexray.reporting.html_report import Pictures, write_pictures
 from assurexray.shortcuts.image_analysis import ImageFindings, analyse_image
 from assurexray.shortcuts.inputs import shortcut_records
-from assurexray.shortcuts.model_pass import ModelTap, predict_arrays
+from assurexray.shortcuts.model_pass import BatchTap, ModelTap, predict_arrays
 from assurexray.shortcuts.options import ShortcutsOptions
 from assurexray.shortcuts.result import ShortcutsResult
 
@@ -75,14 +78,18 @@ def run(
     }
     done = 0
     tap = ModelTap(model)
+    lock = threading.Lock()  # the model: the next batch's pass, or this batch's re-predictions
+
+    def with_tap(batch: list[ExplainedImage | LoadFailure]) -> tuple[list[Any], BatchTap]:
+        explained = [e for e in batch if isinstance(e, ExplainedImage)]
+        return batch, tap.take(len(explained), [e.target for e in explained])
+
     with tap:
         stream = explain_batches(
             paths, model.explainer, model.preprocess, options.stream, display_side=DISPLAY_SIDE
         )
         try:
-            for batch in stream:
-                explained = [e for e in batch if isinstance(e, ExplainedImage)]
-                tapped = tap.take(len(explained), [e.target for e in explained])
+            for batch, tapped in prefetch(stream, lock, with_tap):
                 batch_findings: list[tuple[ImageFindings, ExplainedImage]] = []
                 j = -1
                 for item in batch:
@@ -114,7 +121,8 @@ def run(
                     )
                     if tapped.pooled is not None:
                         features.append(tapped.pooled[j])
-                _counterfactuals(batch_findings, model, options, tap)
+                with lock:
+                    _counterfactuals(batch_findings, model, options, tap)
                 for found, item in batch_findings:
                     rows.append(_row(by_path[str(item.image.path)], found, item, names))
                     findings.append(found)
