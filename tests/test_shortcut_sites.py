@@ -240,3 +240,26 @@ def test_skips_and_fold_reduction_and_metadata():
     again = site_probe(x, site, folds=3, permutations=9, metadata=meta, n_resamples=50)
     assert both.to_dict() == again.to_dict()  # seeded
     json.dumps(both.to_dict(), allow_nan=False)
+
+
+def test_permutations_stop_once_the_null_reaches_the_score_often_enough():
+    """Besag and Clifford's sequential p-value: a probe far from significant stops early with
+    p = h / drawn; one carried by the features draws every permutation, as without stopping."""
+    from sklearn.model_selection import StratifiedKFold
+
+    x, site = _site_data(7, 0.0, n=45)
+    cv = list(StratifiedKFold(3, shuffle=True, random_state=0).split(x, site))
+    prepared = _prepared_folds(x, StandardScaler(), cv)
+    y = site - 1
+    full = permutation_test(prepared, y, _classifier(), 99, seed=1)
+    score, null, p = permutation_test(prepared, y, _classifier(), 99, seed=1, stop_after=5)
+    assert score == full[0] and len(null) < 99
+    np.testing.assert_array_equal(null, full[1][: len(null)])  # the same draws, fewer of them
+    assert np.sum(null >= score) == 5 and null[-1] >= score and p == 5 / len(null)
+    assert p > 0.05 and full[2] > 0.05
+
+    x, site = _site_data(7, 2.0, n=45)
+    prepared = _prepared_folds(x, StandardScaler(), cv)
+    stopped = permutation_test(prepared, y, _classifier(), 39, seed=1, stop_after=5)
+    unstopped = permutation_test(prepared, y, _classifier(), 39, seed=1)
+    assert len(stopped[1]) == 39 and stopped[2] == unstopped[2] == pytest.approx(1 / 40)

@@ -154,7 +154,8 @@ def permutation_p_value(
     total = float(h.sum())
     if observed_mass is None or total <= 0:
         return None
-    null_mass = (masks.astype(bool) * h).sum(axis=(1, 2)) / total
+    # One small sum per mask: a full (n, h, w) product would allocate n float frames.
+    null_mass = np.array([h[m].sum() for m in masks.astype(bool, copy=False)]) / total
     exceed = int(np.count_nonzero(null_mass >= observed_mass - _TIE_TOLERANCE))
     return (1 + exceed) / (1 + masks.shape[0])
 
