@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from assurexray.core.files import write_csv, write_json, write_png, write_with
+from assurexray.core.files import write_csv, write_json, write_png
 from assurexray.reporting import render as draw
+from assurexray.reporting.figures import figure_pixels, pyplot
 
 if TYPE_CHECKING:
     from assurexray.audit.options import AuditOptions
@@ -37,9 +38,7 @@ def write_outputs(result: AuditResult, options: AuditOptions) -> list[Path]:
     files = [
         write_json(out / "audit_report.json", result.report),
         write_csv(out / "audit.csv", leaderboard_table(result.report)),
-        write_with(
-            out / "audit_leaderboard.png", lambda tmp: leaderboard_figure(result.report, tmp)
-        ),
+        write_png(out / "audit_leaderboard.png", leaderboard_figure(result.report)),
     ]
     if result.shown:
         files.append(write_png(out / "audit_methods.png", methods_figure(result, options)))
@@ -107,12 +106,12 @@ def leaderboard_table(report: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def leaderboard_figure(report: dict[str, Any], path: Path) -> None:
-    """Hit rate and relevance mass with their 95 % intervals, chance and baselines marked."""
-    import matplotlib
+def leaderboard_figure(report: dict[str, Any], path: Path | None = None) -> np.ndarray:
+    """Hit rate and relevance mass with their 95 % intervals, chance and baselines marked.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Returns the picture's RGB pixels; with ``path``, also writes it there as PNG.
+    """
+    plt = pyplot()
 
     entries = [*report["candidates"], *report["baselines"]]
     names = [e["name"] for e in entries]
@@ -153,8 +152,10 @@ def leaderboard_figure(report: dict[str, Any], path: Path) -> None:
         fontsize=9,
     )
     figure.tight_layout()
-    figure.savefig(path, format="png", dpi=100)
-    plt.close(figure)
+    pixels = figure_pixels(figure, dpi=100)
+    if path is not None:
+        write_png(path, pixels)
+    return pixels
 
 
 def _colour(entry: dict[str, Any], report: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""The shortcut report's pictures (matplotlib, written atomically).
+"""The shortcut report's pictures (drawn by matplotlib, written atomically).
 
 * ``shortcut_mean_heatmaps.png``: the mean heatmap per predicted class and per center, in
   a common square frame (each image's map stretched to it, so top-left is top-left).
@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from assurexray.core.files import write_with
+from assurexray.core.files import write_png
 from assurexray.engine.model_opening import OpenedModel
 from assurexray.engine.streaming import DISPLAY_SIDE
 from assurexray.imaging.preprocess import decode_floor
 from assurexray.imaging.reading import read_image
+from assurexray.reporting.figures import figure_pixels, pyplot
 from assurexray.shortcuts.artefact_masks import artefact_mask
 from assurexray.shortcuts.options import ShortcutsOptions
 from assurexray.shortcuts.regions import inpaint
@@ -28,22 +29,12 @@ from assurexray.shortcuts.regions import inpaint
 if TYPE_CHECKING:
     from assurexray.shortcuts.result import ShortcutsResult
 
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+#: Longest side, in pixels, of each film drawn in ``shortcut_artefacts.png``.
+PANEL_SIDE = 400
 
 
 def _save(figure: Any, path: Path) -> Path:
-    plt = _pyplot()
-    try:
-        return write_with(path, lambda tmp: figure.savefig(tmp, format="png", dpi=90))
-    finally:
-        plt.close(figure)
+    return write_png(path, figure_pixels(figure, dpi=90))
 
 
 def write_pictures(
@@ -60,7 +51,7 @@ def write_pictures(
 
 def mean_heatmaps(result: ShortcutsResult, path: Path) -> Path:
     """Mean heatmap per predicted class (top row) and per center (bottom row)."""
-    plt = _pyplot()
+    plt = pyplot()
     table = result.table
     maps = np.stack([f.common_map for f in result.findings])
     rows = [("predicted", sorted(table["predicted"].astype(str).unique()))]
@@ -84,6 +75,16 @@ def mean_heatmaps(result: ShortcutsResult, path: Path) -> Path:
     return _save(figure, path)
 
 
+def _panel(image: np.ndarray) -> np.ndarray:
+    """``image`` at most :data:`PANEL_SIDE` pixels a side (area averaging): the figure shows
+    each panel about 270 pixels wide, and matplotlib resamples large arrays slowly."""
+    f = PANEL_SIDE / max(image.shape[:2])
+    if f >= 1.0:
+        return image
+    size = (max(1, round(image.shape[1] * f)), max(1, round(image.shape[0] * f)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 def examples(result: ShortcutsResult, count: int) -> list[int]:
     """Positions of the images with artefacts whose probability moved most on removal."""
     table = result.table
@@ -98,7 +99,7 @@ def artefact_examples(
     result: ShortcutsResult, rows: list[int], model: OpenedModel, options: ShortcutsOptions
 ) -> Path:
     """Film with detections, heatmap, film with the artefacts inpainted, and dp."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(len(rows), 3, figsize=(9, 3.1 * len(rows)), squeeze=False)
     floor = decode_floor(model.preprocess, DISPLAY_SIDE)
     side = max(DISPLAY_SIDE, model.preprocess.image_size)
@@ -107,10 +108,13 @@ def artefact_examples(
         row = result.table.iloc[i]
         work = read_image(found.path, reduce_to=floor).reduced(side).data
         mask = artefact_mask(work.shape[:2], found.artefacts, dilate_px=1)
+        inpainted = _panel(inpaint(work, mask))  # in the frame the model's input came from
+        scale = PANEL_SIDE / max(work.shape[:2]) if max(work.shape[:2]) > PANEL_SIDE else 1.0
+        work = _panel(work)
         heat = cv2.resize(found.common_map, (work.shape[1], work.shape[0]))
         axis_row[0].imshow(work, cmap="gray")
         for a in found.artefacts:
-            x0, y0, x1, y1 = a.box
+            x0, y0, x1, y1 = (v * scale for v in a.box)
             axis_row[0].add_patch(
                 plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime", lw=1.5)
             )
@@ -118,7 +122,7 @@ def artefact_examples(
         axis_row[1].imshow(work, cmap="gray")
         axis_row[1].imshow(heat, cmap="jet", alpha=0.45)
         axis_row[1].set_title(f"heatmap of {row['explained']}", fontsize=8)
-        axis_row[2].imshow(inpaint(work, mask), cmap="gray")
+        axis_row[2].imshow(inpainted, cmap="gray")
         dp = row["p_removed"] - row["p_baseline"]
         axis_row[2].set_title(
             f"inpainted: p({row['explained']}) {row['p_baseline']:.2f} -> "
@@ -133,7 +137,7 @@ def artefact_examples(
 
 def strategies_figure(result: ShortcutsResult, path: Path) -> Path:
     """Per class: eigenvalues (left) and each cluster's mean pooled map."""
-    plt = _pyplot()
+    plt = pyplot()
     strategies = result.report.get("strategies", {})
     classes = [c for c in strategies if isinstance(strategies[c], dict) and "k" in strategies[c]]
     cols = 1 + max([strategies[c]["k"] for c in classes] or [1])
