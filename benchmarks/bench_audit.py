@@ -1,15 +1,16 @@
 """How long the audit takes, against running each candidate on its own through pytorch-grad-cam.
 
 On the demo's test true positives (run ``assurexray demo`` first) with the
-default candidates (6 methods x the 3 default layers and their combination),
+default CAM candidates (6 methods x the 3 default layers and their combination),
 it times, in the same run:
 
-* ``engine``: every candidate's maps from one shared forward and backward pass
+* ``engine``: every CAM candidate's maps from one shared forward and backward pass
   per batch (what ``assurexray audit`` does);
 * ``naive``: one pytorch-grad-cam object per candidate, each run over every
   batch (what a user would write by hand);
-* ``audit``: the whole ``audit`` job (maps, scores in the original frame,
-  sanity, ROAD faithfulness, stability, and the files).
+* ``audit``: the whole ``audit`` job with every default candidate (the CAMs and
+  the two attributions: maps, scores in the original frame, sanity, ROAD
+  faithfulness, stability, adversarial stability, and the files).
 
 Usage: ``python benchmarks/bench_audit.py [--checkpoint C] [--data D] [--json F]``
 """
@@ -31,8 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assurexray.audit import job as audit  # noqa: E402
 from assurexray.core.config import load_settings  # noqa: E402
-from assurexray.engine.jobs import open_model  # noqa: E402
-from assurexray.engine.model_opening import ModelOptions
+from assurexray.engine.model_opening import ModelOptions, open_model  # noqa: E402
 from assurexray.engine.streaming import LoadedImage, batched, load_images  # noqa: E402
 from assurexray.explain.cam_engine import CandidateMaps  # noqa: E402
 from assurexray.explain.cam_methods import CAM_METHODS  # noqa: E402
@@ -63,7 +63,7 @@ def main() -> None:
     )
     model = open_model(ModelOptions.from_settings(settings, checkpoint=args.checkpoint), "cpu")
     network = model.checkpoint.model.eval()
-    chosen, _, _ = choose_annotated(model, options.compare)
+    chosen, _, _ = choose_annotated(model, options.choice)
     lookup = {name: i for i, name in enumerate(model.class_names)}
     loaded = [
         i for i in load_images(chosen["path"], model.preprocess) if isinstance(i, LoadedImage)
@@ -80,7 +80,8 @@ def main() -> None:
     candidates = audit.build_candidates(
         network, methods=options.methods, layers=(), final_layer=final, input_size=(3, size, size)
     )
-    engine = CandidateMaps(network, candidates, final_layer=final)
+    cams = [c for c in candidates if c.method in CAM_METHODS]
+    engine = CandidateMaps(network, cams, final_layer=final)
 
     started = time.perf_counter()
     for x, wanted in batches:
@@ -90,7 +91,7 @@ def main() -> None:
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     started = time.perf_counter()
-    for candidate in candidates:
+    for candidate in cams:
         layers = [network.get_submodule(n) for n in candidate.layers]
         cam = CAM_METHODS[candidate.method](network, layers)
         for x, wanted in batches:
@@ -101,12 +102,13 @@ def main() -> None:
     result = {
         "images": len(loaded),
         "candidates": len(candidates),
+        "cam_candidates": len(cams),
         "image_size": size,
         "engine_seconds": engine_seconds,
         "naive_seconds": naive_seconds,
         "ratios": {"naive_vs_engine": naive_seconds / engine_seconds},
     }
-    print(f"{len(loaded)} true positives, {len(candidates)} candidates at {size} px")
+    print(f"{len(loaded)} true positives, {len(cams)} CAM candidates at {size} px")
     print(f"shared-pass engine : {engine_seconds:7.1f} s  1.00x")
     print(f"pytorch-grad-cam   : {naive_seconds:7.1f} s  {naive_seconds / engine_seconds:.2f}x")
     if not args.skip_audit:
@@ -114,7 +116,8 @@ def main() -> None:
         audit.run(model, replace(options))
         result["audit_seconds"] = time.perf_counter() - started
         print(
-            f"whole audit job    : {result['audit_seconds']:7.1f} s (maps, scores, checks, files)"
+            f"whole audit job    : {result['audit_seconds']:7.1f} s ({len(candidates)} candidates:"
+            " maps, scores, checks, files)"
         )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
