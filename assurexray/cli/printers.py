@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from assurexray.cli.shortcut_printers import print_shortcuts
 from assurexray.cli.terminal import console, err_console, show_failures, text, warn
-from assurexray.core.text import number, percent, with_interval
+from assurexray.core.text import number, percent
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -178,64 +178,32 @@ def print_compare(result: CompareResult) -> None:
 
 def print_audit(result: AuditResult) -> None:
     """The leaderboard with intervals beside chance, the verdict, and the files written."""
-    from rich.table import Table
+    from assurexray.cli.audit_table import audit_table, flip_line
 
     show_failures([f["error"] for f in result.failures])
     report = result.report
     if result.interrupted:
         warn(f"interrupted: the report holds the {report['num_images']} images scored so far")
-    table = Table(
-        title=f"Audit: {report['num_images']} images ({report['selection']}); "
-        f"checks on {report['num_checked']}; ranked by {report['rank_by'].replace('_', ' ')}"
-    )
-    columns = (
-        "#",
-        "candidate",
-        "localis.",
-        "hit rate",
-        "rel. mass",
-        f"IoU@{report['iou_thresholds'][0]:g}",
-        "Otsu IoU",
-        "ROAD",
-        "stability",
-        "adv. SSIM",
-        "adv. flips",
-        "sanity",
-    )
-    for column in columns:
-        table.add_column(column, justify="left" if column == "candidate" else "right")
-    chance = report["chance_level"]
-    for entry in [*report["candidates"], *report["baselines"]]:
-        style = "bold green" if entry["name"] == report["recommended"] else ""
-        if entry["name"] in {b["name"] for b in report["baselines"]}:
-            style = "dim"
-        table.add_row(
-            str(entry.get("rank", "-")),
-            escape(entry["name"]),
-            _fmt(entry.get("localisation")),
-            _with_ci(entry, "hit_rate"),
-            _with_ci(entry, "relevance_mass"),
-            _fmt(entry.get("mean_iou")),
-            _fmt(entry.get("mean_otsu_iou")),
-            _fmt(entry.get("faithfulness"), digits=3),
-            _fmt(entry.get("stability_ssim")),
-            _fmt(entry.get("adversarial_ssim")),
-            _fmt(entry.get("adversarial_flip_share"), pct=True),
-            _sanity(entry.get("sanity") or {}),
-            style=style,
-        )
+    table, left_out = audit_table(report, console.width)
     console.print(table)
+    chance = _fmt(report["chance_level"], pct=True)
     console.print(
-        f"chance level (mean tumour area fraction): {_fmt(chance, pct=True)} — a map that "
+        f"chance level (mean tumour area fraction): {chance} — a map that "
         "ignores the image scores about this on hit rate and relevance mass. Intervals are 95 % "
         "bootstrap over images. localis.: mean of hit and mass (ranks the candidates by "
         "default). ROAD: faithfulness, higher is better, random ≈ 0. stability: SSIM of the "
-        "map under noise, brightness and shift; adv.: under FGSM/PGD within "
-        f"{_budget(report)} (SSIM where the class is kept; flips: share of attacks that change "
-        "the class, the same for every candidate). Sanity: "
+        "map under noise, brightness and shift; adv. SSIM: under FGSM/PGD within "
+        f"{_budget(report)}, where the class is kept. Sanity: "
         "Spearman correlation with the original maps once the head (then the last block) is "
         f"randomised; a map that stays at ≥ {report['settings']['sanity_threshold']:g} fails."
     )
+    flips = flip_line(report)
+    if flips:
+        console.print(flips)
+    if left_out:
+        console.print(
+            f"not shown at this width: {', '.join(left_out)} (all in audit.csv and report.html)"
+        )
     for line in report["verdict"]:
         console.print(escape(line))
     if report["recommended"]:
@@ -252,17 +220,6 @@ def _budget(report: dict[str, Any]) -> str:
     adversarial = report.get("adversarial") or {}
     epsilon = adversarial.get("epsilon_grey_levels")
     return "the L∞ budget" if epsilon is None else f"±{epsilon:g}/255 grey levels"
-
-
-def _with_ci(entry: dict[str, Any], score: str) -> str:
-    return with_interval(entry.get(score), entry.get(f"{score}_ci"))
-
-
-def _sanity(sanity: dict[str, Any]) -> str:
-    if sanity.get("passed") is None:
-        return "n/a"
-    verdict = "[green]pass[/green]" if sanity["passed"] else "[red]fail[/red]"
-    return f"{verdict} {sanity['spearman']:.2f}"
 
 
 def _fmt(value: float | None, *, pct: bool = False, digits: int = 2) -> str:
