@@ -252,7 +252,6 @@ def probe_section(
             permutations=o.probe_permutations,
             seed=o.seed,
             metadata=meta,
-            n_jobs=1,
         )
     decision = flag_site_encoded(result, o.alpha, o.min_effect)
     out = {**result.to_dict(), "decision": decision.reason, "components": int(x.shape[1])}

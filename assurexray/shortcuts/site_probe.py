@@ -25,8 +25,8 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils import _safe_indexing
-from sklearn.utils.parallel import Parallel, delayed
 
+from assurexray.shortcuts.batched_logistic import fit_predict_many
 from assurexray.shortcuts.subgroups import is_numeric
 
 #: Null scores reaching the observed one after which the permutations stop (Besag and
@@ -77,7 +77,6 @@ def site_probe(
     metadata: pd.DataFrame | None = None,
     confidence: float = 0.95,
     n_resamples: int = 1000,
-    n_jobs: int | None = None,
 ) -> SiteProbe:
     """Can a standardised logistic regression tell the site from the features?
 
@@ -113,7 +112,6 @@ def site_probe(
             their own: categorical columns one-hot, numeric ones imputed and scaled.
         confidence: level of the bootstrap interval.
         n_resamples: bootstrap resamples.
-        n_jobs: parallel jobs for the permutations.
 
     Returns:
         The probe on the features, with the metadata probe under ``metadata``.
@@ -125,8 +123,7 @@ def site_probe(
         raise ValueError("features must be (n, d) with one site and group per row")
     model = (_feature_prep(), _classifier())
     run = partial(_probe, y=y, g=g, boot=(confidence, n_resamples), folds=folds,
-                  permutations=permutations, seed=seed, stop_after=stop_after,
-                  n_jobs=n_jobs)  # fmt: skip
+                  permutations=permutations, seed=seed, stop_after=stop_after)  # fmt: skip
     meta = None if metadata is None else run(*_metadata_model(metadata))
     result = run(x, model)
     return result if meta is None else replace(result, metadata=meta)
@@ -162,7 +159,6 @@ def _probe(
     permutations: int,
     seed: int,
     stop_after: int | None,
-    n_jobs: int | None,
 ) -> SiteProbe:
     counts = {str(s): int(c) for s, c in zip(*np.unique(y, return_counts=True), strict=True)}
     if len(counts) < 2:
@@ -185,7 +181,7 @@ def _probe(
         for (_, test), pred in zip(cv, _fold_predictions(prepared, yt, model[1]), strict=True):
             yp[test] = pred
         score, null, p = permutation_test(
-            prepared, yt, model[1], permutations, seed, n_jobs, stop_after=stop_after
+            prepared, yt, model[1], permutations, seed, stop_after=stop_after
         )
     return SiteProbe(
         "ok", reason, len(y), counts, folds=k,
@@ -237,20 +233,22 @@ def permutation_test(
     classifier: LogisticRegression,
     permutations: int,
     seed: int,
-    n_jobs: int | None = None,
     *,
     stop_after: int | None = None,
 ) -> tuple[float, np.ndarray, float]:
     """sklearn's ``permutation_test_score`` (balanced accuracy, the same permutations of the
     same seed, the same p-value) on folds prepared once by :func:`_prepared_folds`.
 
+    Every permutation's regression on a fold is fitted at once with the others
+    (:func:`~assurexray.shortcuts.batched_logistic.fit_predict_many`: the same optimum,
+    so the same predictions, as sklearn's ``LogisticRegression`` fitted one at a time).
+
     Args:
         prepared: The folds and their preprocessed inputs.
         y: Integer class codes ``0..k-1`` of every image.
-        classifier: The probe's classifier (cloned for every fit).
+        classifier: The probe's L2-regularised ``LogisticRegression`` (its ``C`` is used).
         permutations: Permutations of ``y`` over all images.
         seed: ``random_state`` of the permutations.
-        n_jobs: Parallel jobs for the permutations.
         stop_after: Besag and Clifford's sequential stop: once this many null scores reach
             the observed one, stop and return ``p = stop_after / drawn`` (the null holds the
             scores drawn). None (default): draw all, as sklearn does.
@@ -259,28 +257,30 @@ def permutation_test(
         ``(score, null scores, p-value)``, the score the mean balanced accuracy of the folds.
     """
     k = int(y.max()) + 1
+    c = float(classifier.C)
 
-    def fold_mean(labels: np.ndarray) -> float:
-        preds = _fold_predictions(prepared, labels, classifier)
-        return float(np.mean([
-            _balanced_accuracy(labels[test], pred, k)
-            for (_, test, _, _), pred in zip(prepared, preds, strict=True)
-        ]))  # fmt: skip
+    def fold_means(labels: np.ndarray) -> np.ndarray:
+        """The mean balanced accuracy over the folds of each row of ``labels``."""
+        total = np.zeros(len(labels))
+        for train, test, xtr, xte in prepared:
+            predicted = fit_predict_many(xtr, labels[:, train], xte, k, c=c)
+            pairs = zip(labels, predicted, strict=True)
+            total += [_balanced_accuracy(row[test], pred, k) for row, pred in pairs]
+        return total / len(prepared)
 
     rng = np.random.RandomState(seed)  # as sklearn's check_random_state(seed)
-    shuffled = [y[rng.permutation(len(y))] for _ in range(permutations)]
-    score = fold_mean(y)
-    chunk = stop_after or permutations
-    null: list[float] = []
-    for start in range(0, permutations, max(1, chunk)):
-        part = shuffled[start : start + chunk]
-        null += Parallel(n_jobs=n_jobs)(delayed(fold_mean)(s) for s in part)
-        reached = np.flatnonzero(np.asarray(null) >= score)
+    shuffled = np.array([y[rng.permutation(len(y))] for _ in range(permutations)])
+    score = float(fold_means(y[None])[0])
+    chunk = max(1, stop_after or permutations)
+    null = np.zeros(0)
+    for start in range(0, permutations, chunk):
+        null = np.concatenate([null, fold_means(shuffled[start : start + chunk])])
+        reached = np.flatnonzero(null >= score)
         if stop_after and len(reached) >= stop_after:
             drawn = int(reached[stop_after - 1]) + 1
-            return score, np.asarray(null[:drawn]), stop_after / drawn
-    p = (np.sum(np.asarray(null) >= score) + 1.0) / (permutations + 1)
-    return score, np.asarray(null), float(p)
+            return score, null[:drawn], stop_after / drawn
+    p = (np.sum(null >= score) + 1.0) / (permutations + 1)
+    return score, null, float(p)
 
 
 def _feature_prep() -> Any:
