@@ -238,11 +238,12 @@ def _explain_selected(
     for done, (job, item) in enumerate(zip(jobs, stream_items, strict=True), start=1):
         if isinstance(item, ExplainedImage) and item.target == item.predicted:
             image_id = wanted[job][0][2]["image_id"]
+            gray = item.image.radiograph.pixels
             pictures[image_id] = write_pictures(
                 options.output,
                 image_id,
-                item.image.radiograph.pixels,
-                item.heatmap,
+                gray,
+                item.heatmap_at(gray.shape[:2]),
                 alpha=options.alpha,
                 colormap=options.colormap,
             )

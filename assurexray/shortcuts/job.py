@@ -116,8 +116,9 @@ def run(
                         found.cells_px = item.image.geometry.network_size / max(tap.cells)
                     batch_findings.append((found, item))
                     key = str(record.get("image_id") or item.image.path)
+                    gray = item.image.radiograph.pixels  # the heatmap at its size, not the file's
                     pictures[key] = write_pictures(
-                        options.output, key, item.image.radiograph.pixels, item.heatmap
+                        options.output, key, gray, item.heatmap_at(gray.shape[:2])
                     )
                     if tapped.pooled is not None:
                         features.append(tapped.pooled[j])
