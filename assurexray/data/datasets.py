@@ -26,13 +26,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from assurexray.annotations.labelme import annotation_files
 from assurexray.core.errors import DatasetError, refuse_special, special_kind
+from assurexray.data.btxrd_metadata import metadata_extras
 from assurexray.data.index import (
     CLASS_NAMES,
     INDEX_COLUMNS,
@@ -111,7 +111,7 @@ def load_btxrd(root: str | Path, *, metadata: str | Path | None = None) -> pd.Da
     paths = [lookup.find(name) for name in names]
     annotation_dirs = [root / name for name in _ANNOTATION_DIRS]
     extras = {"center": table["center"].map(center_key).to_list()} if "center" in table else {}
-    extras.update(_metadata_extras(table))
+    extras.update(metadata_extras(table))
     return make_index(
         ids=[strip_suffix(name) for name in names],
         paths=paths,
@@ -120,37 +120,6 @@ def load_btxrd(root: str | Path, *, metadata: str | Path | None = None) -> pd.Da
         source=table_path,
         extras=extras,
     )
-
-
-#: BTXRD's one-hot anatomical-site and shooting-angle columns (``dataset.xlsx``).
-SITE_COLUMNS = (
-    "hand", "ulna", "radius", "humerus", "foot", "tibia", "fibula", "femur", "hip bone",
-    "ankle-joint", "knee-joint", "hip-joint", "wrist-joint", "elbow-joint", "shoulder-joint",
-)  # fmt: skip
-ANGLE_COLUMNS = ("frontal", "lateral", "oblique")
-
-
-def _metadata_extras(table: pd.DataFrame) -> dict[str, list[Any]]:
-    """``gender``, ``age``, ``site`` and ``angle`` from the BTXRD table, where present.
-
-    ``site`` and ``angle`` join the names of the one-hot columns set on a row (``"femur"``,
-    ``"femur+knee-joint"``); a row with none set is missing (None).
-    """
-    extras: dict[str, list[Any]] = {}
-    columns = {str(c).strip().lower(): c for c in table.columns}
-    for name in ("gender", "age"):
-        if name in columns:
-            values = table[columns[name]]
-            extras[name] = [None if pd.isna(v) else v for v in values]
-    for name, flags in (("site", SITE_COLUMNS), ("angle", ANGLE_COLUMNS)):
-        present = [f for f in flags if f in columns]
-        if not present:
-            continue
-        on = pd.DataFrame(
-            {f: pd.to_numeric(table[columns[f]], errors="coerce").fillna(0) > 0 for f in present}
-        )
-        extras[name] = ["+".join(f for f in present if row[f]) or None for _, row in on.iterrows()]
-    return extras
 
 
 def load_class_folders(root: str | Path) -> pd.DataFrame:

@@ -17,8 +17,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import cached_property
 from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,68 +29,19 @@ from assurexray.core.callbacks import Progress, no_progress
 from assurexray.core.errors import AssureXrayError
 from assurexray.engine.jobs import StreamOptions
 from assurexray.engine.model_opening import OpenedModel
+from assurexray.engine.stream_items import ExplainedImage as ExplainedImage
+from assurexray.engine.stream_items import LoadedImage as LoadedImage
+from assurexray.engine.stream_items import LoadFailure as LoadFailure
+from assurexray.engine.stream_items import Prediction as Prediction
 from assurexray.imaging.header import decoded_pixels
-from assurexray.imaging.preprocess import Geometry, PreprocessConfig, decode_floor, preprocess_image
-from assurexray.imaging.reading import DEFAULT_MAX_PIXELS, Radiograph, read_image
+from assurexray.imaging.preprocess import PreprocessConfig, decode_floor, preprocess_image
+from assurexray.imaging.reading import DEFAULT_MAX_PIXELS, read_image
 
 if TYPE_CHECKING:
     from assurexray.explain.explainer import Explainer
 
 T = TypeVar("T")
 DISPLAY_SIDE = 1024  # longest side of any picture the jobs draw of one image
-
-
-@dataclass(frozen=True)
-class LoadedImage:
-    """A decoded radiograph and its network input.
-
-    ``radiograph.data`` is a copy at most ``display_side`` pixels a side (the
-    pictures' size; ``radiograph.size`` is the file's), so images waiting in
-    the stream hold little memory whatever the files' size.
-    """
-
-    path: Path
-    radiograph: Radiograph
-    tensor: np.ndarray
-    geometry: Geometry
-
-
-@dataclass(frozen=True)
-class LoadFailure:
-    """A file that could not be used, and why (one line naming the file)."""
-
-    path: Path
-    error: str
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """The classifier's output for one image."""
-
-    path: Path
-    probabilities: np.ndarray
-    predicted: int
-
-
-@dataclass(frozen=True, eq=False)
-class ExplainedImage:
-    """Prediction plus heatmap; :attr:`heatmap` is in the original image frame."""
-
-    image: LoadedImage
-    probabilities: np.ndarray
-    predicted: int
-    target: int
-    network_heatmap: np.ndarray  # S×S, at the network input
-    empty: bool
-
-    @cached_property
-    def heatmap(self) -> np.ndarray:
-        """The heatmap in the original frame, ``radiograph.size`` (made on first use)."""
-        return self.image.geometry.heatmap_to_original(self.network_heatmap)
-
-    def heatmap_at(self, size: tuple[int, int]) -> np.ndarray:
-        """The heatmap of the whole image at ``size`` (H, W), e.g. a picture's size."""
-        return self.image.geometry.heatmap_to_original(self.network_heatmap, size=size)
 
 
 class PixelBudget:
