@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from assurexray.cli.shortcut_printers import print_shortcuts
 from assurexray.cli.terminal import console, err_console, show_failures, text, warn
-from assurexray.core.text import number, percent
+from assurexray.core.text import number, percent, with_interval
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,7 +91,6 @@ def print_training_start(options: TrainOptions) -> None:
 
 def print_training(result: TrainResult, *, pretrained: bool = False) -> None:
     """The best epoch, the checkpoint and the test split's scores."""
-    from rich.table import Table
 
     show_failures(result.failures)
     if result.interrupted:
@@ -105,16 +104,31 @@ def print_training(result: TrainResult, *, pretrained: bool = False) -> None:
     if result.best_epoch:  # else no epoch finished and no file was written
         console.print(f"best epoch {result.best_epoch}; checkpoint: {text(result.checkpoint)}")
     if result.test_metrics:
-        table = Table(title="Test split (best checkpoint)")
-        for column in ("accuracy", "macro-F1", "macro ROC AUC"):
-            table.add_column(column, justify="right")
-        auc = result.test_metrics.get("macro_roc_auc")
-        table.add_row(
-            f"{result.test_metrics['accuracy']:.1%}",
-            f"{result.test_metrics['macro_f1']:.3f}",
-            _fmt(auc, digits=3),
-        )
-        console.print(table)
+        console.print(_test_table(result.test_metrics))
+
+
+def _test_table(metrics: dict[str, Any]) -> Any:
+    """Accuracy with its 95 % Wilson interval beside the majority-class accuracy, macro-F1,
+    and macro ROC AUC beside 0.5 (a model that cannot rank the classes)."""
+    from rich.table import Table
+
+    from assurexray.evaluation.statistics import wilson_interval
+
+    n = int(metrics.get("num_images") or 0)
+    supports = [int(row["support"]) for row in (metrics.get("per_class") or {}).values()]
+    correct = round(metrics["accuracy"] * n)
+    table = Table(title=f"Test split (best checkpoint): {n} images")
+    for column in ("measure", "value (95 % CI)", "chance"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+    majority = max(supports) / n if n and supports else None
+    table.add_row(
+        "accuracy",
+        with_interval(metrics["accuracy"], wilson_interval(correct, n), as_percent=True),
+        f"{percent(majority)} (always the commonest class)" if majority is not None else "",
+    )
+    table.add_row("macro-F1", number(metrics["macro_f1"], 3), "")
+    table.add_row("macro ROC AUC", number(metrics.get("macro_roc_auc"), 3), "0.5")
+    return table
 
 
 def print_gallery(result: GalleryResult) -> None:
