@@ -22,6 +22,7 @@ from typer.core import TyperGroup
 
 from assurexray import __version__
 from assurexray.cli.terminal import console, fail
+from assurexray.core.config import AUDIT_METHODS
 
 try:  # newer typer ships its own copy of click
     from typer._click import Context
@@ -47,7 +48,11 @@ ConfigOption = Annotated[
 ]
 CheckpointOption = Annotated[
     Path | None,
-    from_config("--checkpoint", help="Model checkpoint (.pt)."),
+    from_config(
+        "--checkpoint",
+        help="Model checkpoint: assurexray's .pt, or weights another tool wrote (.pth, .ckpt, "
+        ".safetensors, ...).",
+    ),
 ]
 MethodOption = Annotated[
     str | None,
@@ -101,11 +106,12 @@ ThresholdOption = Annotated[
 ]
 CandidateMethodsOption = Annotated[
     list[str] | None,
-    from_config(
+    typer.Option(
         "--method",
         help="Candidate method; repeat for several (gradcam, gradcam++, hirescam, xgradcam, "
         "layercam, eigencam, eigengradcam, gradcamelementwise, scorecam, ablationcam; Captum: "
         "integrated_gradients, smoothgrad, gradient_shap, occlusion, guided_gradcam).",
+        show_default="audit.methods in the config: " + ", ".join(AUDIT_METHODS),
     ),
 ]
 CandidateLayersOption = Annotated[
