@@ -170,6 +170,9 @@ def audited(tiny_dataset, tiny_checkpoint, tmp_path_factory):
 def test_audit_command_writes_the_report(audited, tiny_dataset):
     result, out = audited
     assert result.exit_code == 0, result.output
+    for header in ("IoU@0.5", "Otsu IoU", "stability", "adv. SSIM"):  # a log gets every column
+        assert header in result.output
+    assert "not shown at this width" not in result.output
     report = json.loads((out / "audit_report.json").read_text())
     index = pd.read_csv(tiny_dataset / "splits.csv")
     annotated = len(list((tiny_dataset / "Annotations").glob("*.json")))

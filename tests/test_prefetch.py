@@ -75,3 +75,15 @@ def test_stopping_early_stops_the_producer_and_closes_the_source():
     stream.close()
     assert closed.is_set()
     assert len(made) <= 4 + 2 + 1  # consumed, queued, and the one in hand
+
+
+def test_a_stop_inside_prepare_is_an_error_not_the_end():
+    def prepare(x):
+        if x == 2:
+            raise StopIteration  # a bug in prepare must not end the stream quietly
+        return x
+
+    stream = prefetch(iter(range(5)), threading.Lock(), prepare)
+    assert [next(stream), next(stream)] == [0, 1]
+    with pytest.raises((RuntimeError, StopIteration)):
+        next(stream)

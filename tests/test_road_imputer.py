@@ -59,3 +59,17 @@ def test_deferred_imputations_equal_sequential_ones_in_call_order(image):
     for got, want in zip(ours, expected, strict=True):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
     assert not torch.equal(ours[0], ours[1])  # the percentiles remove different pixels
+
+
+def test_nothing_removed_leaves_the_image_as_the_library_does(image):
+    mask = torch.ones(24, 20)
+    torch.manual_seed(3)
+    expected = NoisyLinearImputer()(image, mask)
+    torch.manual_seed(3)
+    assert torch.equal(FastImputer()(image, mask), expected)
+    assert torch.equal(expected, image)
+    deferred = DeferredImputer()
+    deferred(image, mask)
+    deferred(image, torch.from_numpy((np.arange(480).reshape(24, 20) % 3 > 0).astype(np.float32)))
+    first, second = deferred.run(workers=2)
+    assert torch.equal(first, image) and not torch.equal(second, image)

@@ -190,6 +190,10 @@ def print_compare(result: CompareResult) -> None:
         warn(f"interrupted: the report holds the {report['num_images']} images scored so far")
 
 
+#: Width of the audit table written to a log or pipe (every column, intervals included).
+FULL_TABLE_WIDTH = 180
+
+
 def print_audit(result: AuditResult) -> None:
     """The leaderboard with intervals beside chance, the verdict, and the files written."""
     from assurexray.cli.audit_table import audit_table, flip_line
@@ -198,8 +202,14 @@ def print_audit(result: AuditResult) -> None:
     report = result.report
     if result.interrupted:
         warn(f"interrupted: the report holds the {report['num_images']} images scored so far")
-    table, left_out = audit_table(report, console.width)
-    console.print(table)
+    # A terminal gets a table that fits it; a log or a pipe gets every column.
+    out = console
+    if not console.is_terminal and console.width < FULL_TABLE_WIDTH:
+        from rich.console import Console
+
+        out = Console(file=console.file, width=FULL_TABLE_WIDTH, no_color=True)
+    table, left_out = audit_table(report, out.width)
+    out.print(table)
     chance = _fmt(report["chance_level"], pct=True)
     console.print(
         f"chance level (mean tumour area fraction): {chance} — a map that "

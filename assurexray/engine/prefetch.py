@@ -53,9 +53,10 @@ def prefetch(
             while not stop.is_set():
                 with lock:
                     try:
-                        made = prepare(next(iterator))
+                        item = next(iterator)
                     except StopIteration:
                         break
+                    made = prepare(item)  # a StopIteration raised here is an error, not the end
                 if not offer((True, made)):
                     return
             offer((True, _DONE))

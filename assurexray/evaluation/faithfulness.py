@@ -64,7 +64,7 @@ def road_scores(
     index = torch.arange(len(batch))
     wanted = torch.as_tensor(list(targets))
     imputer = DeferredImputer()
-    workers = os.cpu_count() or 1
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     cpu_batch = batch.detach().cpu()
     scores = {}
     with eval_mode(model), torch.no_grad():
@@ -76,7 +76,7 @@ def road_scores(
                         order(p, imputer)(cpu_batch[n], torch.from_numpy(np.asarray(name_maps[n])))
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                perturbed = imputer.run(workers)
+                perturbed = imputer.run(workers or 1)
             after = _probabilities(model, perturbed, batch.device, forward_batch)
             after = after.view(2, len(percentiles), len(batch), after.shape[-1])
             drop = after[:, :, index, wanted] - base  # order × percentile × image

@@ -64,6 +64,8 @@ def sparse_system(mask: np.ndarray, image: np.ndarray) -> tuple[csc_matrix, np.n
 def _solve(img: torch.Tensor, mask: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
     """The removed pixels' indices and their noise-free values (``unknowns x C``)."""
     unknown = np.flatnonzero(mask.reshape(-1).numpy() == 0)
+    if unknown.size == 0:  # nothing removed: nothing to solve
+        return unknown, torch.zeros((0, img.shape[0]))
     matrix, b = sparse_system(mask.numpy(), img.numpy())
     solution = torch.tensor(spsolve(matrix, b), dtype=torch.float).reshape(len(unknown), -1)
     return unknown, solution

@@ -32,6 +32,9 @@ from assurexray.shortcuts.subgroups import is_numeric
 #: Null scores reaching the observed one after which the permutations stop (Besag and
 #: Clifford 1991): a probe far from significant costs a fraction of the permutations.
 STOP_AFTER = 10
+#: Permutations fitted together: bounds the batched solver's memory (each model holds a
+#: dense Hessian) and how far past a sequential stop the fits go.
+PERMUTATION_CHUNK = 10
 
 
 @dataclass(frozen=True)
@@ -271,7 +274,7 @@ def permutation_test(
     rng = np.random.RandomState(seed)  # as sklearn's check_random_state(seed)
     shuffled = np.array([y[rng.permutation(len(y))] for _ in range(permutations)])
     score = float(fold_means(y[None])[0])
-    chunk = max(1, stop_after or permutations)
+    chunk = max(1, min(stop_after or permutations, PERMUTATION_CHUNK))
     null = np.zeros(0)
     for start in range(0, permutations, chunk):
         null = np.concatenate([null, fold_means(shuffled[start : start + chunk])])
