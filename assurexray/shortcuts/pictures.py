@@ -22,6 +22,7 @@ from assurexray.engine.streaming import DISPLAY_SIDE
 from assurexray.imaging.preprocess import decode_floor
 from assurexray.imaging.reading import read_image
 from assurexray.reporting.figures import figure_pixels, pyplot
+from assurexray.reporting.render import fit_display
 from assurexray.shortcuts.artefact_masks import artefact_mask
 from assurexray.shortcuts.options import ShortcutsOptions
 from assurexray.shortcuts.regions import inpaint
@@ -75,16 +76,6 @@ def mean_heatmaps(result: ShortcutsResult, path: Path) -> Path:
     return _save(figure, path)
 
 
-def _panel(image: np.ndarray) -> np.ndarray:
-    """``image`` at most :data:`PANEL_SIDE` pixels a side (area averaging): the figure shows
-    each panel about 270 pixels wide, and matplotlib resamples large arrays slowly."""
-    f = PANEL_SIDE / max(image.shape[:2])
-    if f >= 1.0:
-        return image
-    size = (max(1, round(image.shape[1] * f)), max(1, round(image.shape[0] * f)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-
-
 def examples(result: ShortcutsResult, count: int) -> list[int]:
     """Positions of the images with artefacts whose probability moved most on removal."""
     table = result.table
@@ -108,9 +99,12 @@ def artefact_examples(
         row = result.table.iloc[i]
         work = read_image(found.path, reduce_to=floor).reduced(side).data
         mask = artefact_mask(work.shape[:2], found.artefacts, dilate_px=1)
-        inpainted = _panel(inpaint(work, mask))  # in the frame the model's input came from
-        scale = PANEL_SIDE / max(work.shape[:2]) if max(work.shape[:2]) > PANEL_SIDE else 1.0
-        work = _panel(work)
+        # Inpainted in the frame the model's input came from, then drawn small (matplotlib
+        # resamples large arrays slowly; each panel shows about 270 pixels).
+        inpainted = fit_display(inpaint(work, mask), PANEL_SIDE)
+        small = fit_display(work, PANEL_SIDE)
+        scale = small.shape[0] / work.shape[0]
+        work = small
         heat = cv2.resize(found.common_map, (work.shape[1], work.shape[0]))
         axis_row[0].imshow(work, cmap="gray")
         for a in found.artefacts:
