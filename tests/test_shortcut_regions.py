@@ -100,3 +100,26 @@ def test_place_at_random_returns_fewer_when_shapes_do_not_fit() -> None:
     assert place_at_random(mask, thin, rng, 5, max_tries=50) == []
     assert place_at_random(np.zeros_like(mask), thin, rng, 5) == []
     assert place_at_random(mask, np.zeros_like(mask), rng, 5) == []
+
+
+def test_fill_holes_agrees_with_scipy() -> None:
+    from scipy import ndimage as ndi
+
+    from assurexray.shortcuts.regions import fill_holes
+
+    rng = np.random.default_rng(3)
+    for density in (0.3, 0.5, 0.7):
+        mask = rng.random((60, 45)) < density
+        np.testing.assert_array_equal(fill_holes(mask), ndi.binary_fill_holes(mask))
+    ring = np.zeros((9, 9), bool)
+    ring[2:7, 2:7] = True
+    ring[3:6, 3:6] = False
+    assert fill_holes(ring)[4, 4] and fill_holes(ring).sum() == 25
+
+
+def test_body_mask_in_a_smaller_frame() -> None:
+    image = limb()
+    small = body_mask(image, (100, 75))
+    assert small.shape == (100, 75)
+    full = cv2.resize(body_mask(image).astype(np.uint8), (75, 100), interpolation=cv2.INTER_AREA)
+    assert (small != (full > 0)).mean() < 0.02

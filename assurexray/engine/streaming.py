@@ -68,6 +68,12 @@ class PixelBudget:
                 self._changed.notify_all()
 
 
+def input_from_copy(config: PreprocessConfig) -> bool:
+    """True when the network input is made from the kept copy (``radiograph.data``), so
+    ``preprocess_image(copy, config, size=...)`` gives the stream's own input."""
+    return config.resize_mode == "letterbox" and config.interpolation == "area" and not config.clahe
+
+
 def _load_one(
     path: Path, config: PreprocessConfig, display_side: int, max_pixels: int, budget: PixelBudget
 ) -> LoadedImage | LoadFailure:
@@ -85,8 +91,7 @@ def _load_one(
         with budget.hold(decoded_pixels(path, floor)):
             decoded = read_image(path, max_pixels=max_pixels, reduce_to=floor)
             radiograph = decoded.reduced(max(display_side, config.image_size))
-            from_copy = config.resize_mode == "letterbox" and config.interpolation == "area"
-            source = radiograph if from_copy and not config.clahe else decoded
+            source = radiograph if input_from_copy(config) else decoded
             tensor, geometry = preprocess_image(source.data, config, size=decoded.size)
     except AssureXrayError as exc:
         return LoadFailure(path, str(exc))

@@ -128,6 +128,22 @@ def _ruler_ticks(sub: np.ndarray) -> bool:
     return float(gaps.std() / max(gaps.mean(), 1e-6)) < RULER_GAP_CV
 
 
+def _plausible(stats: np.ndarray, shape: tuple[int, int], min_len: float) -> np.ndarray:
+    """Labels (from 1) whose box could hold a glyph or a ruler, judged by size alone."""
+    x0, y0, w, h, area = (stats[1:, k].astype(np.int64) for k in range(5))
+    long, short = np.maximum(w, h), np.minimum(w, h)
+    elong = long / np.maximum(short, 1)
+    ruler_like = elong >= RULER_ELONGATION
+    ok = (long >= min_len) & (area >= 8)
+    ok &= (long <= MAX_GLYPH_FRACTION * min(shape)) | (ruler_like & (long < 0.9 * max(shape)))
+    # Film or collimation edges: long thin bars lying on the frame's border.
+    on_edge = ((h > w) & ((x0 == 0) | (x0 + w == shape[1]))) | (
+        (w > h) & ((y0 == 0) | (y0 + h == shape[0]))
+    )
+    ok &= ~(ruler_like & on_edge)
+    return np.flatnonzero(ok) + 1
+
+
 def _components(
     x: np.ndarray, tophat_fraction: float, min_tophat: float, min_level: float,
     min_contrast: float, max_core_std: float, max_stroke_ratio: float,
@@ -142,22 +158,10 @@ def _components(
     min_len = max(MIN_GLYPH_PX, MIN_GLYPH_FRACTION * s)
     dt = cv2.distanceTransform(cand, cv2.DIST_L2, 3)
     out = []
-    for i in range(1, n):
-        x0, y0, w, h, area = (int(v) for v in stats[i])
+    for i in _plausible(stats, x.shape, min_len):
+        x0, y0, w, h, _ = (int(v) for v in stats[i])
         long, short = max(w, h), min(w, h)
         elong = long / max(short, 1)
-        if long < min_len or area < 8:
-            continue
-        if long > MAX_GLYPH_FRACTION * s and not (
-            elong >= RULER_ELONGATION and long < 0.9 * max(x.shape)
-        ):
-            continue
-        # Film or collimation edges: long thin bars lying on the frame's border.
-        if elong >= RULER_ELONGATION and (
-            (h > w and (x0 == 0 or x0 + w == x.shape[1]))
-            or (w > h and (y0 == 0 or y0 + h == x.shape[0]))
-        ):
-            continue
         sl = np.s_[y0 : y0 + h, x0 : x0 + w]
         comp = lab[sl] == i
         stroke = 2.0 * float(dt[sl][comp].max())

@@ -16,6 +16,7 @@ import numpy as np
 
 from assurexray.annotations.labelme import load_labelme
 from assurexray.annotations.masks import draw_annotation
+from assurexray.engine.streaming import input_from_copy
 from assurexray.imaging.preprocess import Geometry, PreprocessConfig, preprocess_image
 from assurexray.shortcuts.artefact_masks import artefact_mask, user_artefacts
 from assurexray.shortcuts.artefacts import Artefact, detect_artefacts
@@ -140,7 +141,7 @@ def analyse_image(
     small = shrink(shape, options.attention_side)
     heat = to_frame(heatmap, geometry, small)
     band = border_band(small, options.border_width)
-    body = resize_mask(body_mask(work), small)
+    body = body_mask(work, small)
     art_small = [resize_mask(m, small) for m in one_each]
     art_union = np.logical_or.reduce(art_small) if art_small else np.zeros(small, bool)
     regions = {
@@ -198,7 +199,8 @@ def _counterfactuals(
         k = max(3, 2 * round(options.dilate_fraction * min(work.shape)) + 1)
         allowed &= ~cv2.dilate(tumour.astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
     controls = place_at_random(one_each, allowed, rng, 1)
-    findings.variants["baseline"] = preprocess_image(work, config, size=size)[0]
+    if not input_from_copy(config):  # else the stream's own input: its prediction is known
+        findings.variants["baseline"] = preprocess_image(work, config, size=size)[0]
     findings.variants["removed"] = preprocess_image(inpaint(work, union), config, size=size)[0]
     if controls:
         findings.control_placed = True

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
-from scipy import ndimage as ndi
 
-#: :func:`body_mask` works on a copy whose short side is at most this many pixels.
-BODY_WORK_SIDE = 512
+#: :func:`body_mask` works on a copy whose short side is at most this many pixels (the mask
+#: follows a blurred outline: its detail is a percent of the short side).
+BODY_WORK_SIDE = 256
 #: Blur before thresholding, as a fraction of the short side.
 BODY_BLUR_FRACTION = 0.01
 #: The dark Otsu class is empty background only when its mean level is at most this
@@ -33,29 +33,43 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32)
 
 
-def body_mask(image: np.ndarray) -> np.ndarray:
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.binary_fill_holes`` (default structure) with OpenCV: the background
+    components, 4-connected, that do not touch the frame's edge are holes."""
+    m = mask.astype(bool)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats((~m).astype(np.uint8), connectivity=4)
+    x0, y0, w, h = (stats[:, i] for i in range(4))
+    hole = (x0 > 0) & (y0 > 0) & (x0 + w < m.shape[1]) & (y0 + h < m.shape[0])
+    hole[0] = False  # label 0: the mask itself
+    return m | hole[lab]
+
+
+def body_mask(image: np.ndarray, shape: tuple[int, int] | None = None) -> np.ndarray:
     """Boolean mask of the exposed anatomy versus empty background and collimation.
 
     Rule: on a copy blurred by :data:`BODY_BLUR_FRACTION` of the short side, Otsu
     splits dark from bright. The dark class is background only if its mean level is
     at most :data:`BACKGROUND_LEVEL_RATIO` of the bright class's mean (else the
     whole frame is tissue, e.g. bone against soft tissue, and the mask is all
-    True). Bright components under :data:`MIN_BODY_FRACTION` of the frame
-    (markers, text) are dropped, and holes are filled. Inverted films (bright
+    True). Bright components (4-connected) under :data:`MIN_BODY_FRACTION` of the
+    frame (markers, text) are dropped, and holes are filled. Inverted films (bright
     air) are not handled: invert them first.
 
     Args:
         image: 2-D grey film, any numeric dtype.
+        shape: ``(H, W)`` of the returned mask; default the image's (a smaller frame
+            saves resizing the mask up and down again).
 
     Returns:
-        Boolean mask of the image's shape.
+        Boolean mask of ``shape``.
     """
-    x = _grey(image)
-    h, w = x.shape
-    f = min(1.0, BODY_WORK_SIDE / min(h, w))
-    small = cv2.resize(
-        x, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA
-    )
+    if image.ndim != 2:
+        raise ValueError(f"expected a 2-D grey image, got shape {image.shape}")
+    h, w = shape or image.shape
+    f = min(1.0, BODY_WORK_SIDE / min(image.shape))
+    size = (max(1, round(image.shape[1] * f)), max(1, round(image.shape[0] * f)))
+    native = image if image.dtype in (np.uint8, np.uint16) else _grey(image)
+    small = _grey(cv2.resize(native, size, interpolation=cv2.INTER_AREA))
     small = cv2.GaussianBlur(small, (0, 0), max(1.0, BODY_BLUR_FRACTION * min(small.shape)))
     lo, hi = float(small.min()), float(small.max())
     if hi - lo <= 1e-6:
@@ -66,10 +80,10 @@ def body_mask(image: np.ndarray) -> np.ndarray:
     dark_mean, bright_mean = float(small[~bright].mean()), float(small[bright].mean())
     if dark_mean > BACKGROUND_LEVEL_RATIO * bright_mean:
         return np.ones((h, w), bool)
-    lab, n = ndi.label(bright)
-    sizes = ndi.sum(bright, lab, np.arange(1, n + 1))
-    keep = np.flatnonzero(sizes >= MIN_BODY_FRACTION * bright.size) + 1
-    body = ndi.binary_fill_holes(np.isin(lab, keep))
+    _, lab, stats, _ = cv2.connectedComponentsWithStats(bright.astype(np.uint8), connectivity=4)
+    keep = stats[:, cv2.CC_STAT_AREA] >= MIN_BODY_FRACTION * bright.size
+    keep[0] = False  # label 0: the dark class
+    body = fill_holes(keep[lab])
     return cv2.resize(body.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
@@ -123,11 +137,14 @@ def inpaint(image: np.ndarray, mask: np.ndarray, radius: int | None = None) -> n
         lo, span = float(image.min()), float(image.max() - image.min()) or 1.0
         work = np.round((image.astype(np.float64) - lo) / span * 65535).astype(np.uint16)
     pad = INPAINT_CONTEXT * r
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    top, left = max(0, rows[0] - pad), max(0, cols[0] - pad)  # the grown mask lies in here
     m8 = mask.astype(np.uint8)
-    grown = cv2.dilate(m8, np.ones((2 * pad + 1, 2 * pad + 1), np.uint8))
+    near = m8[top : rows[-1] + pad + 1, left : cols[-1] + pad + 1]
+    grown = cv2.dilate(near, np.ones((2 * pad + 1, 2 * pad + 1), np.uint8))
     n, _, stats, _ = cv2.connectedComponentsWithStats(grown)
     for x0, y0, w, h, _ in stats[1:]:
-        sl = np.s_[y0 : y0 + h, x0 : x0 + w]
+        sl = np.s_[top + y0 : top + y0 + h, left + x0 : left + x0 + w]
         filled = cv2.inpaint(np.ascontiguousarray(work[sl]), m8[sl], r, cv2.INPAINT_TELEA)
         vals = filled[mask[sl]]
         if work is not image:
@@ -136,23 +153,27 @@ def inpaint(image: np.ndarray, mask: np.ndarray, radius: int | None = None) -> n
     return out
 
 
+def _crop(mask: np.ndarray) -> np.ndarray | None:
+    """The mask cut to its bounding box, or None when it is empty."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    return mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
 def _shapes(mask_shapes: np.ndarray | Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
-    """Crops to move (one per component, or one per given mask) and the original union."""
-    masks = [mask_shapes] if isinstance(mask_shapes, np.ndarray) else list(mask_shapes)
-    union = np.zeros(masks[0].shape, bool)
-    crops = []
-    for m in masks:
-        m = m.astype(bool)
-        union |= m
-        parts = [m] if not isinstance(mask_shapes, np.ndarray) else None
-        if parts is None:
-            lab, n = ndi.label(m)
-            parts = [lab == i for i in range(1, n + 1)]
-        for p in parts:
-            sl = ndi.find_objects(p.astype(np.uint8))
-            if sl and sl[0] is not None:
-                crops.append(p[sl[0]])
-    return crops, union
+    """Crops to move (one per 4-connected component, or one per given mask) and the union."""
+    if isinstance(mask_shapes, np.ndarray):
+        union = mask_shapes.astype(bool)
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(union.astype(np.uint8), connectivity=4)
+        crops = []
+        for i in range(1, n):
+            x0, y0, w, h = (int(v) for v in stats[i, :4])
+            crops.append(lab[y0 : y0 + h, x0 : x0 + w] == i)
+        return crops, union
+    masks = [m.astype(bool) for m in mask_shapes]
+    union = np.logical_or.reduce(masks)
+    return [c for c in map(_crop, masks) if c is not None], union
 
 
 def place_at_random(
@@ -191,10 +212,10 @@ def place_at_random(
     """
     crops, union = _shapes(mask_shapes)
     free = allowed.astype(bool) & ~union
-    ys, xs = np.nonzero(free)
+    where = np.flatnonzero(free)
     H, W = free.shape
     out: list[np.ndarray] = []
-    if not crops or ys.size == 0:
+    if not crops or where.size == 0:
         return out
     for _ in range(n):
         placed = np.zeros((H, W), bool)
@@ -202,8 +223,8 @@ def place_at_random(
         for crop in crops:
             ch, cw = crop.shape
             for _try in range(max_tries):
-                k = int(rng.integers(ys.size))
-                y0, x0 = int(ys[k]) - ch // 2, int(xs[k]) - cw // 2
+                y, x = divmod(int(where[rng.integers(where.size)]), W)
+                y0, x0 = y - ch // 2, x - cw // 2
                 if y0 < 0 or x0 < 0 or y0 + ch > H or x0 + cw > W:
                     continue
                 sl = np.s_[y0 : y0 + ch, x0 : x0 + cw]
