@@ -1,7 +1,8 @@
 """The ``shortcuts`` job: does the model read the film's markers or the hospital?
 
 One pass per image through the model (prediction, heatmap of the predicted class, pooled
-features; the next batch's pass runs in a background thread while this one is analysed),
+features; the next batch's pass, and this batch's re-predictions, run in background threads
+while this one is analysed),
 then per image: artefacts (detected, or the user's LabelMe outlines), attention
 on them, off the anatomy and on the border against a permutation null, and the
 counterfactual (artefacts inpainted, and a control inpainting of the same shapes
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -84,13 +87,35 @@ def run(
         explained = [e for e in batch if isinstance(e, ExplainedImage)]
         return batch, tap.take(len(explained), [e.target for e in explained])
 
-    with tap:
+    # This batch's re-predictions run in a worker while the next batch is analysed.
+    pending: deque[tuple[Future[None], list[tuple[ImageFindings, ExplainedImage]], list, int]]
+    pending = deque()
+
+    def repredict(batch_findings: list[tuple[ImageFindings, ExplainedImage]]) -> None:
+        with lock:
+            _counterfactuals(batch_findings, model, options, tap)
+
+    def settle(keep: int) -> None:
+        """Collect re-predicted batches, oldest first, until ``keep`` remain under way."""
+        while len(pending) > keep:
+            future, batch_findings, batch_features, upto = pending[0]
+            future.result()
+            pending.popleft()
+            features.extend(batch_features)
+            for found, item in batch_findings:
+                rows.append(_row(by_path[str(item.image.path)], found, item, names))
+                findings.append(found)
+                found.variants.clear()
+            progress("shortcuts", upto, len(paths))
+
+    with tap, ThreadPoolExecutor(1, thread_name_prefix="assurexray-repredict") as worker:
         stream = explain_batches(
             paths, model.explainer, model.preprocess, options.stream, display_side=DISPLAY_SIDE
         )
         try:
             for batch, tapped in prefetch(stream, lock, with_tap):
                 batch_findings: list[tuple[ImageFindings, ExplainedImage]] = []
+                batch_features: list[np.ndarray] = []
                 j = -1
                 for item in batch:
                     done += 1
@@ -121,16 +146,17 @@ def run(
                         options.output, key, gray, item.heatmap_at(gray.shape[:2])
                     )
                     if tapped.pooled is not None:
-                        features.append(tapped.pooled[j])
-                with lock:
-                    _counterfactuals(batch_findings, model, options, tap)
-                for found, item in batch_findings:
-                    rows.append(_row(by_path[str(item.image.path)], found, item, names))
-                    findings.append(found)
-                    found.variants.clear()
-                progress("shortcuts", done, len(paths))
+                        batch_features.append(tapped.pooled[j])
+                future = worker.submit(repredict, batch_findings)
+                pending.append((future, batch_findings, batch_features, done))
+                settle(keep=1)
+            settle(keep=0)
         except KeyboardInterrupt:
             interrupted = True
+            try:
+                settle(keep=0)  # the re-predictions already under way
+            except KeyboardInterrupt:
+                pass
             warn(f"interrupted: {len(rows)} of {len(paths)} images analysed; no flags set")
     image_pass = time.perf_counter() - started
     table = pd.DataFrame(rows)
