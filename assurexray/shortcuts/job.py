@@ -38,7 +38,8 @@ from assurexray.core.files import check_output_folder
 from assurexray.engine.model_opening import OpenedModel
 from assurexray.engine.prefetch import prefetch
 from assurexray.engine.streaming import DISPLAY_SIDE, ExplainedImage, LoadFailure, explain_batches
-from assurexray.reporting.html_report import Pictures, write_pictures
+from assurexray.reporting.html_report import PICTURE_SIDE, Pictures, write_pictures
+from assurexray.reporting.render import display_size
 from assurexray.shortcuts.image_analysis import ImageFindings, analyse_image
 from assurexray.shortcuts.inputs import shortcut_records
 from assurexray.shortcuts.model_pass import BatchTap, ModelTap, predict_arrays
@@ -141,9 +142,10 @@ def run(
                         found.cells_px = item.image.geometry.network_size / max(tap.cells)
                     batch_findings.append((found, item))
                     key = str(record.get("image_id") or item.image.path)
-                    gray = item.image.radiograph.pixels  # the heatmap at its size, not the file's
+                    gray = item.image.radiograph.pixels  # the heatmap at the picture's size
+                    shown = display_size(gray.shape[:2], PICTURE_SIDE)
                     pictures[key] = write_pictures(
-                        options.output, key, gray, item.heatmap_at(gray.shape[:2])
+                        options.output, key, gray, item.heatmap_at(shown)
                     )
                     if tapped.pooled is not None:
                         batch_features.append(tapped.pooled[j])
