@@ -307,7 +307,7 @@ def test_fifo_images_named_or_in_a_folder_are_failed_lines(
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("which", ["config", "checkpoint", "table", "labelme"])
+@pytest.mark.parametrize("which", ["config", "checkpoint", "table", "metadata", "labelme"])
 def test_fifo_config_checkpoint_table_or_outline_is_refused(
     tmp_path: Path,
     tiny_checkpoint: Path,
@@ -324,6 +324,11 @@ def test_fifo_config_checkpoint_table_or_outline_is_refused(
         args = ("infer", images, "--checkpoint", fifo(tmp_path / "pipe.pt"))
     elif which == "table":
         args = ("gallery", "--data", fifo(tmp_path / "split.csv"), "--checkpoint", tiny_checkpoint)
+    elif which == "metadata":  # a BTXRD folder whose only metadata table is a FIFO
+        data = tmp_path / "data"
+        shutil.copytree(tiny_dataset / "images", data / "images")
+        fifo(data / "dataset.csv")
+        args = ("gallery", "--data", data, "--checkpoint", tiny_checkpoint)
     else:
         (outlines / "b0.json").unlink()
         (outlines / "b0.json").symlink_to(fifo(tmp_path / "pipe.json"))
@@ -340,5 +345,5 @@ def test_fifo_config_checkpoint_table_or_outline_is_refused(
         return
     assert_clean(result, 2)
     one_error(result, "named pipe (FIFO)", {"config": "c.yaml", "checkpoint": "pipe.pt",
-                                            "table": "split.csv"}[which])  # fmt: skip
+                                            "table": "split.csv", "metadata": "dataset.csv"}[which])  # fmt: skip
     assert not out.exists() or not list(out.iterdir())

@@ -278,7 +278,9 @@ def _existing_dir(path: str | Path) -> Path:
 
 
 def _find_metadata(root: Path) -> Path:
+    """The folder's metadata table; a FIFO or device by that name is refused, not skipped."""
     for name in METADATA_NAMES:
+        refuse_special(root / name, DatasetError)
         if (root / name).is_file():
             return root / name
     raise DatasetError(f"{root}: no {' or '.join(METADATA_NAMES)} (BTXRD metadata table)")
