@@ -344,6 +344,7 @@ def test_fifo_config_checkpoint_table_or_outline_is_refused(
         assert {e["image_id"] for e in report["per_image"]} == {"b1", "b2"}
         return
     assert_clean(result, 2)
-    one_error(result, "named pipe (FIFO)", {"config": "c.yaml", "checkpoint": "pipe.pt",
-                                            "table": "split.csv", "metadata": "dataset.csv"}[which])  # fmt: skip
+    named = {"config": "c.yaml", "checkpoint": "pipe.pt", "table": "split.csv",
+             "metadata": "dataset.csv"}  # fmt: skip
+    one_error(result, "named pipe (FIFO)", named[which])
     assert not out.exists() or not list(out.iterdir())
