@@ -25,7 +25,7 @@ _FACTS = (
 
 
 def print_inspection(found: Inspection) -> None:
-    """The file's entries, each fact with its source, the assumptions and notes."""
+    """The file's entries, each fact with its source (assumed ones marked), and the notes."""
     checkpoint = found.checkpoint
     kind = "assurexray checkpoint" if checkpoint.native else "foreign checkpoint"
     console.print(f"[bold]{text(found.path)}[/bold]  ({kind}, {found.size_bytes:,} bytes)")
@@ -58,11 +58,8 @@ def print_inspection(found: Inspection) -> None:
     console.print(facts)
     if checkpoint.target_layer:
         console.print(f"Grad-CAM target layer: {text(checkpoint.target_layer)}")
-    for note in checkpoint.warnings:
+    for note in checkpoint.warnings:  # the assumptions among them, marked in the table too
         console.print(f"[yellow]note:[/yellow] {text(note)}", soft_wrap=True)
-    if checkpoint.assumed:
-        console.print("[yellow]assumed, not recorded in the file:[/yellow] "
-                      f"{text('; '.join(checkpoint.assumed))}")  # fmt: skip
 
 
 def print_converted(found: Inspection, written: Path) -> None:
