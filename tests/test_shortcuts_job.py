@@ -199,6 +199,43 @@ def test_single_class_and_interruption_keep_finished_images(models, tmp_path):
     assert json.loads((tmp_path / "out" / "shortcuts_report.json").read_text())["interrupted"]
 
 
+def test_a_second_ctrl_c_while_re_predicting_keeps_that_batch(models, tmp_path, monkeypatch):
+    """Ctrl-C, then Ctrl-C again while the analysed batch is still being re-predicted: the
+    job waits for it anyway, so it keeps its rows rather than dropping them."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from assurexray.shortcuts import job
+
+    with_marker, _, _ = _test_set(False, 3)
+    data = write_data_set(tmp_path / "data", with_marker[:14], ["Normal"] * 14)
+    options = replace(
+        _options(tmp_path, data=data), stream=replace(ShortcutsOptions(Path()).stream, batch_size=4)
+    )  # noqa: E501
+    real, calls = job._counterfactuals, []
+
+    def slow_second_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            time.sleep(2.0)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(job, "_counterfactuals", slow_second_batch)
+    timers = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if not timers:  # the first batch is in: Ctrl-C now, and again in half a second
+            timers.append(threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)))
+            timers[0].start()
+            raise KeyboardInterrupt
+
+    result = _run(models["shortcut"], options, progress=progress)
+    timers[0].join()
+    assert result.interrupted and len(result.table) == 8 and len(result.findings) == 8
+
+
 def test_raw_maps_are_the_explainer_maps_before_scaling(models):
     """The tapped raw map, finished as pytorch-grad-cam finishes it, is the explainer's map."""
     from assurexray.explain.fast_gradcam import finalise

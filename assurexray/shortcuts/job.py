@@ -101,11 +101,12 @@ def run(
         while len(pending) > keep:
             future, batch_findings, batch_features, upto = pending[0]
             future.result()
-            pending.popleft()
+            made = [_row(by_path[str(i.image.path)], f, i, names) for f, i in batch_findings]
+            pending.popleft()  # then the three lists grow together
+            rows.extend(made)
+            findings.extend(found for found, _ in batch_findings)
             features.extend(batch_features)
-            for found, item in batch_findings:
-                rows.append(_row(by_path[str(item.image.path)], found, item, names))
-                findings.append(found)
+            for found, _ in batch_findings:
                 found.variants.clear()
             progress("shortcuts", upto, len(paths))
 
@@ -155,10 +156,11 @@ def run(
             settle(keep=0)
         except KeyboardInterrupt:
             interrupted = True
-            try:
-                settle(keep=0)  # the re-predictions already under way
-            except KeyboardInterrupt:
-                pass
+            while pending:  # the re-predictions under way end in a second or so: keep them
+                try:
+                    settle(keep=0)
+                except KeyboardInterrupt:
+                    continue
             warn(f"interrupted: {len(rows)} of {len(paths)} images analysed; no flags set")
     image_pass = time.perf_counter() - started
     table = pd.DataFrame(rows)
