@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,7 +113,11 @@ def artefact_examples(
             axis_row[0].add_patch(
                 plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime", lw=1.5)
             )
-        axis_row[0].set_title(f"{Path(found.path).name}: {row['kinds']}", fontsize=8)
+        kinds = Counter(a.kind for a in found.artefacts)
+        found_kinds = ", ".join(
+            f"{n} {kind}{'s' if n > 1 and kind != 'text' else ''}" for kind, n in sorted(kinds.items())
+        )
+        axis_row[0].set_title(f"{Path(found.path).name}\n{found_kinds}", fontsize=8)
         axis_row[1].imshow(work, cmap="gray")
         axis_row[1].imshow(heat, cmap="jet", alpha=0.45)
         axis_row[1].set_title(f"heatmap of {row['explained']}", fontsize=8)
@@ -120,7 +125,7 @@ def artefact_examples(
         dp = row["p_removed"] - row["p_baseline"]
         axis_row[2].set_title(
             f"inpainted: p({row['explained']}) {row['p_baseline']:.2f} -> "
-            f"{row['p_removed']:.2f} (dp {dp:+.2f}), now {row['predicted_removed']}",
+            f"{row['p_removed']:.2f}\n(dp {dp:+.2f}), now {row['predicted_removed']}",
             fontsize=8,
         )
         for axis in axis_row:
