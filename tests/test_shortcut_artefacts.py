@@ -236,3 +236,17 @@ def test_user_artefacts_draw_exact_masks() -> None:
     assert isinstance(arts[1], Artefact) and artefact_mask((64, 64), arts, 0).sum() == sum(
         a.mask.sum() for a in arts
     )
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_normalise_by_lookup_equals_the_float_arithmetic(dtype) -> None:
+    rng = np.random.default_rng(5)
+    top = np.iinfo(dtype).max
+    image = rng.integers(top // 10, top // 2, (300, 517)).astype(dtype)
+    image[10:20, 10:40] = top // 2 + 7  # a bright marker sets the maximum
+    x = image.astype(np.float32)
+    lo = float(np.percentile(x[::1, ::2], 0.5))
+    expected = np.clip((x - lo) / (float(x.max()) - lo), 0.0, 1.0)
+    got = normalise(image)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected)

@@ -93,12 +93,18 @@ def normalise(image: np.ndarray) -> np.ndarray:
     """
     if image.ndim != 2:
         raise ValueError(f"expected a 2-D grey image, got shape {image.shape}")
-    x = image.astype(np.float32)
-    lo = float(np.percentile(x[:: max(1, x.shape[0] // 256), :: max(1, x.shape[1] // 256)], 0.5))
-    hi = float(x.max())
+    step = (max(1, image.shape[0] // 256), max(1, image.shape[1] // 256))
+    lo = float(np.percentile(image[:: step[0], :: step[1]].astype(np.float32), 0.5))
+    hi = float(image.max())
     if hi - lo <= 1e-6:
-        return np.zeros_like(x)
-    return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+        return np.zeros(image.shape, np.float32)
+    if image.dtype in (np.uint8, np.uint16):  # the same arithmetic once per grey level
+        levels = np.arange(np.iinfo(image.dtype).max + 1, dtype=np.float32)
+        table = np.clip((levels - lo) / (hi - lo), 0.0, 1.0)
+        if image.dtype == np.uint8:
+            return cv2.LUT(np.ascontiguousarray(image), table)
+        return table[image]
+    return np.clip((image.astype(np.float32) - lo) / (hi - lo), 0.0, 1.0)
 
 
 def _is_inverted(x: np.ndarray) -> bool:
