@@ -184,9 +184,11 @@ def _components(
             continue
         vals = x[sl][comp]
         contrast = float(vals.mean() - np.median(x[py0:py1, px0:px1][ring]))
+        if contrast < min_contrast:
+            continue
         core = comp & (dt[sl] >= max(1.5, 0.3 * stroke))
         core_std = _spread(x[sl][core]) if core.sum() >= 4 else 0.0
-        if contrast < min_contrast or core_std > max_core_std:
+        if core_std > max_core_std:
             continue
         kind = None
         if elong >= RULER_ELONGATION and (stroke <= 0.25 * short + 2 or _ruler_ticks(comp)):
