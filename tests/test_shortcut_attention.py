@@ -150,3 +150,25 @@ def test_null_attention_false_positive_rate_is_at_most_alpha():
     assert test_rate <= 2 * alpha
     assert flag_rate <= test_rate
     assert not flag_attention(summaries[0]).flagged
+
+
+def test_placement_p_value_equals_the_p_value_of_the_painted_masks() -> None:
+    from assurexray.shortcuts.attention import placement_p_value
+    from assurexray.shortcuts.regions import paint, place_at_random, random_placements
+
+    rng = np.random.default_rng(4)
+    shapes = [_square(0, 4), _square(SIZE - MARK, 20)]
+    band = np.zeros((SIZE, SIZE), bool)
+    band[:8], band[-8:] = True, True
+    for trial in range(5):
+        h = _blob(rng, tuple(rng.uniform(0, SIZE, 2)))
+        observed = attention_on(h, shapes[0] | shapes[1]).mass
+        draws = random_placements(shapes, band, np.random.default_rng(trial), 40)
+        masks = place_at_random(shapes, band, np.random.default_rng(trial), 40)
+        assert len(draws) == len(masks) > 0
+        for draw, mask in zip(draws, masks, strict=True):
+            np.testing.assert_array_equal(paint(band.shape, draw), mask)
+        assert placement_p_value(h, observed, draws) == permutation_p_value(h, observed, masks)
+    assert placement_p_value(np.zeros((SIZE, SIZE)), None, draws) is None
+    with pytest.raises(ValueError):
+        placement_p_value(h, 0.5, [])

@@ -156,8 +156,38 @@ def permutation_p_value(
         return None
     # One small sum per mask: a full (n, h, w) product would allocate n float frames.
     null_mass = np.array([h[m].sum() for m in masks.astype(bool, copy=False)]) / total
+    return _exceedance(observed_mass, null_mass)
+
+
+def placement_p_value(
+    heatmap: np.ndarray,
+    observed_mass: float | None,
+    draws: Sequence[Sequence[tuple[int, int, np.ndarray]]],
+) -> float | None:
+    """:func:`permutation_p_value` with each null mask given as its placed shapes
+    ``(top, left, crop)`` (:func:`assurexray.shortcuts.regions.random_placements`): the
+    shapes of a draw do not overlap, so its mass is the sum of theirs; no frame is painted.
+
+    Raises:
+        ValueError: if there are no draws.
+    """
+    if len(draws) == 0:
+        raise ValueError("draws must hold at least one placement")
+    h = _relu_heatmap(heatmap)
+    total = float(h.sum())
+    if observed_mass is None or total <= 0:
+        return None
+    null_mass = np.array(
+        [sum(float(h[y : y + c.shape[0], x : x + c.shape[1]][c].sum()) for y, x, c in draw)
+         for draw in draws]
+    ) / total  # fmt: skip
+    return _exceedance(observed_mass, null_mass)
+
+
+def _exceedance(observed_mass: float, null_mass: np.ndarray) -> float:
+    """``(1 + #{null >= observed}) / (1 + n)``, ties within :data:`_TIE_TOLERANCE` counted."""
     exceed = int(np.count_nonzero(null_mass >= observed_mass - _TIE_TOLERANCE))
-    return (1 + exceed) / (1 + masks.shape[0])
+    return (1 + exceed) / (1 + null_mass.size)
 
 
 def summarise_attention(

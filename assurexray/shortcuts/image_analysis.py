@@ -20,10 +20,16 @@ from assurexray.engine.streaming import input_from_copy
 from assurexray.imaging.preprocess import Geometry, PreprocessConfig, preprocess_image
 from assurexray.shortcuts.artefact_masks import artefact_mask, user_artefacts
 from assurexray.shortcuts.artefacts import Artefact, detect_artefacts
-from assurexray.shortcuts.attention import RegionAttention, attention_on, permutation_p_value
+from assurexray.shortcuts.attention import RegionAttention, attention_on, placement_p_value
 from assurexray.shortcuts.model_pass import to_frame
 from assurexray.shortcuts.options import ShortcutsOptions
-from assurexray.shortcuts.regions import body_mask, border_band, inpaint, place_at_random
+from assurexray.shortcuts.regions import (
+    body_mask,
+    border_band,
+    inpaint,
+    place_at_random,
+    random_placements,
+)
 
 #: A detection with at least this share of its pixels inside the tumour outline is dropped.
 MAX_TUMOUR_OVERLAP = 0.5
@@ -152,10 +158,10 @@ def analyse_image(
     }
     p_value, draws = None, 0
     if art_small:
-        nulls = place_at_random(art_small, _allowed(art_small, band), rng, options.null_draws)
+        nulls = random_placements(art_small, _allowed(art_small, band), rng, options.null_draws)
         draws = len(nulls)
         if nulls:
-            p_value = permutation_p_value(heat, regions["artefacts"].mass, nulls)
+            p_value = placement_p_value(heat, regions["artefacts"].mass, nulls)
     sy, sx = size[0] / shape[0], size[1] / shape[1]
     boxes = [
         [round(a.box[0] * sx), round(a.box[1] * sy), round(a.box[2] * sx), round(a.box[3] * sy)]

@@ -176,6 +176,61 @@ def _shapes(mask_shapes: np.ndarray | Sequence[np.ndarray]) -> tuple[list[np.nda
     return [c for c in map(_crop, masks) if c is not None], union
 
 
+#: One shape put at a position: ``(top, left, crop)``.
+Placement = tuple[int, int, np.ndarray]
+
+
+def random_placements(
+    mask_shapes: np.ndarray | Sequence[np.ndarray],
+    allowed: np.ndarray,
+    rng: np.random.Generator,
+    n: int,
+    *,
+    max_tries: int = MAX_TRIES,
+) -> list[list[Placement]]:
+    """Where :func:`place_at_random` puts the shapes, draw by draw, without painting frames.
+
+    The same rule, the same use of ``rng`` and the same draws (dropped draws included) as
+    :func:`place_at_random`; each draw is a list of ``(top, left, crop)``, one per shape,
+    that do not overlap.
+    """
+    crops, union = _shapes(mask_shapes)
+    free = allowed.astype(bool) & ~union
+    where = np.flatnonzero(free)
+    H, W = free.shape
+    out: list[list[Placement]] = []
+    if not crops or where.size == 0:
+        return out
+    for _ in range(n):
+        placed = np.zeros((H, W), bool)
+        draw: list[Placement] = []
+        for crop in crops:
+            ch, cw = crop.shape
+            for _try in range(max_tries):
+                y, x = divmod(int(where[rng.integers(where.size)]), W)
+                y0, x0 = y - ch // 2, x - cw // 2
+                if y0 < 0 or x0 < 0 or y0 + ch > H or x0 + cw > W:
+                    continue
+                sl = np.s_[y0 : y0 + ch, x0 : x0 + cw]
+                if free[sl][crop].all() and not placed[sl][crop].any():
+                    placed[sl] |= crop
+                    draw.append((y0, x0, crop))
+                    break
+            else:
+                break
+        if len(draw) == len(crops):
+            out.append(draw)
+    return out
+
+
+def paint(shape: tuple[int, int], draw: Sequence[Placement]) -> np.ndarray:
+    """The full-frame boolean mask of one draw of placed shapes."""
+    mask = np.zeros(shape, bool)
+    for top, left, crop in draw:
+        mask[top : top + crop.shape[0], left : left + crop.shape[1]] |= crop
+    return mask
+
+
 def place_at_random(
     mask_shapes: np.ndarray | Sequence[np.ndarray],
     allowed: np.ndarray,
@@ -210,30 +265,5 @@ def place_at_random(
         fewer (possibly none) are returned when the shapes do not fit; the work is
         bounded by ``n * shapes * max_tries`` tries.
     """
-    crops, union = _shapes(mask_shapes)
-    free = allowed.astype(bool) & ~union
-    where = np.flatnonzero(free)
-    H, W = free.shape
-    out: list[np.ndarray] = []
-    if not crops or where.size == 0:
-        return out
-    for _ in range(n):
-        placed = np.zeros((H, W), bool)
-        ok = True
-        for crop in crops:
-            ch, cw = crop.shape
-            for _try in range(max_tries):
-                y, x = divmod(int(where[rng.integers(where.size)]), W)
-                y0, x0 = y - ch // 2, x - cw // 2
-                if y0 < 0 or x0 < 0 or y0 + ch > H or x0 + cw > W:
-                    continue
-                sl = np.s_[y0 : y0 + ch, x0 : x0 + cw]
-                if free[sl][crop].all() and not placed[sl][crop].any():
-                    placed[sl] |= crop
-                    break
-            else:
-                ok = False
-                break
-        if ok:
-            out.append(placed)
-    return out
+    draws = random_placements(mask_shapes, allowed, rng, n, max_tries=max_tries)
+    return [paint(allowed.shape[:2], draw) for draw in draws]
