@@ -64,7 +64,7 @@ def shortcuts(
     inpainting, clusters the heatmaps into strategies (SpRAy), and, with metadata,
     compares subgroups and probes whether the features encode the hospital. Flags only
     what a test shows at the configured level. Writes shortcuts_report.json,
-    shortcuts.csv and three PNGs.
+    shortcuts.csv, three PNGs and report.html (open it in a browser).
 
     Examples:
 
