@@ -32,13 +32,15 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
 
 
 def percent(value: float | None, digits: int = 0) -> str:
-    """A share in [0, 1] as a percentage (``0.873`` → ``"87%"``); "n/a" when unknown."""
-    return MISSING if value is None else f"{value:.{digits}%}"
+    """A share in [0, 1] as a percentage (``0.873`` → ``"87%"``); "n/a" when unknown.
+    What rounds to zero has no sign."""
+    return MISSING if value is None else f"{value:z.{digits}%}"
 
 
 def number(value: float | None, digits: int = 2) -> str:
-    """A score with ``digits`` decimals; "n/a" when unknown."""
-    return MISSING if value is None else f"{value:.{digits}f}"
+    """A score with ``digits`` decimals; "n/a" when unknown. What rounds to zero has no
+    sign (``-0.0001`` → ``"0.000"``, not ``"-0.000"``)."""
+    return MISSING if value is None else f"{value:z.{digits}f}"
 
 
 def with_interval(
