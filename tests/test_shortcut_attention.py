@@ -153,7 +153,7 @@ def test_null_attention_false_positive_rate_is_at_most_alpha():
 
 
 def test_placement_p_value_equals_the_p_value_of_the_painted_masks() -> None:
-    from assurexray.shortcuts.attention import placement_p_value
+    from assurexray.shortcuts.attention_null import placement_p_value
     from assurexray.shortcuts.regions import paint, place_at_random, random_placements
 
     rng = np.random.default_rng(4)

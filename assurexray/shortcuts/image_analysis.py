@@ -20,7 +20,8 @@ from assurexray.engine.streaming import input_from_copy
 from assurexray.imaging.preprocess import Geometry, PreprocessConfig, preprocess_image
 from assurexray.shortcuts.artefact_masks import artefact_mask, user_artefacts
 from assurexray.shortcuts.artefacts import Artefact, detect_artefacts
-from assurexray.shortcuts.attention import RegionAttention, attention_on, placement_p_value
+from assurexray.shortcuts.attention import RegionAttention, attention_on
+from assurexray.shortcuts.attention_null import placement_p_value
 from assurexray.shortcuts.model_pass import to_frame
 from assurexray.shortcuts.options import ShortcutsOptions
 from assurexray.shortcuts.regions import (
