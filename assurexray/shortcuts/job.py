@@ -89,7 +89,8 @@ def run(
         return batch, tap.take(len(explained), [e.target for e in explained])
 
     # This batch's re-predictions run in a worker while the next batch is analysed.
-    pending: deque[tuple[Future[None], list[tuple[ImageFindings, ExplainedImage]], list, int]]
+    Pending = tuple[Future[None], list[tuple[ImageFindings, ExplainedImage]], list[np.ndarray], int]
+    pending: deque[Pending]
     pending = deque()
 
     def repredict(batch_findings: list[tuple[ImageFindings, ExplainedImage]]) -> None:

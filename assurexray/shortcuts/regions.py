@@ -128,7 +128,8 @@ def inpaint(image: np.ndarray, mask: np.ndarray, radius: int | None = None) -> n
     if image.ndim != 2 or mask.shape != image.shape:
         raise ValueError(f"image {image.shape} and mask {mask.shape} must be the same 2-D shape")
     out = image.copy()
-    if not mask.any():
+    box = _bounds(mask)
+    if box is None:
         return out
     r = radius if radius is not None else max(3, round(0.005 * min(image.shape)))
     work, lo, span = image, 0.0, 1.0
@@ -137,10 +138,9 @@ def inpaint(image: np.ndarray, mask: np.ndarray, radius: int | None = None) -> n
         lo, span = float(image.min()), float(image.max() - image.min()) or 1.0
         work = np.round((image.astype(np.float64) - lo) / span * 65535).astype(np.uint16)
     pad = INPAINT_CONTEXT * r
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    top, left = max(0, rows[0] - pad), max(0, cols[0] - pad)  # the grown mask lies in here
+    top, left = max(0, box[0] - pad), max(0, box[2] - pad)  # the grown mask lies in here
     m8 = mask.astype(np.uint8)
-    near = m8[top : rows[-1] + pad + 1, left : cols[-1] + pad + 1]
+    near = m8[top : box[1] + pad, left : box[3] + pad]
     grown = cv2.dilate(near, np.ones((2 * pad + 1, 2 * pad + 1), np.uint8))
     n, _, stats, _ = cv2.connectedComponentsWithStats(grown)
     for x0, y0, w, h, _ in stats[1:]:
@@ -153,12 +153,18 @@ def inpaint(image: np.ndarray, mask: np.ndarray, radius: int | None = None) -> n
     return out
 
 
-def _crop(mask: np.ndarray) -> np.ndarray | None:
-    """The mask cut to its bounding box, or None when it is empty."""
+def _bounds(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(top, bottom, left, right)`` of the mask's bounding box (end-exclusive), or None."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:
         return None
-    return mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _crop(mask: np.ndarray) -> np.ndarray | None:
+    """The mask cut to its bounding box, or None when it is empty."""
+    box = _bounds(mask)
+    return None if box is None else mask[box[0] : box[1], box[2] : box[3]]
 
 
 def _shapes(mask_shapes: np.ndarray | Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
