@@ -45,6 +45,14 @@ def draw_marker(alpha: np.ndarray, kind: str, x: int, y: int, height: int, thick
         scale, tw, th = _text_size(kind, height, thick)
         cv2.putText(alpha, kind, (x, y + th), FONT, scale, 255, thick, cv2.LINE_AA)
         boxes.append((x, y, x + tw, y + th))
+    elif kind == "square":  # a solid stamp, up to twice as wide as high
+        width = int(height * 1.5) if x % 2 else height
+        cv2.rectangle(alpha, (x, y), (x + width - 1, y + height - 1), 255, -1)
+        boxes.append((x, y, x + width, y + height))
+    elif kind == "dot":
+        r = height // 2
+        cv2.circle(alpha, (x + r, y + r), r, 255, -1, cv2.LINE_AA)
+        boxes.append((x, y, x + 2 * r + 1, y + 2 * r + 1))
     elif kind == "circled":
         r = int(height * 0.9)
         scale, tw, th = _text_size("L", height, thick)
@@ -76,6 +84,8 @@ def marker_extent(kind: str, height: int, thick: int) -> tuple[int, int]:
         return 2 * int(height * 0.9) + 4, 2 * int(height * 0.9) + 4
     if kind == "scale":
         return int(height * 4) + thick + 2, 2 * height + thick + 4
+    if kind in ("square", "dot"):
+        return int(height * 1.5) + 2, height + 2
     _, tw, th = _text_size(kind, height, thick)
     return tw + 2, th + 4
 
@@ -93,7 +103,7 @@ def synthetic_film(
     taken = np.zeros((h, w), bool)
     spots = ["tl", "tr", "bl", "br", "left", "right", "top", "bottom"]
     for spot in rng.permutation(spots)[:n_markers]:
-        kind = str(rng.choice(["L", "R", "LAT", "circled", "scale"]))
+        kind = str(rng.choice(["L", "R", "LAT", "circled", "scale", "square", "dot"]))
         # At least 10 px: the detector does not claim glyphs with 1-px anti-aliased strokes.
         height = max(10, int(short * rng.uniform(0.03, 0.04 if kind == "scale" else 0.06)))
         thick = max(1, int(round(height * rng.uniform(0.08, 0.16))))
@@ -250,3 +260,56 @@ def test_normalise_by_lookup_equals_the_float_arithmetic(dtype) -> None:
     got = normalise(image)
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_solid_stamps_wider_than_the_top_hat_are_found_as_patches(dtype) -> None:
+    """Filled squares, label blocks and dots (2-12 % of the short side) in every corner."""
+    rng = np.random.default_rng(6)
+    found = total = 0
+    for i in range(24):
+        h, w = [(320, 256), (800, 600)][i % 2]
+        film, (band0, band1) = limb_film(h, w, rng)
+        side = int(min(h, w) * rng.uniform(0.02, 0.12))
+        width = side * (1 + i % 2)
+        m = int(0.02 * min(h, w))
+        x = m if i % 4 < 2 else w - width - m
+        y = m if i % 8 < 4 else h - side - m
+        canvas = np.zeros((h, w), np.uint8)
+        if i % 3 == 0:
+            cv2.circle(canvas, (x + side // 2, y + side // 2), side // 2, 255, -1, cv2.LINE_AA)
+        else:
+            cv2.rectangle(canvas, (x, y), (x + width - 1, y + side - 1), 255, -1)
+        image = np.clip(film + canvas / 255.0, 0, 1)
+        image = np.round(image * np.iinfo(dtype).max / (16 if dtype == np.uint16 else 1))
+        dets = detect_artefacts(image.astype(dtype))
+        total += 1
+        found += any(d.kind == "patch" and hits(d.box, (x, y, x + width, y + side)) for d in dets)
+    assert found >= 0.9 * total, (found, total)
+
+
+def test_soft_or_border_bright_regions_are_not_patches() -> None:
+    """A flat bright disc is a patch only with a sharp edge; a band on the border never."""
+    rng = np.random.default_rng(7)
+    h, w = 600, 480
+    film, _ = limb_film(h, w, rng)
+    disc = np.zeros((h, w), np.float32)
+    cv2.circle(disc, (60, 60), 30, 1.0, -1)
+    band = np.zeros((h, w), np.float32)
+    band[:, -40:] = 1.0  # a collimated strip along the right edge
+    sharp = np.maximum(film, np.maximum(disc, band))
+    soft = np.maximum(film, np.maximum(cv2.GaussianBlur(disc, (0, 0), 8) * 1.3, band))
+    to8 = lambda im: np.round(np.clip(im, 0, 1) * 255).astype(np.uint8)  # noqa: E731
+    sharp_found = [d for d in detect_artefacts(to8(sharp)) if d.kind == "patch"]
+    assert [d.box for d in sharp_found if hits(d.box, (30, 30, 91, 91))] and all(
+        d.box[2] < w - 40 for d in sharp_found
+    )
+    assert not [d for d in detect_artefacts(to8(soft)) if d.kind == "patch"]
+
+
+def test_artefact_titles_count_kinds_in_plain_english() -> None:
+    from assurexray.shortcuts.pictures import _plural
+
+    assert [_plural(k, n) for k, n in [("marker", 2), ("patch", 3), ("text", 2), ("ruler", 1)]] == [
+        "markers", "patches", "text", "ruler",
+    ]  # fmt: skip

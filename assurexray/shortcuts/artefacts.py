@@ -17,10 +17,13 @@ textured and have soft edges. The detector uses only those physical cues:
    contrast against a ring around them, flatness of their fill and the
    sharpness of their edges;
 4. nearby components of similar height are grouped into one box per marker or
-   word; a component inside another (the letter in a circle) joins it;
+   word; a component inside another (the letter in a circle) joins it
+   (:mod:`.artefact_groups`);
 5. each group is classified as ``"ruler"`` (long thin bar or a row of regularly
    spaced ticks), ``"text"`` (two or more glyphs side by side) or
-   ``"marker"`` (one symbol: a letter, a circled letter, an arrow).
+   ``"marker"`` (one symbol: a letter, a circled letter, an arrow);
+6. solid stamps too wide for the top-hat (a filled square, a dot, a label block)
+   are found by :func:`assurexray.shortcuts.patches.find_patches` as ``"patch"``.
 
 Boxes and masks are refined in the original frame. Every threshold is a named
 module constant and a keyword argument; sizes are fractions of the short side.
@@ -32,6 +35,16 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+
+from assurexray.shortcuts.artefact_groups import (
+    RULER_GAP_CV,
+    RULER_MIN_TICKS,
+    box_of,
+    group_glyphs,
+    group_kind,
+    inside,
+)
+from assurexray.shortcuts.patches import find_patches, robust_spread
 
 #: Detection runs on a copy whose short side is at most this many pixels.
 WORK_SHORT_SIDE = 1024
@@ -53,15 +66,10 @@ MAX_STROKE_RATIO = 0.4
 MIN_CONTRAST = 0.55
 #: Robust spread of the level along a component's stroke centres (burned-in fills are flat).
 MAX_CORE_STD = 0.04
-#: Components whose heights differ by less than this factor may join one word.
-HEIGHT_RATIO = 2.0
-#: Glyphs closer than this fraction of their height join one word.
-GROUP_GAP = 0.8
 #: A ruler is at least this elongated (long side over short side of its box).
 RULER_ELONGATION = 5.0
-#: Regular ticks: at least this many, with gaps of relative spread below RULER_GAP_CV.
-RULER_MIN_TICKS = 5
-RULER_GAP_CV = 0.3
+#: A ruler is at least this long, as a fraction of the short side.
+RULER_MIN_FRACTION = 0.05
 #: Pixels added around each box when refining its mask in the original frame.
 REFINE_PAD_FRACTION = 0.004
 #: Default dilation of :func:`artefact_mask`, as a fraction of the short side.
@@ -74,7 +82,7 @@ class Artefact:
 
     Attributes:
         box: ``(x0, y0, x1, y1)`` pixels, inclusive-exclusive.
-        kind: ``"marker"``, ``"text"`` or ``"ruler"`` (or a user label).
+        kind: ``"marker"``, ``"text"``, ``"ruler"``, ``"patch"`` (or a user label).
         mask: Boolean crop of shape ``(y1 - y0, x1 - x0)``: the artefact's pixels
             inside ``box`` (paste it at ``box`` for a full-frame mask, or use
             :func:`artefact_mask`).
@@ -113,12 +121,6 @@ def _is_inverted(x: np.ndarray) -> bool:
     b = max(1, min(h, w) // 20)
     band = np.concatenate([x[:b].ravel(), x[-b:].ravel(), x[:, :b].ravel(), x[:, -b:].ravel()])
     return float(np.median(band)) > 0.5
-
-
-def _spread(values: np.ndarray) -> float:
-    """Robust standard deviation (interquartile range / 1.35): JPEG ringing is ignored."""
-    q1, q3 = np.percentile(values, [25, 75])
-    return float(q3 - q1) / 1.35
 
 
 def _ruler_ticks(sub: np.ndarray) -> bool:
@@ -187,68 +189,19 @@ def _components(
         if contrast < min_contrast:
             continue
         core = comp & (dt[sl] >= max(1.5, 0.3 * stroke))
-        core_std = _spread(x[sl][core]) if core.sum() >= 4 else 0.0
+        core_std = robust_spread(x[sl][core]) if core.sum() >= 4 else 0.0
         if core_std > max_core_std:
             continue
         kind = None
-        if elong >= RULER_ELONGATION and (stroke <= 0.25 * short + 2 or _ruler_ticks(comp)):
+        ruler_long = long >= RULER_MIN_FRACTION * s  # else a glyph's stroke ("I", "1")
+        if (
+            ruler_long
+            and elong >= RULER_ELONGATION
+            and (stroke <= 0.25 * short + 2 or _ruler_ticks(comp))
+        ):
             kind = "ruler"
         out.append(dict(box=(x0, y0, x0 + w, y0 + h), h=h, w=w, kind=kind, lab=i))
     return out, lab
-
-
-def _group(comps: list[dict]) -> list[list[dict]]:
-    """Union glyphs that nest (letter in a circle) or sit side by side at similar height."""
-    parent = list(range(len(comps)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, a in enumerate(comps):
-        for j in range(i + 1, len(comps)):
-            b = comps[j]
-            ax0, ay0, ax1, ay1 = a["box"]
-            bx0, by0, bx1, by1 = b["box"]
-            nested = (ax0 <= bx0 and ay0 <= by0 and ax1 >= bx1 and ay1 >= by1) or (
-                bx0 <= ax0 and by0 <= ay0 and bx1 >= ax1 and by1 >= ay1
-            )
-            hmin, hmax = sorted((a["h"], b["h"]))
-            gap = GROUP_GAP * hmin
-            near = (
-                a["kind"] != "ruler"
-                and b["kind"] != "ruler"
-                and hmax <= HEIGHT_RATIO * hmin
-                and max(ax0, bx0) - min(ax1, bx1) <= gap
-                and max(ay0, by0) - min(ay1, by1) <= gap
-            )
-            if nested or near:
-                parent[find(i)] = find(j)
-    groups: dict[int, list[dict]] = {}
-    for i, c in enumerate(comps):
-        groups.setdefault(find(i), []).append(c)
-    return list(groups.values())
-
-
-def _kind(group: list[dict]) -> str:
-    """``"ruler"``, ``"text"`` (two or more glyphs side by side) or ``"marker"``."""
-    if max(group, key=lambda c: c["h"] * c["w"])["kind"] == "ruler":
-        return "ruler"  # a bar inside an arrow's outline is not a ruler
-    boxes = np.array([c["box"] for c in group])
-    outer = (boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max())
-    if any(tuple(b) == outer for b in boxes.tolist()) or len(group) == 1:
-        return "marker"
-    if len(group) >= RULER_MIN_TICKS:
-        heights = boxes[:, 3] - boxes[:, 1]
-        widths = boxes[:, 2] - boxes[:, 0]
-        x_c = np.sort((boxes[:, 0] + boxes[:, 2]) / 2)
-        gaps = np.diff(x_c)
-        if heights.std() < 0.15 * heights.mean() + 1 and widths.max() < 0.5 * heights.min() + 2:
-            if gaps.std() < RULER_GAP_CV * gaps.mean():
-                return "ruler"
-    return "text"
 
 
 def detect_artefacts(
@@ -295,8 +248,22 @@ def detect_artefacts(
             xs, tophat_fraction, min_tophat, min_level, min_contrast, max_core_std,
             max_stroke_ratio,
         )  # fmt: skip
-        for group in _group(comps):
-            art = _refine(fs, lab, group, f, _kind(group))
+        patches, patch_lab = find_patches(
+            xs, min_len=max(MIN_GLYPH_PX, MIN_GLYPH_FRACTION * min(xs.shape)),
+            min_level=min_level, min_contrast=min_contrast, max_core_std=max_core_std,
+        )  # fmt: skip
+        # the top-hat leaves thin slivers along a wide stamp's sides: they are the stamp
+        comps = [c for c in comps if not any(inside(c["box"], p["box"]) for p in patches)]
+        groups = group_glyphs(comps)
+        for group in groups:
+            art = _refine(fs, lab, group, f, group_kind(group))
+            if art is not None:
+                found.append(art)
+        words = [box_of(g) for g in groups]
+        for patch in patches:
+            if any(inside(patch["box"], word) for word in words):
+                continue  # a letter's counter, seen bright on a film taken as inverted
+            art = _refine(fs, patch_lab, [patch], f, "patch")
             if art is not None:
                 found.append(art)
     return sorted(found, key=lambda a: (a.box[1], a.box[0]))
@@ -307,10 +274,7 @@ def _refine(
 ) -> Artefact | None:
     """Box and mask of a group in the original frame (bright polarity image ``full``)."""
     H, W = full.shape
-    wx0 = min(c["box"][0] for c in group)
-    wy0 = min(c["box"][1] for c in group)
-    wx1 = max(c["box"][2] for c in group)
-    wy1 = max(c["box"][3] for c in group)
+    wx0, wy0, wx1, wy1 = box_of(group)
     work = np.isin(lab[wy0:wy1, wx0:wx1], [c["lab"] for c in group]).astype(np.uint8)
     pad = max(2, int(np.ceil(1.0 / f)) + int(REFINE_PAD_FRACTION * min(H, W)))
     X0, Y0 = max(0, int(wx0 / f) - pad), max(0, int(wy0 / f) - pad)
