@@ -22,8 +22,12 @@ SIZE = 96
 CONFIG = PreprocessConfig(image_size=128, resize_mode="stretch")
 
 
-def film(seed: int, *, marker: bool, wide: bool = False, look: int = 0) -> np.ndarray:
-    """A 96 x 96 uint8 film: dark air, a vertical limb, maybe an "L" in a corner.
+def film(
+    seed: int, *, marker: bool, wide: bool = False, look: int = 0, stamp: str = "L"
+) -> np.ndarray:
+    """A 96 x 96 uint8 film: dark air, a vertical limb, maybe a marker in a corner.
+
+    The marker is an "L" (``stamp="L"``) or a filled square (``stamp="square"``).
 
     ``wide`` widens the limb (the anatomical signal of model (b)); ``look`` 1 gives the
     films of one hospital a brighter, noisier look with a bright frame (a site leak).
@@ -46,7 +50,10 @@ def film(seed: int, *, marker: bool, wide: bool = False, look: int = 0) -> np.nd
         x = 4 if corner % 2 == 0 else SIZE - 20
         y = 20 if corner < 2 else SIZE - 5
         ink = np.zeros((SIZE, SIZE), np.uint8)
-        cv2.putText(ink, "L", (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 255, 2)
+        if stamp == "square":
+            cv2.rectangle(ink, (x + 2, y - 11), (x + 11, y - 2), 255, -1)
+        else:
+            cv2.putText(ink, "L", (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 255, 2)
         image = np.maximum(image, ink.astype(np.float32) * 0.98)
     return np.clip(image, 0, 255).astype(np.uint8)
 

@@ -32,23 +32,25 @@ def models(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("models")
     marks = np.random.default_rng(5).integers(0, 2, 120).astype(bool)
     shortcut = [film(s, marker=bool(s % 2)) for s in range(120)]
+    square = [film(s, marker=bool(s % 2), stamp="square") for s in range(120)]
     anatomy = [film(s, marker=bool(m), wide=bool(s % 2)) for s, m in enumerate(marks)]
     labels = [s % 2 for s in range(120)]
     return {
         "shortcut": train(shortcut, labels, folder / "shortcut.pt"),
         "anatomy": train(anatomy, labels, folder / "anatomy.pt"),
+        "square": train(square, labels, folder / "square.pt"),
     }
 
 
 def _test_set(
-    wide_is_label: bool, seed: int
+    wide_is_label: bool, seed: int, stamp: str = "L"
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     """Films with their marker at random (independent of the label), and without it."""
     rng = np.random.default_rng(seed)
     marks, labels = rng.integers(0, 2, N_TEST).astype(bool), rng.integers(0, 2, N_TEST)
     wide = labels.astype(bool) if wide_is_label else np.zeros(N_TEST, bool)
     with_marker = [
-        film(9000 + i, marker=bool(m), wide=bool(w))
+        film(9000 + i, marker=bool(m), wide=bool(w), stamp=stamp)
         for i, (m, w) in enumerate(zip(marks, wide, strict=True))
     ]  # noqa: E501
     without = [film(9000 + i, marker=False, wide=bool(w)) for i, w in enumerate(wide)]
@@ -103,6 +105,22 @@ def test_a_planted_marker_shortcut_is_flagged_and_its_effect_estimated(models, t
         report["subgroups"]["status"] == "skipped" and report["site_probe"]["status"] == "skipped"
     )
     assert report["attention"]["heatmap"]["scale"].startswith("raw")
+
+
+def test_a_planted_solid_square_is_found_and_its_reliance_flagged(models, tmp_path):
+    """A filled square (no strokes: the letters' top-hat alone would miss it) as the sign."""
+    with_marker, without, labels = _test_set(False, 4, stamp="square")
+    data = write_data_set(tmp_path / "data", with_marker, labels)
+    result = _run(models["square"], _options(tmp_path, data=data, examples=0))
+    has = (result.table["artefacts"] > 0).to_numpy()
+    drawn = np.array([not np.array_equal(a, b) for a, b in zip(with_marker, without, strict=True)])
+    assert (has == drawn).mean() >= 0.9, (has, drawn)
+    kinds = {k for e in result.report["artefacts"]["per_image"] for k in e["kinds"]}
+    assert kinds == {"patch"}
+    exact = _exact_flip_rate(models["square"], with_marker, without, has)
+    estimate = result.report["counterfactual"]["flip_rate"]
+    assert exact >= 0.3 and abs(estimate - exact) <= 0.15, (estimate, exact)
+    assert "artefact_reliance" in result.report["flags"]
 
 
 def test_a_model_that_ignores_the_marker_is_not_flagged(models, tmp_path):

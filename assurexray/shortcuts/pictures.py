@@ -114,8 +114,7 @@ def artefact_examples(
                 plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime", lw=1.5)
             )
         kinds = Counter(a.kind for a in found.artefacts)
-        plural = {kind: "s" if n > 1 and kind != "text" else "" for kind, n in kinds.items()}
-        found_kinds = ", ".join(f"{n} {k}{plural[k]}" for k, n in sorted(kinds.items()))
+        found_kinds = ", ".join(f"{n} {_plural(k, n)}" for k, n in sorted(kinds.items()))
         axis_row[0].set_title(f"{Path(found.path).name}\n{found_kinds}", fontsize=8)
         axis_row[1].imshow(work, cmap="gray")
         axis_row[1].imshow(heat, cmap="jet", alpha=0.45)
@@ -163,3 +162,10 @@ def strategies_figure(result: ShortcutsResult, path: Path) -> Path:
         axes[0][0].axis("off")
     figure.tight_layout()
     return _save(figure, path)
+
+
+def _plural(kind: str, n: int) -> str:
+    """``"marker"`` -> ``"markers"``, ``"patch"`` -> ``"patches"``; text stays text."""
+    if n == 1 or kind == "text":
+        return kind
+    return kind + ("es" if kind.endswith(("ch", "sh", "s", "x")) else "s")
