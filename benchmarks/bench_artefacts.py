@@ -7,6 +7,13 @@ exclusive). A drawn artefact is found when a detected box overlaps it with
 IoU >= 0.3 or covers at least half of it; a detection is right when it hits an
 outlined artefact that way. Time is per image, decode excluded.
 
+Then stamps are planted on the same films, one at a time, in each corner (3 % of the
+short side in from the edges): a letter "R", a word "SITE A", a filled square and a
+dot, white, 4 % of the short side high (the word 3 %). Planted recall is per stamp
+kind over every placement that does not touch an outlined artefact (a corner may
+hold anatomy: those count too); planted precision counts the detections that hit
+neither the stamp nor an outlined artefact.
+
 Usage: ``python benchmarks/bench_artefacts.py [--radiographs DIR] [--show DIR]``
 """
 
@@ -53,6 +60,7 @@ def main() -> None:
         args.radiographs = next((d for d in near if d.is_dir()), near[0])
     tp_r = n_ref = tp_p = n_det = 0
     times = []
+    films = []
     for js in sorted(args.outlines.glob("*.json")):
         meta = json.loads(js.read_text())
         path = args.radiographs / meta["imagePath"]
@@ -61,6 +69,7 @@ def main() -> None:
             continue
         image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         refs = [tuple(int(v) for v in np.ravel(s["points"])) for s in meta["shapes"]]
+        films.append((image, refs))
         t = time.perf_counter()
         dets = detect_artefacts(image)
         times.append(time.perf_counter() - t)
@@ -87,6 +96,56 @@ def main() -> None:
             f"{tp_p / max(n_det, 1):.2f} ({tp_p}/{n_det}), "
             f"median {np.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms per image"
         )
+        planted(films)
+
+
+STAMPS = ("R", "SITE A", "square", "dot")
+
+
+def stamp(image: np.ndarray, kind: str, corner: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The film with one white stamp in corner 0-3 (tl, tr, bl, br), and the stamp's box."""
+    h, w = image.shape
+    short = min(h, w)
+    side = int((0.03 if kind == "SITE A" else 0.04) * short)
+    font, thick = cv2.FONT_HERSHEY_SIMPLEX, max(2, side // 8)
+    if kind in ("R", "SITE A"):
+        scale = side / cv2.getTextSize("R", font, 1.0, thick)[0][1]
+        (bw, bh), _ = cv2.getTextSize(kind, font, scale, thick)
+    else:
+        bw = bh = side
+    margin = int(0.03 * short)
+    x = margin if corner % 2 == 0 else w - margin - bw
+    y = margin if corner < 2 else h - margin - bh
+    out = image.copy()
+    if kind == "square":
+        cv2.rectangle(out, (x, y), (x + bw - 1, y + bh - 1), 255, -1)
+    elif kind == "dot":
+        cv2.circle(out, (x + bw // 2, y + bh // 2), bw // 2, 255, -1, cv2.LINE_AA)
+    else:
+        cv2.putText(out, kind, (x, y + bh), font, scale, 255, thick, cv2.LINE_AA)
+    return out, (x, y, x + bw, y + bh)
+
+
+def planted(films: list[tuple[np.ndarray, list]]) -> None:
+    """Recall of stamps planted in each corner of every film, and precision around them."""
+    found = {k: [0, 0] for k in STAMPS}
+    right = n_det = 0
+    for image, refs in films:
+        for kind in STAMPS:
+            for corner in range(4):
+                out, box = stamp(image, kind, corner)
+                if any(hits(box, r) or hits(r, box) for r in refs):
+                    continue
+                dets = [d.box for d in detect_artefacts(out)]
+                found[kind][0] += any(hits(d, box) for d in dets)
+                found[kind][1] += 1
+                right += sum(hits(d, box) or any(hits(d, r) for r in refs) for d in dets)
+                n_det += len(dets)
+    print(
+        "planted: "
+        + ", ".join(f"{k!r} recall {a / max(n, 1):.2f} ({a}/{n})" for k, (a, n) in found.items())
+        + f"; precision {right / max(n_det, 1):.2f} ({right}/{n_det})"
+    )
 
 
 if __name__ == "__main__":
