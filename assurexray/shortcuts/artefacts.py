@@ -58,6 +58,10 @@ MIN_LEVEL = 0.6
 MIN_GLYPH_FRACTION = 0.012
 #: ... and at least this many working pixels.
 MIN_GLYPH_PX = 6
+#: A solid stamp's long side is at least this fraction of the short side and pixels
+#: (smaller than a glyph: its flat, convex fill is the stronger cue).
+MIN_PATCH_FRACTION = 0.006
+MIN_PATCH_PX = 5
 #: A glyph's long side is at most this fraction of the short side (rulers may be longer).
 MAX_GLYPH_FRACTION = 0.2
 #: Strokes are thin: widest stroke (twice the distance transform's peak) over the long side.
@@ -249,20 +253,22 @@ def detect_artefacts(
             max_stroke_ratio,
         )  # fmt: skip
         patches, patch_lab = find_patches(
-            xs, min_len=max(MIN_GLYPH_PX, MIN_GLYPH_FRACTION * min(xs.shape)),
+            xs, min_len=max(MIN_PATCH_PX, MIN_PATCH_FRACTION * min(xs.shape)),
             min_level=min_level, min_contrast=min_contrast, max_core_std=max_core_std,
         )  # fmt: skip
-        # the top-hat leaves thin slivers along a wide stamp's sides: they are the stamp
-        comps = [c for c in comps if not any(inside(c["box"], p["box"]) for p in patches)]
-        groups = group_glyphs(comps)
+        # the top-hat leaves thin slivers along a wide stamp's sides: they are the stamp;
+        # a stamp inside a word is one of its glyphs ("I") or a letter's counter
+        groups = [
+            g for g in group_glyphs(comps)
+            if not any(inside(box_of(g), p["box"]) for p in patches)
+        ]  # fmt: skip
+        words = [box_of(g) for g in groups]
+        patches = [p for p in patches if not any(inside(p["box"], w) for w in words)]
         for group in groups:
             art = _refine(fs, lab, group, f, group_kind(group))
             if art is not None:
                 found.append(art)
-        words = [box_of(g) for g in groups]
         for patch in patches:
-            if any(inside(patch["box"], word) for word in words):
-                continue  # a letter's counter, seen bright on a film taken as inverted
             art = _refine(fs, patch_lab, [patch], f, "patch")
             if art is not None:
                 found.append(art)
