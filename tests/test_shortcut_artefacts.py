@@ -205,6 +205,23 @@ def test_inverted_film_dark_markers() -> None:
     assert recall >= 0.85 and precision >= 0.8, (recall, precision)
 
 
+def test_a_bright_frame_does_not_make_a_film_look_inverted() -> None:
+    """A site's uniform bright border around a film with dark air: markers stay bright.
+
+    Judged on the outer band alone, 20 of 20 such films looked inverted and most markers
+    were missed (recall 0.35); the frame's own edges must not be detected either.
+    """
+    rng = np.random.default_rng(8)
+    films = []
+    for size in [(320, 256), (800, 600)] * 5:
+        image, refs = synthetic_film(*size, rng)
+        b = int(0.05 * min(size))
+        framed = cv2.copyMakeBorder(image, b, b, b, b, cv2.BORDER_CONSTANT, value=230)
+        films.append((framed, [(x0 + b, y0 + b, x1 + b, y1 + b) for x0, y0, x1, y1 in refs]))
+    recall, precision = score(films)
+    assert recall >= 0.9 and precision >= 0.8, (recall, precision)
+
+
 def test_boxes_masks_and_float_input() -> None:
     image = np.full((400, 300), 0.1, np.float32)
     canvas = np.zeros((400, 300), np.uint8)

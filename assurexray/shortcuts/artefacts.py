@@ -45,6 +45,7 @@ from assurexray.shortcuts.artefact_groups import (
     inside,
 )
 from assurexray.shortcuts.patches import find_patches, robust_spread
+from assurexray.shortcuts.polarity import frame_depths, in_frame, is_inverted
 
 #: Detection runs on a copy whose short side is at most this many pixels.
 WORK_SHORT_SIDE = 1024
@@ -117,14 +118,6 @@ def normalise(image: np.ndarray) -> np.ndarray:
             return cv2.LUT(np.ascontiguousarray(image), table)
         return table[image]
     return np.clip((image.astype(np.float32) - lo) / (hi - lo), 0.0, 1.0)
-
-
-def _is_inverted(x: np.ndarray) -> bool:
-    """True when the film's outer band is mostly bright (air shown white)."""
-    h, w = x.shape
-    b = max(1, min(h, w) // 20)
-    band = np.concatenate([x[:b].ravel(), x[-b:].ravel(), x[:, :b].ravel(), x[:, -b:].ravel()])
-    return float(np.median(band)) > 0.5
 
 
 def _ruler_ticks(sub: np.ndarray) -> bool:
@@ -226,7 +219,8 @@ def detect_artefacts(
         image: 2-D grey film, uint8, uint16 or float in [0, 1] (convert RGB first).
         polarity: ``"bright"`` (white markers), ``"dark"`` (black markers on an
             inverted film), ``"both"``, or ``"auto"``: dark when the film's outer
-            band is mostly bright, else bright.
+            band inside any uniform bright frame is mostly bright, else bright
+            (:mod:`.polarity`). Components lying in such a frame are its edges.
         tophat_fraction, min_tophat, min_level, min_contrast, max_core_std,
             max_stroke_ratio, work_short_side: Override the module constant of
             the same name in upper case (e.g. :data:`MIN_CONTRAST`).
@@ -241,8 +235,9 @@ def detect_artefacts(
     f = min(1.0, work_short_side / min(H, W))
     size = (max(1, round(W * f)), max(1, round(H * f)))
     x = full if f == 1.0 else cv2.resize(full, size, interpolation=cv2.INTER_AREA)
+    frame = frame_depths(x)
     if polarity == "auto":
-        polarity = "dark" if _is_inverted(x) else "bright"
+        polarity = "dark" if is_inverted(x, frame) else "bright"
     signs = {"bright": [1], "dark": [-1], "both": [1, -1]}[polarity]
     found: list[Artefact] = []
     for sign in signs:
@@ -256,6 +251,8 @@ def detect_artefacts(
             xs, min_len=max(MIN_PATCH_PX, MIN_PATCH_FRACTION * min(xs.shape)),
             min_level=min_level, min_contrast=min_contrast, max_core_std=max_core_std,
         )  # fmt: skip
+        comps = [c for c in comps if not in_frame(c["box"], frame, xs.shape)]
+        patches = [p for p in patches if not in_frame(p["box"], frame, xs.shape)]
         # the top-hat leaves thin slivers along a wide stamp's sides: they are the stamp;
         # a stamp inside a word is one of its glyphs ("I") or a letter's counter
         groups = [
