@@ -22,11 +22,12 @@ textured and have soft edges. The detector uses only those physical cues:
 5. each group is classified as ``"ruler"`` (long thin bar or a row of regularly
    spaced ticks), ``"text"`` (two or more glyphs side by side) or
    ``"marker"`` (one symbol: a letter, a circled letter, an arrow);
-6. solid stamps too wide for the top-hat (a filled square, a dot, a label block)
+6. solid stamps too wide for the top-hat (a filled square, a dot, a blank block)
    are found by :func:`assurexray.shortcuts.patches.find_patches` as ``"patch"``.
 
 Boxes and masks are refined in the original frame. Every threshold is a named
-module constant and a keyword argument; sizes are fractions of the short side.
+module constant (those of the first three steps are also keyword arguments);
+sizes are fractions of the short side.
 """
 
 from __future__ import annotations
@@ -213,7 +214,7 @@ def detect_artefacts(
     max_stroke_ratio: float = MAX_STROKE_RATIO,
     work_short_side: int = WORK_SHORT_SIDE,
 ) -> list[Artefact]:
-    """Find burned-in markers, text and rulers, without labels.
+    """Find burned-in markers, text, rulers and solid stamps, without labels.
 
     Args:
         image: 2-D grey film, uint8, uint16 or float in [0, 1] (convert RGB first).
@@ -226,7 +227,7 @@ def detect_artefacts(
             the same name in upper case (e.g. :data:`MIN_CONTRAST`).
 
     Returns:
-        One :class:`Artefact` per marker, word or ruler, in the original frame,
+        One :class:`Artefact` per marker, word, ruler or stamp, in the original frame,
         sorted top to bottom then left to right. Each ``mask`` is a boolean crop
         at ``box``.
     """
@@ -251,8 +252,9 @@ def detect_artefacts(
             xs, min_len=max(MIN_PATCH_PX, MIN_PATCH_FRACTION * min(xs.shape)),
             min_level=min_level, min_contrast=min_contrast, max_core_std=max_core_std,
         )  # fmt: skip
-        comps = [c for c in comps if not in_frame(c["box"], frame, xs.shape)]
-        patches = [p for p in patches if not in_frame(p["box"], frame, xs.shape)]
+        if sign == 1:  # a bright frame's edges; on an inverted film it is air
+            comps = [c for c in comps if not in_frame(c["box"], frame, xs.shape)]
+            patches = [p for p in patches if not in_frame(p["box"], frame, xs.shape)]
         # the top-hat leaves thin slivers along a wide stamp's sides: they are the stamp;
         # a stamp inside a word is one of its glyphs ("I") or a letter's counter
         groups = [
@@ -293,11 +295,11 @@ def _refine(
     ph, pw = min(th, up.shape[0] - oy), min(tw, up.shape[1] - ox)
     up[oy : oy + ph, ox : ox + pw] = patch[:ph, :pw]
     near = cv2.dilate(up, np.ones((2 * pad + 1, 2 * pad + 1), np.uint8)).astype(bool)
-    inside, outside = crop[up.astype(bool)], crop[~near]
-    if inside.size == 0:
+    within, outside = crop[up.astype(bool)], crop[~near]
+    if within.size == 0:
         return None
     bg = float(np.median(outside)) if outside.size else 0.0
-    thr = bg + 0.5 * (float(np.percentile(inside, 90)) - bg)
+    thr = bg + 0.5 * (float(np.percentile(within, 90)) - bg)
     mask = near & (crop >= thr)
     if not mask.any():
         mask = up.astype(bool)

@@ -1,4 +1,4 @@
-"""Solid burned-in shapes: squares, dots and label blocks drawn onto a film.
+"""Solid burned-in shapes: filled squares, dots and blank blocks drawn onto a film.
 
 A filled square or disc stamped onto a film (a site's tag, a planted token) has
 none of a glyph's thin strokes, and a white top-hat sized for letters erases it
@@ -6,8 +6,11 @@ once it is wider than the top-hat's square, so :mod:`.artefacts` finds it here
 instead, with the physical cues of a burned-in fill: near the bright end of the
 range, flat inside, a strong step against a thin ring around it, and a regular
 outline (it fills its box and its convex hull, as a rectangle or a disc does).
-Bone, tumours and implants are textured, soft-edged or irregular; collimation
-bands lie along the frame's border and are excluded as long bars on it.
+Bone and tumours are textured or soft-edged; collimation bands lie along the
+frame's border and are excluded as long bars on it. A block carrying text is not
+convex once its letters are cut out: its text is found as text. Metal seen
+against air (a bead, a screw head end-on) can pass these tests: the report shows
+every detection's box, and your own outlines (``--artefact-label``) replace them.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ def find_patches(
     ``kind``, ``lab``) and the label image they index.
     """
     bright = (x >= min_level).astype(np.uint8)
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=8)
+    _, lab, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=8)
     H, W = x.shape
     x0, y0, w, h, area = (stats[1:, k].astype(np.int64) for k in range(5))
     long, short = np.maximum(w, h), np.minimum(w, h)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-#: Bright edge lines this uniform (standard deviation) are a frame ...
-FRAME_STD = 0.04
-#: ... after a moving average of this many pixels along each line (at most 256 px a side);
+#: A bright edge line is a frame's when, after a moving average of FRAME_SMOOTH pixels
+#: along it, no more than 0.5 % of it strays from its median by over FRAME_DEVIATION
+#: (a marker on the line breaks it however long the line);
+FRAME_DEVIATION = 0.12
 FRAME_SMOOTH = 9
 #: a frame is skipped up to this fraction of each side before the outer band is judged.
-MAX_FRAME_FRACTION = 0.25
+MAX_FRAME_FRACTION = 0.15
 
 
 def frame_depths(x: np.ndarray) -> tuple[int, int, int, int]:
@@ -26,7 +27,7 @@ def frame_depths(x: np.ndarray) -> tuple[int, int, int, int]:
     h, w = x.shape
     step = max(1, min(h, w) // 256)
     small = x[::step, ::step]
-    # grain is averaged out along each line, so a noisy frame is still uniform
+    # grain is averaged out along each line (small's short side is 256-511 px)
     top, bottom = _uniform_ends(cv2.blur(small, (FRAME_SMOOTH, 1)), axis=1)
     left, right = _uniform_ends(cv2.blur(small, (1, FRAME_SMOOTH)), axis=0)
     return top * step, bottom * step, left * step, right * step
@@ -34,7 +35,9 @@ def frame_depths(x: np.ndarray) -> tuple[int, int, int, int]:
 
 def _uniform_ends(small: np.ndarray, axis: int) -> tuple[int, int]:
     """How many uniform bright lines (rows for ``axis=1``) lie at each end of ``small``."""
-    flat = (small.std(axis=axis) <= FRAME_STD) & (small.mean(axis=axis) >= 0.5)
+    centre = np.median(small, axis=axis, keepdims=True)
+    stray = np.percentile(np.abs(small - centre), 99.5, axis=axis)
+    flat = (stray <= FRAME_DEVIATION) & (centre.squeeze(axis) >= 0.5)
     cap = int(MAX_FRAME_FRACTION * flat.size)
     if flat.all():
         return cap, cap
