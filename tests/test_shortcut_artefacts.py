@@ -222,6 +222,21 @@ def test_a_bright_frame_does_not_make_a_film_look_inverted() -> None:
     assert recall >= 0.9 and precision >= 0.8, (recall, precision)
 
 
+def test_uniform_air_of_an_inverted_film_is_no_frame() -> None:
+    """A small dark letter in the long, even white air of an inverted film is found.
+
+    Judged by each line's spread, that air was a 'frame' and the letter inside it was
+    dropped as a piece of the frame's edge.
+    """
+    rng = np.random.default_rng(9)
+    image = np.full((2400, 1024), 240.0) + rng.normal(0, 2, (2400, 1024))
+    image[:, 350:650] = 90 + rng.normal(0, 5, (2400, 300))  # the limb, dark when inverted
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    scale = 20 / cv2.getTextSize("R", FONT, 1.0, 2)[0][1]
+    cv2.putText(image, "R", (20, 1200), FONT, scale, 5, 2, cv2.LINE_AA)
+    assert [a.box for a in detect_artefacts(image) if hits(a.box, (20, 1180, 36, 1201))]
+
+
 def test_boxes_masks_and_float_input() -> None:
     image = np.full((400, 300), 0.1, np.float32)
     canvas = np.zeros((400, 300), np.uint8)
