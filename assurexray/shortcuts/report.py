@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from assurexray.shortcuts.result import ShortcutsResult
 
 DETECTOR = (
-    "label-free OpenCV detector (top-hat, connected components, stroke and edge tests; "
-    "assurexray.shortcuts.artefacts)"
+    "label-free OpenCV detector (top-hat, connected components, stroke, edge and "
+    "solid-stamp tests; assurexray.shortcuts.artefacts)"
 )
 FLAG_ORDER = (
     "artefact_attention",

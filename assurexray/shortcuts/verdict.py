@@ -22,7 +22,7 @@ def verdict(report: dict[str, Any]) -> list[str]:
     flags = report.get("flags", [])
     arts = report["artefacts"]
     out.append(
-        f"Artefacts (markers, text, rulers) were found on {arts['images_with_artefacts']} of "
+        f"Artefacts (markers, text, rulers, stamps) were found on {arts['images_with_artefacts']} of "
         f"{report['num_images']} images ({arts['detector']})."
     )
     att = report["attention"]
