@@ -11,9 +11,10 @@ import cv2
 import numpy as np
 
 #: A bright edge line is a frame's when, after a moving average of FRAME_SMOOTH pixels
-#: along it, no more than 0.5 % of it strays from its median by over FRAME_DEVIATION
-#: (a marker on the line breaks it however long the line);
+#: along it, no more than FRAME_STRAY_SHARE of it strays from its mean by over
+#: FRAME_DEVIATION (a marker on the line breaks it however long the line);
 FRAME_DEVIATION = 0.12
+FRAME_STRAY_SHARE = 0.005
 FRAME_SMOOTH = 9
 #: a frame is skipped up to this fraction of each side before the outer band is judged.
 MAX_FRAME_FRACTION = 0.15
@@ -28,20 +29,25 @@ def frame_depths(x: np.ndarray) -> tuple[int, int, int, int]:
     step = max(1, min(h, w) // 256)
     small = x[::step, ::step]
     # grain is averaged out along each line (small's short side is 256-511 px)
-    top, bottom = _uniform_ends(cv2.blur(small, (FRAME_SMOOTH, 1)), axis=1)
-    left, right = _uniform_ends(cv2.blur(small, (1, FRAME_SMOOTH)), axis=0)
+    top, bottom = _uniform_ends(cv2.blur(small, (FRAME_SMOOTH, 1)))
+    left, right = _uniform_ends(cv2.blur(small, (1, FRAME_SMOOTH)).T)
     return top * step, bottom * step, left * step, right * step
 
 
-def _uniform_ends(small: np.ndarray, axis: int) -> tuple[int, int]:
-    """How many uniform bright lines (rows for ``axis=1``) lie at each end of ``small``."""
-    centre = np.median(small, axis=axis, keepdims=True)
-    stray = np.percentile(np.abs(small - centre), 99.5, axis=axis)
-    flat = (stray <= FRAME_DEVIATION) & (centre.squeeze(axis) >= 0.5)
-    cap = int(MAX_FRAME_FRACTION * flat.size)
-    if flat.all():
-        return cap, cap
-    return min(int(np.argmin(flat)), cap), min(int(np.argmin(flat[::-1])), cap)
+def _uniform_ends(lines: np.ndarray) -> tuple[int, int]:
+    """How many uniform bright lines (rows of ``lines``) lie at each end, each capped."""
+    cap = int(MAX_FRAME_FRACTION * len(lines))
+    return _uniform_run(lines[:cap]), _uniform_run(lines[::-1][:cap])
+
+
+def _uniform_run(lines: np.ndarray) -> int:
+    """How many of ``lines``, from the first, are uniform and bright without a break."""
+    if not len(lines):
+        return 0
+    centre = lines.mean(axis=1, keepdims=True)  # a mark on the line barely moves it
+    stray = (np.abs(lines - centre) > FRAME_DEVIATION).mean(axis=1)
+    flat = (stray <= FRAME_STRAY_SHARE) & (centre[:, 0] >= 0.5)
+    return len(flat) if flat.all() else int(np.argmin(flat))
 
 
 def in_frame(box: tuple[int, int, int, int], frame: tuple[int, ...], shape: tuple) -> bool:

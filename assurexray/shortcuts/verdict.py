@@ -22,8 +22,8 @@ def verdict(report: dict[str, Any]) -> list[str]:
     flags = report.get("flags", [])
     arts = report["artefacts"]
     out.append(
-        f"Artefacts (markers, text, rulers, stamps) were found on {arts['images_with_artefacts']} of "
-        f"{report['num_images']} images ({arts['detector']})."
+        f"Artefacts (markers, text, rulers, stamps) were found on "
+        f"{arts['images_with_artefacts']} of {report['num_images']} images ({arts['detector']})."
     )
     att = report["attention"]
     if att.get("n_images"):
