@@ -346,3 +346,10 @@ def test_artefact_titles_count_kinds_in_plain_english() -> None:
     assert [_plural(k, n) for k, n in [("marker", 2), ("patch", 3), ("text", 2), ("ruler", 1)]] == [
         "markers", "patches", "text", "ruler",
     ]  # fmt: skip
+
+
+def test_dilation_is_a_share_of_the_short_side_and_at_least_one_pixel() -> None:
+    from assurexray.shortcuts.artefact_masks import dilation_px
+
+    assert dilation_px((1000, 2000)) == 4 and dilation_px((1000, 2000), 0.01) == 10
+    assert dilation_px((50, 60, 3)) == 1

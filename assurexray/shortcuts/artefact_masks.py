@@ -15,6 +15,11 @@ import numpy as np
 from assurexray.shortcuts.artefacts import DILATE_FRACTION, Artefact
 
 
+def dilation_px(shape: tuple[int, ...], fraction: float = DILATE_FRACTION) -> int:
+    """The artefact masks' dilation radius: ``fraction`` of the short side, at least 1."""
+    return max(1, round(fraction * min(shape[:2])))
+
+
 def artefact_mask(
     shape: tuple[int, int], artefacts: Iterable[Artefact], dilate_px: int | None = None
 ) -> np.ndarray:
@@ -36,7 +41,7 @@ def artefact_mask(
         if cx1 <= cx0 or cy1 <= cy0:
             continue
         out[cy0:cy1, cx0:cx1] |= a.mask[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0].astype(np.uint8)
-    r = max(1, round(DILATE_FRACTION * min(shape))) if dilate_px is None else int(dilate_px)
+    r = dilation_px(shape) if dilate_px is None else int(dilate_px)
     if r > 0:
         out = cv2.dilate(out, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     return out.astype(bool)

@@ -18,7 +18,7 @@ from assurexray.annotations.labelme import load_labelme
 from assurexray.annotations.masks import draw_annotation
 from assurexray.engine.streaming import input_from_copy
 from assurexray.imaging.preprocess import Geometry, PreprocessConfig, preprocess_image
-from assurexray.shortcuts.artefact_masks import artefact_mask, user_artefacts
+from assurexray.shortcuts.artefact_masks import artefact_mask, dilation_px, user_artefacts
 from assurexray.shortcuts.artefacts import Artefact, detect_artefacts
 from assurexray.shortcuts.attention import RegionAttention, attention_on
 from assurexray.shortcuts.attention_null import placement_p_value
@@ -143,7 +143,7 @@ def analyse_image(
             else:
                 kept.append(a)
         arts = kept
-    r = max(1, round(options.dilate_fraction * min(shape)))
+    r = dilation_px(shape, options.dilate_fraction)
     one_each = [artefact_mask(shape, [a], dilate_px=r) for a in arts]
     small = shrink(shape, options.attention_side)
     heat = to_frame(heatmap, geometry, small)
@@ -203,7 +203,7 @@ def _counterfactuals(
     band = border_band(work.shape[:2], options.border_width)
     allowed = _allowed(one_each, band) & ~union
     if tumour is not None:
-        k = max(3, 2 * round(options.dilate_fraction * min(work.shape)) + 1)
+        k = max(3, 2 * dilation_px(work.shape, options.dilate_fraction) + 1)
         allowed &= ~cv2.dilate(tumour.astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
     controls = place_at_random(one_each, allowed, rng, 1)
     if not input_from_copy(config):  # else the stream's own input: its prediction is known

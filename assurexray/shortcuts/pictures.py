@@ -24,7 +24,7 @@ from assurexray.imaging.preprocess import decode_floor
 from assurexray.imaging.reading import read_image
 from assurexray.reporting.figures import figure_pixels, pyplot
 from assurexray.reporting.render import fit_display
-from assurexray.shortcuts.artefact_masks import artefact_mask
+from assurexray.shortcuts.artefact_masks import artefact_mask, dilation_px
 from assurexray.shortcuts.options import ShortcutsOptions
 from assurexray.shortcuts.regions import inpaint
 
@@ -99,7 +99,9 @@ def artefact_examples(
         found = result.findings[i]
         row = result.table.iloc[i]
         work = read_image(found.path, reduce_to=floor).reduced(side).data
-        mask = artefact_mask(work.shape[:2], found.artefacts, dilate_px=1)
+        # the same mask as the model's input was inpainted with
+        r = dilation_px(work.shape, options.dilate_fraction)
+        mask = artefact_mask(work.shape[:2], found.artefacts, dilate_px=r)
         # Inpainted in the frame the model's input came from, then drawn small (matplotlib
         # resamples large arrays slowly; each panel shows about 270 pixels).
         inpainted = fit_display(inpaint(work, mask), PANEL_SIDE)
@@ -128,7 +130,11 @@ def artefact_examples(
         )
         for axis in axis_row:
             axis.axis("off")
-    figure.tight_layout()
+    # fixed margins: every panel is an image without axes, and tight_layout would cost
+    # more than drawing the figure; the space above each row holds a two-line title
+    title = 0.45 / (3.1 * len(rows))
+    figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - title, wspace=0.05,
+                           hspace=0.2)  # fmt: skip
     return _save(figure, options.output / "shortcut_artefacts.png")
 
 
