@@ -237,6 +237,20 @@ def test_uniform_air_of_an_inverted_film_is_no_frame() -> None:
     assert [a.box for a in detect_artefacts(image) if hits(a.box, (20, 1180, 36, 1201))]
 
 
+def test_a_small_glyph_inside_a_word_is_folded_into_it() -> None:
+    """Too small to join the word by height, it lay in the word's box as a second marker."""
+    canvas = np.zeros((400, 300), np.uint8)
+    cv2.putText(canvas, "L L", (20, 80), FONT, 1.6, 255, 3, cv2.LINE_AA)
+    cv2.putText(canvas, "x", (50, 80), FONT, 0.45, 255, 1, cv2.LINE_AA)
+    (word,) = detect_artefacts(np.maximum(np.full((400, 300), 20, np.uint8), canvas))
+    x0, y0, x1, y1 = word.box
+    assert word.kind == "text" and x0 <= 50 and x1 >= 57
+    small_x = np.zeros_like(canvas)
+    cv2.putText(small_x, "x", (50, 80), FONT, 0.45, 255, 1, cv2.LINE_AA)
+    covered = artefact_mask(canvas.shape, [word], dilate_px=0)
+    assert covered[small_x > 127].mean() >= 0.85
+
+
 def test_boxes_masks_and_float_input() -> None:
     image = np.full((400, 300), 0.1, np.float32)
     canvas = np.zeros((400, 300), np.uint8)

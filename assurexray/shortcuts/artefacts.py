@@ -271,7 +271,25 @@ def detect_artefacts(
             art = _refine(fs, patch_lab, [patch], f, "patch")
             if art is not None:
                 found.append(art)
-    return sorted(found, key=lambda a: (a.box[1], a.box[0]))
+    return sorted(_merge_nested(found), key=lambda a: (a.box[1], a.box[0]))
+
+
+def _merge_nested(found: list[Artefact]) -> list[Artefact]:
+    """Fold each artefact lying inside another's box into it (one shape, one mask).
+
+    A glyph too small to join its word's group can still lie within the word's box;
+    left apart it would be counted twice and placed twice by the control.
+    """
+    kept: list[Artefact] = []
+    for a in sorted(found, key=lambda a: -(a.box[2] - a.box[0]) * (a.box[3] - a.box[1])):
+        outer = next((k for k in kept if inside(a.box, k.box, slack=0)), None)
+        if outer is None:
+            kept.append(a)
+            continue
+        x0, y0 = outer.box[0], outer.box[1]
+        ax0, ay0, ax1, ay1 = a.box
+        outer.mask[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0] |= a.mask
+    return kept
 
 
 def _refine(
