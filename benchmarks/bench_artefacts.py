@@ -14,6 +14,11 @@ kind over every placement that does not touch an outlined artefact (a corner may
 hold anatomy: those count too); planted precision counts the detections that hit
 neither the stamp nor an outlined artefact.
 
+An "R" is also planted at 15 points inside each film (3 rows x 5 columns), and its
+recall is given by what lies around it: air (median level of the surroundings below
+0.2 of the film's range), soft tissue (below 0.5) or bone; extra detections are new
+boxes that miss the letter.
+
 Last, each film is framed by a uniform bright border (5 % of its short side, a
 site's frame) and its outlined artefacts are sought again.
 
@@ -34,7 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assurexray.shortcuts.artefacts import detect_artefacts  # noqa: E402
+from assurexray.shortcuts.artefacts import detect_artefacts, normalise  # noqa: E402
 
 
 def hits(det: tuple[int, int, int, int], ref: tuple[int, int, int, int]) -> bool:
@@ -100,6 +105,7 @@ def main() -> None:
             f"median {np.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms per image"
         )
         planted(films)
+        interior(films)
         framed(films)
 
 
@@ -149,6 +155,39 @@ def planted(films: list[tuple[np.ndarray, list]]) -> None:
         "planted: "
         + ", ".join(f"{k!r} recall {a / max(n, 1):.2f} ({a}/{n})" for k, (a, n) in found.items())
         + f"; precision {right / max(n_det, 1):.2f} ({right}/{n_det})"
+    )
+
+
+def interior(films: list[tuple[np.ndarray, list]]) -> None:
+    """Recall of an "R" planted inside the film, by what surrounds it."""
+    found: dict[str, list[int]] = {"air": [0, 0], "soft tissue": [0, 0], "bone": [0, 0]}
+    extra = 0
+    for image, _ in films:
+        h, w = image.shape
+        side = int(0.04 * min(h, w))
+        thick = max(2, side // 8)
+        scale = side / cv2.getTextSize("R", cv2.FONT_HERSHEY_SIMPLEX, 1.0, thick)[0][1]
+        (bw, bh), _ = cv2.getTextSize("R", cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        before = {d.box for d in detect_artefacts(image)}
+        level = normalise(image)
+        for fy in (0.3, 0.5, 0.7):
+            for fx in (0.15, 0.3, 0.5, 0.7, 0.85):
+                x, y = int(fx * w), int(fy * h)
+                out = image.copy()
+                cv2.putText(out, "R", (x, y + bh), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thick,
+                            cv2.LINE_AA)  # fmt: skip
+                box = (x, y, x + bw, y + bh)
+                around = float(np.median(level[max(0, y - side) : y + bh + side,
+                                               max(0, x - side) : x + bw + side]))  # fmt: skip
+                where = "air" if around < 0.2 else "soft tissue" if around < 0.5 else "bone"
+                dets = [d.box for d in detect_artefacts(out)]
+                found[where][0] += any(hits(d, box) for d in dets)
+                found[where][1] += 1
+                extra += sum(d not in before and not hits(d, box) for d in dets)
+    print(
+        "inside: "
+        + ", ".join(f"on {k} {a / max(n, 1):.2f} ({a}/{n})" for k, (a, n) in found.items())
+        + f"; extra detections {extra}"
     )
 
 

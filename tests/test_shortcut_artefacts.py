@@ -251,6 +251,38 @@ def test_a_small_glyph_inside_a_word_is_folded_into_it() -> None:
     assert covered[small_x > 127].mean() >= 0.85
 
 
+def _letter_on_tissue(rng: np.random.Generator, fill) -> tuple[np.ndarray, tuple]:
+    """Dark air around a band of bright soft tissue (0.6 of the range), an "R" on the tissue
+    whose pixels ``fill(mask)`` sets: a step of 0.4 at most, below :data:`MIN_CONTRAST`."""
+    film = np.full((400, 300), 0.05, np.float32)
+    film[:, 100:220] = 0.6 + cv2.GaussianBlur(rng.normal(0, 0.02, (400, 120)), (0, 0), 3)
+    film += rng.normal(0, 0.005, film.shape)
+    canvas = np.zeros(film.shape, np.uint8)
+    cv2.putText(canvas, "R", (150, 224), FONT, 1.0, 255, 3)
+    letter = canvas > 0
+    film[letter] = fill(letter)
+    ys, xs = np.nonzero(letter)
+    return np.round(np.clip(film, 0, 1) * 255).astype(np.uint8), (
+        int(xs.min()),
+        int(ys.min()),
+        int(xs.max()) + 1,
+        int(ys.max()) + 1,
+    )
+
+
+def test_a_saturated_letter_over_soft_tissue_is_found_a_textured_one_is_not() -> None:
+    """Over tissue the ring is bright, so a burned-in letter's step is small: it is still
+    claimed when its fill is saturated and flat, and not when the fill is textured."""
+    for seed in range(4):
+        image, box = _letter_on_tissue(np.random.default_rng(seed), lambda m: 1.0)
+        assert [a for a in detect_artefacts(image) if hits(a.box, box)], box
+        grain = np.random.default_rng(seed + 10).random(400 * 300)
+        image, box = _letter_on_tissue(
+            np.random.default_rng(seed), lambda m, g=grain: 0.9 + 0.1 * g[: int(m.sum())]
+        )
+        assert not [a for a in detect_artefacts(image) if hits(a.box, box)], box
+
+
 def test_boxes_masks_and_float_input() -> None:
     image = np.full((400, 300), 0.1, np.float32)
     canvas = np.zeros((400, 300), np.uint8)

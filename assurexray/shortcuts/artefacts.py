@@ -14,8 +14,9 @@ textured and have soft edges. The detector uses only those physical cues:
    :data:`MIN_TOPHAT` and are near the bright end of the range
    (:data:`MIN_LEVEL`);
 3. connected components filtered by size, stroke width (distance transform),
-   contrast against a ring around them, flatness of their fill and the
-   sharpness of their edges;
+   contrast against a ring around them (less for a compact, saturated, perfectly
+   flat glyph: a letter burned in over soft tissue or bone), flatness of their
+   fill and the sharpness of their edges;
 4. nearby components of similar height are grouped into one box per marker or
    word; a component inside another (the letter in a circle) joins it
    (:mod:`.artefact_groups`);
@@ -72,6 +73,13 @@ MAX_STROKE_RATIO = 0.4
 MIN_CONTRAST = 0.55
 #: Robust spread of the level along a component's stroke centres (burned-in fills are flat).
 MAX_CORE_STD = 0.04
+#: A compact glyph (elongation below SATURATED_MAX_ELONGATION) whose stroke centres sit
+#: at SATURATED_LEVEL or above and spread at most SATURATED_CORE_STD needs only this
+#: contrast: a letter burned in over soft tissue or bone, where the ring is bright too.
+SATURATED_CONTRAST = 0.35
+SATURATED_LEVEL = 0.97
+SATURATED_CORE_STD = 0.02
+SATURATED_MAX_ELONGATION = 3.0
 #: A ruler is at least this elongated (long side over short side of its box).
 RULER_ELONGATION = 5.0
 #: A ruler is at least this long, as a fraction of the short side.
@@ -184,11 +192,15 @@ def _components(
             continue
         vals = x[sl][comp]
         contrast = float(vals.mean() - np.median(x[py0:py1, px0:px1][ring]))
-        if contrast < min_contrast:
-            continue
         core = comp & (dt[sl] >= max(1.5, 0.3 * stroke))
-        core_std = robust_spread(x[sl][core]) if core.sum() >= 4 else 0.0
+        core_vals = x[sl][core] if core.sum() >= 4 else vals
+        core_std = robust_spread(core_vals) if core.sum() >= 4 else 0.0
         if core_std > max_core_std:
+            continue
+        if contrast < min_contrast and not (
+            contrast >= SATURATED_CONTRAST and elong < SATURATED_MAX_ELONGATION
+            and float(np.median(core_vals)) >= SATURATED_LEVEL and core_std <= SATURATED_CORE_STD
+        ):  # fmt: skip
             continue
         kind = None
         ruler_long = long >= RULER_MIN_FRACTION * s  # else a glyph's stroke ("I", "1")
