@@ -14,12 +14,12 @@ textured and have soft edges. The detector uses only those physical cues:
    :data:`MIN_TOPHAT` and are near the bright end of the range
    (:data:`MIN_LEVEL`);
 3. connected components filtered by size, stroke width (distance transform),
-   contrast against a ring around them (less for a compact, saturated, perfectly
-   flat glyph: a letter burned in over soft tissue or bone), flatness of their
-   fill and the sharpness of their edges;
+   contrast against a ring around them (less for a compact glyph whose stroke
+   centres are all saturated: a letter burned in over soft tissue), flatness of
+   their fill and the sharpness of their edges;
 4. nearby components of similar height are grouped into one box per marker or
    word; a component inside another (the letter in a circle) joins it
-   (:mod:`.artefact_groups`);
+   (:mod:`.artefact_groups`), and a detection inside another's box is folded into it;
 5. each group is classified as ``"ruler"`` (long thin bar or a row of regularly
    spaced ticks), ``"text"`` (two or more glyphs side by side) or
    ``"marker"`` (one symbol: a letter, a circled letter, an arrow);
@@ -73,12 +73,13 @@ MAX_STROKE_RATIO = 0.4
 MIN_CONTRAST = 0.55
 #: Robust spread of the level along a component's stroke centres (burned-in fills are flat).
 MAX_CORE_STD = 0.04
-#: A compact glyph (elongation below SATURATED_MAX_ELONGATION) whose stroke centres sit
-#: at SATURATED_LEVEL or above and spread at most SATURATED_CORE_STD needs only this
-#: contrast: a letter burned in over soft tissue or bone, where the ring is bright too.
-SATURATED_CONTRAST = 0.35
+#: A compact glyph (elongation below SATURATED_MAX_ELONGATION) with at least
+#: SATURATED_CORE_SHARE of its stroke centres at SATURATED_LEVEL or above needs only
+#: SATURATED_CONTRAST_SHARE of the contrast: a letter burned in over soft tissue, where
+#: the ring is bright too (metal over bone, brighter still, stays below it).
+SATURATED_CONTRAST_SHARE = 0.76
 SATURATED_LEVEL = 0.97
-SATURATED_CORE_STD = 0.02
+SATURATED_CORE_SHARE = 0.95
 SATURATED_MAX_ELONGATION = 3.0
 #: A ruler is at least this elongated (long side over short side of its box).
 RULER_ELONGATION = 5.0
@@ -193,13 +194,13 @@ def _components(
         vals = x[sl][comp]
         contrast = float(vals.mean() - np.median(x[py0:py1, px0:px1][ring]))
         core = comp & (dt[sl] >= max(1.5, 0.3 * stroke))
-        core_vals = x[sl][core] if core.sum() >= 4 else vals
-        core_std = robust_spread(core_vals) if core.sum() >= 4 else 0.0
+        core_std = robust_spread(x[sl][core]) if core.sum() >= 4 else 0.0
         if core_std > max_core_std:
             continue
         if contrast < min_contrast and not (
-            contrast >= SATURATED_CONTRAST and elong < SATURATED_MAX_ELONGATION
-            and float(np.median(core_vals)) >= SATURATED_LEVEL and core_std <= SATURATED_CORE_STD
+            contrast >= SATURATED_CONTRAST_SHARE * min_contrast
+            and elong < SATURATED_MAX_ELONGATION and core.sum() >= 4
+            and float(np.mean(x[sl][core] >= SATURATED_LEVEL)) >= SATURATED_CORE_SHARE
         ):  # fmt: skip
             continue
         kind = None
