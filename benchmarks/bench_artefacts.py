@@ -52,6 +52,12 @@ def hits(det: tuple[int, int, int, int], ref: tuple[int, int, int, int]) -> bool
     return inter / max(a_det + a_ref - inter, 1) >= 0.3 or inter >= 0.5 * a_ref
 
 
+def matched(dets: list[tuple[int, ...]], refs: list[tuple[int, ...]]) -> tuple[int, int]:
+    """How many outlined artefacts some detection hits, and how many detections hit one."""
+    found = sum(any(hits(d, r) for d in dets) for r in refs)
+    return found, sum(any(hits(d, r) for r in refs) for d in dets)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -81,8 +87,7 @@ def main() -> None:
         t = time.perf_counter()
         dets = detect_artefacts(image)
         times.append(time.perf_counter() - t)
-        found = sum(any(hits(d.box, r) for d in dets) for r in refs)
-        right = sum(any(hits(d.box, r) for r in refs) for d in dets)
+        found, right = matched([d.box for d in dets], refs)
         tp_r, n_ref, tp_p, n_det = tp_r + found, n_ref + len(refs), tp_p + right, n_det + len(dets)
         print(
             f"{js.stem} {image.shape[1]}x{image.shape[0]}: {found}/{len(refs)} found, "
@@ -112,28 +117,39 @@ def main() -> None:
 STAMPS = ("R", "SITE A", "square", "dot")
 
 
-def stamp(image: np.ndarray, kind: str, corner: int) -> tuple[np.ndarray, tuple[int, ...]]:
-    """The film with one white stamp in corner 0-3 (tl, tr, bl, br), and the stamp's box."""
-    h, w = image.shape
-    short = min(h, w)
+def stamp_size(kind: str, short: int) -> tuple[int, int, float, int]:
+    """Width, height, text scale and stroke of a stamp on a film with this short side."""
     side = int((0.03 if kind == "SITE A" else 0.04) * short)
-    font, thick = cv2.FONT_HERSHEY_SIMPLEX, max(2, side // 8)
-    if kind in ("R", "SITE A"):
-        scale = side / cv2.getTextSize("R", font, 1.0, thick)[0][1]
-        (bw, bh), _ = cv2.getTextSize(kind, font, scale, thick)
-    else:
-        bw = bh = side
-    margin = int(0.03 * short)
-    x = margin if corner % 2 == 0 else w - margin - bw
-    y = margin if corner < 2 else h - margin - bh
+    thick = max(2, side // 8)
+    if kind not in ("R", "SITE A"):
+        return side, side, 0.0, thick
+    scale = side / cv2.getTextSize("R", cv2.FONT_HERSHEY_SIMPLEX, 1.0, thick)[0][1]
+    (bw, bh), _ = cv2.getTextSize(kind, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    return bw, bh, scale, thick
+
+
+def draw_stamp(image: np.ndarray, kind: str, x: int, y: int) -> tuple[np.ndarray, tuple]:
+    """The film with one white stamp whose box starts at (x, y), and that box."""
+    bw, bh, scale, thick = stamp_size(kind, min(image.shape))
     out = image.copy()
     if kind == "square":
         cv2.rectangle(out, (x, y), (x + bw - 1, y + bh - 1), 255, -1)
     elif kind == "dot":
         cv2.circle(out, (x + bw // 2, y + bh // 2), bw // 2, 255, -1, cv2.LINE_AA)
     else:
-        cv2.putText(out, kind, (x, y + bh), font, scale, 255, thick, cv2.LINE_AA)
+        cv2.putText(out, kind, (x, y + bh), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thick,
+                    cv2.LINE_AA)  # fmt: skip
     return out, (x, y, x + bw, y + bh)
+
+
+def stamp(image: np.ndarray, kind: str, corner: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The film with one white stamp in corner 0-3 (tl, tr, bl, br), and the stamp's box."""
+    h, w = image.shape
+    bw, bh, _, _ = stamp_size(kind, min(h, w))
+    margin = int(0.03 * min(h, w))
+    x = margin if corner % 2 == 0 else w - margin - bw
+    y = margin if corner < 2 else h - margin - bh
+    return draw_stamp(image, kind, x, y)
 
 
 def planted(films: list[tuple[np.ndarray, list]]) -> None:
@@ -165,18 +181,13 @@ def interior(films: list[tuple[np.ndarray, list]]) -> None:
     for image, _ in films:
         h, w = image.shape
         side = int(0.04 * min(h, w))
-        thick = max(2, side // 8)
-        scale = side / cv2.getTextSize("R", cv2.FONT_HERSHEY_SIMPLEX, 1.0, thick)[0][1]
-        (bw, bh), _ = cv2.getTextSize("R", cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        bw, bh, _, _ = stamp_size("R", min(h, w))
         before = {d.box for d in detect_artefacts(image)}
         level = normalise(image)
         for fy in (0.3, 0.5, 0.7):
             for fx in (0.15, 0.3, 0.5, 0.7, 0.85):
                 x, y = int(fx * w), int(fy * h)
-                out = image.copy()
-                cv2.putText(out, "R", (x, y + bh), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thick,
-                            cv2.LINE_AA)  # fmt: skip
-                box = (x, y, x + bw, y + bh)
+                out, box = draw_stamp(image, "R", x, y)
                 around = float(np.median(level[max(0, y - side) : y + bh + side,
                                                max(0, x - side) : x + bw + side]))  # fmt: skip
                 where = "air" if around < 0.2 else "soft tissue" if around < 0.5 else "bone"
@@ -199,8 +210,8 @@ def framed(films: list[tuple[np.ndarray, list]]) -> None:
         out = cv2.copyMakeBorder(image, b, b, b, b, cv2.BORDER_CONSTANT, value=235)
         shifted = [(x0 + b, y0 + b, x1 + b, y1 + b) for x0, y0, x1, y1 in refs]
         dets = [d.box for d in detect_artefacts(out)]
-        found += sum(any(hits(d, r) for d in dets) for r in shifted)
-        right += sum(any(hits(d, r) for r in shifted) for d in dets)
+        hit, ok = matched(dets, shifted)
+        found, right = found + hit, right + ok
         n_ref, n_det = n_ref + len(refs), n_det + len(dets)
     print(
         f"framed: recall {found / max(n_ref, 1):.2f} ({found}/{n_ref}), "
