@@ -273,6 +273,30 @@ def test_raw_maps_are_the_explainer_maps_before_scaling(models):
     np.testing.assert_allclose(tapped.pooled, pooled, rtol=1e-4, atol=1e-5)
 
 
+def test_a_cnn_runs_in_channels_last_with_the_same_maps_and_is_restored(models):
+    """The job's faster layout changes no number beyond float rounding, and is undone."""
+    import timm
+
+    from assurexray.shortcuts.model_pass import channels_last
+
+    model = open_model(ModelOptions(checkpoint=models["shortcut"]), "cpu")
+    net = model.checkpoint.model
+    stem = net.conv_stem.weight
+    x = tensors([film(s, marker=True) for s in range(3)])
+    usual = model.explainer.explain(x)
+    with channels_last(net):
+        assert not stem.is_contiguous() and stem.is_contiguous(memory_format=torch.channels_last)
+        fast = model.explainer.explain(x)
+    assert stem.is_contiguous()
+    np.testing.assert_allclose(fast.heatmaps, usual.heatmaps, atol=1e-5)
+    np.testing.assert_allclose(fast.probabilities, usual.probabilities, atol=1e-6)
+    assert fast.used_fast_path and usual.used_fast_path
+    vit = timm.create_model("test_vit", pretrained=False, num_classes=3, img_size=32)
+    patch = vit.patch_embed.proj.weight
+    with channels_last(vit):  # a ViT's weights are mostly not convolutions: left alone
+        assert patch.is_contiguous()
+
+
 def test_a_tumour_label_is_never_an_artefact_label():
     from assurexray.core.config import Settings
 

@@ -2,7 +2,7 @@
 
 One pass per image through the model (prediction, heatmap of the predicted class, pooled
 features; the next batch's pass, and this batch's re-predictions, run in background threads
-while this one is analysed),
+while this one is analysed; a CNN's weights in ``channels_last`` meanwhile),
 then per image: artefacts (detected, or the user's LabelMe outlines), attention
 on them, off the anatomy and on the border against a permutation null, and the
 counterfactual (artefacts inpainted, and a control inpainting of the same shapes
@@ -42,7 +42,7 @@ from assurexray.reporting.html_report import PICTURE_SIDE, Pictures, write_pictu
 from assurexray.reporting.render import display_size
 from assurexray.shortcuts.image_analysis import ImageFindings, analyse_image
 from assurexray.shortcuts.inputs import shortcut_records
-from assurexray.shortcuts.model_pass import BatchTap, ModelTap, predict_arrays
+from assurexray.shortcuts.model_pass import BatchTap, ModelTap, channels_last, predict_arrays
 from assurexray.shortcuts.options import ShortcutsOptions
 from assurexray.shortcuts.result import ShortcutsResult
 
@@ -111,7 +111,8 @@ def run(
                 found.variants.clear()
             progress("shortcuts", upto, len(paths))
 
-    with tap, ThreadPoolExecutor(1, thread_name_prefix="assurexray-repredict") as worker:
+    pool = ThreadPoolExecutor(1, thread_name_prefix="assurexray-repredict")
+    with channels_last(model.checkpoint.model), tap, pool as worker:
         stream = explain_batches(
             paths, model.explainer, model.preprocess, options.stream, display_side=DISPLAY_SIDE
         )

@@ -15,7 +15,8 @@ falls back to the explainer's scaled maps, and the report says so (``heatmap_sca
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,3 +144,26 @@ def predict_arrays(
         tap.active = True
     n_classes = len(model.class_names)
     return np.concatenate(out) if out else np.zeros((0, n_classes), np.float32)
+
+
+@contextmanager
+def channels_last(net: nn.Module) -> Iterator[None]:
+    """A convolutional network's weights in ``channels_last`` for the job, restored after.
+
+    On 2 CPU cores an EfficientNet-B0 runs 1.6x faster so (``bench_shortcuts.py``) and
+    its maps and probabilities agree with the usual layout's to float rounding (tested). A
+    network that is not mostly ``Conv2d`` weights (a ViT), or is in ``channels_last``
+    already, is left as it is.
+    """
+    convs = [m.weight for m in net.modules() if isinstance(m, nn.Conv2d)]
+    total = sum(p.numel() for p in net.parameters())
+    if 2 * sum(w.numel() for w in convs) <= total or any(
+        w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() for w in convs
+    ):
+        yield
+        return
+    net.to(memory_format=torch.channels_last)
+    try:
+        yield
+    finally:
+        net.to(memory_format=torch.contiguous_format)
