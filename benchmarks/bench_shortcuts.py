@@ -4,6 +4,8 @@ Times, in turns in one run (see ``rounds.py``):
 
 * (a) predict: assurexray's streamed batched prediction of every image (decode,
   preprocess, forward; no heatmap, nothing written);
+* (a') predict in ``channels_last``: the same, with the network's weights in the layout
+  the job runs in (a faster baseline than plain inference, for a fair second ratio);
 * (b) shortcuts: the whole ``shortcuts`` job on the same images: prediction and heatmap
   in one pass, artefact detection, attention with its permutation null, inpainting and
   re-prediction of the images with artefacts (and their controls), strategies, the
@@ -44,6 +46,7 @@ from assurexray.models.checkpoint import save_checkpoint
 from assurexray.models.model import build_model
 from assurexray.shortcuts.artefacts import detect_artefacts
 from assurexray.shortcuts.job import ShortcutsOptions, run
+from assurexray.shortcuts.model_pass import channels_last
 
 
 def main() -> dict:
@@ -76,6 +79,10 @@ def main() -> dict:
         for _ in predict_paths(files, model.checkpoint.model, model.preprocess, stream):
             pass
 
+    def predict_channels_last() -> None:
+        with channels_last(model.checkpoint.model):
+            predict()
+
     stages: list[dict[str, float]] = []
     passes: list[float] = []
     own_input = input_from_copy(model.preprocess)  # else each removal has a baseline re-predicted
@@ -88,9 +95,10 @@ def main() -> dict:
         repredicted = sum(int(table[c].notna().sum()) for c in counted if c in table)
         passes.append(1 + repredicted / max(1, len(table)))
 
-    rounds, cpu = time_in_turns({"predict": predict, "shortcuts": shortcuts}, args.repeats)
+    approaches = {"predict": predict, "predict_cl": predict_channels_last, "shortcuts": shortcuts}
+    rounds, cpu = time_in_turns(approaches, args.repeats)
     ratios = [r["shortcuts"] / r["predict"] for r in rounds]
-    best = {name: min(r[name] for r in rounds) for name in ("predict", "shortcuts")}
+    best = {name: min(r[name] for r in rounds) for name in approaches}
     print(f"{len(files)} images, {args.arch} at {args.image_size} px, batch {args.batch_size}")
     for name, seconds in best.items():
         print(f"  {name:10s} {seconds:7.2f} s  {len(files) / seconds:6.1f} images/s")
@@ -98,6 +106,12 @@ def main() -> dict:
         f"  shortcuts / predict: {best['shortcuts'] / best['predict']:.2f} (fastest runs), "
         f"{min(ratios):.2f}-{max(ratios):.2f} over rounds, "
         f"{cpu['shortcuts'] / cpu['predict']:.2f} in CPU time"
+    )
+    against_cl = [r["shortcuts"] / r["predict_cl"] for r in rounds]
+    print(
+        f"  shortcuts / predict in channels_last: {best['shortcuts'] / best['predict_cl']:.2f} "
+        f"(fastest runs), {min(against_cl):.2f}-{max(against_cl):.2f} over rounds, "
+        f"{cpu['shortcuts'] / cpu['predict_cl']:.2f} in CPU time"
     )
     probe = min(s.get("site_probe", 0.0) for s in stages)
     image_pass = min(s["image_pass"] for s in stages)
@@ -121,7 +135,8 @@ def main() -> dict:
     )
     shutil.rmtree(scratch, ignore_errors=True)
     return {"best": best, "ratios": ratios, "cpu_ratio": cpu["shortcuts"] / cpu["predict"],
-            "median_ratio": float(np.median(ratios)), "passes_per_image": passes[-1]}  # fmt: skip
+            "median_ratio": float(np.median(ratios)), "passes_per_image": passes[-1],
+            "ratio_channels_last": best["shortcuts"] / best["predict_cl"]}  # fmt: skip
 
 
 def _per_image_ms(files: list[Path], config: PreprocessConfig) -> dict[str, float]:

@@ -65,7 +65,7 @@ def mean_heatmaps(result: ShortcutsResult, path: Path) -> Path:
     for r, (column, levels) in enumerate(rows):
         for c in range(cols):
             axis = axes[r, c]
-            axis.axis("off")
+            _image_panel(axis)
             if c >= len(levels):
                 continue
             chosen = (table[column].astype(str) == levels[c]).to_numpy()
@@ -129,7 +129,7 @@ def artefact_examples(
             fontsize=8,
         )
         for axis in axis_row:
-            axis.axis("off")
+            _image_panel(axis)
     # fixed margins: every panel is an image without axes, and tight_layout would cost
     # more than drawing the figure; the space above each row holds a two-line title
     title = 0.45 / (3.1 * len(rows))
@@ -161,13 +161,21 @@ def strategies_figure(result: ShortcutsResult, path: Path) -> Path:
             centers = ", ".join(f"{k}:{v}" for k, v in info["centers"].items()) or "no centers"
             mark = " SUSPECT" if info["suspect"] else ""
             axis.set_title(f"#{c} n={info['size']}{mark}\n{centers}", fontsize=8)
-            axis.axis("off")
+            _image_panel(axis)
         for axis in axis_row[1 + len(entry["mean_maps"]) :]:
-            axis.axis("off")
+            _image_panel(axis)
     if not classes:
-        axes[0][0].axis("off")
+        _image_panel(axes[0][0])
     figure.tight_layout()
     return _save(figure, path)
+
+
+def _image_panel(axis: Any) -> None:
+    """No axes, and no ticks measured: matplotlib lays out the ticks of an axis that is
+    merely switched off each time it places a title, most of these figures' time."""
+    axis.axis("off")
+    axis.xaxis.set_visible(False)
+    axis.yaxis.set_visible(False)
 
 
 def _plural(kind: str, n: int) -> str:
