@@ -273,7 +273,7 @@ def test_raw_maps_are_the_explainer_maps_before_scaling(models):
     np.testing.assert_allclose(tapped.pooled, pooled, rtol=1e-4, atol=1e-5)
 
 
-def test_a_cnn_runs_in_channels_last_with_the_same_maps_and_is_restored(models):
+def test_a_cnn_runs_in_channels_last_with_the_same_maps_and_is_restored(models, tmp_path):
     """The job's faster layout changes no number beyond float rounding, and is undone."""
     import timm
 
@@ -282,15 +282,29 @@ def test_a_cnn_runs_in_channels_last_with_the_same_maps_and_is_restored(models):
     model = open_model(ModelOptions(checkpoint=models["shortcut"]), "cpu")
     net = model.checkpoint.model
     stem = net.conv_stem.weight
+    original = stem.data_ptr()
     x = tensors([film(s, marker=True) for s in range(3)])
     usual = model.explainer.explain(x)
     with channels_last(net):
         assert not stem.is_contiguous() and stem.is_contiguous(memory_format=torch.channels_last)
         fast = model.explainer.explain(x)
-    assert stem.is_contiguous()
+    assert stem.data_ptr() == original  # the weight's own tensor is back
     np.testing.assert_allclose(fast.heatmaps, usual.heatmaps, atol=1e-5)
     np.testing.assert_allclose(fast.probabilities, usual.probabilities, atol=1e-6)
     assert fast.used_fast_path and usual.used_fast_path
+    with pytest.raises(RuntimeError), channels_last(net):
+        raise RuntimeError("stopped")
+    assert stem.data_ptr() == original
+    # the job itself runs every pass in it, and gives the model back as it was
+    layouts: list[bool] = []
+    hook = net.conv_stem.register_forward_pre_hook(
+        lambda module, _: layouts.append(module.weight.is_contiguous())
+    )
+    films = [film(8000 + i, marker=bool(i % 2)) for i in range(6)]
+    data = write_data_set(tmp_path / "data", films, ["Normal", "Benign"] * 3)
+    run(model, _options(tmp_path, data=data, examples=0))
+    hook.remove()
+    assert layouts and not any(layouts) and stem.data_ptr() == original
     vit = timm.create_model("test_vit", pretrained=False, num_classes=3, img_size=32)
     patch = vit.patch_embed.proj.weight
     with channels_last(vit):  # a ViT's weights are mostly not convolutions: left alone
