@@ -166,13 +166,12 @@ def channels_last(net: nn.Module) -> Iterator[None]:
     chosen = []
     if 2 * sum(w.numel() for w in weights.values()) > total:
         chosen = [w for w in weights.values() if w.device.type in ("cpu", "cuda")]
-    saved: dict[int, torch.Tensor] = {}
+    converted: list[tuple[torch.Tensor, torch.Tensor]] = []  # (weight, its own tensor)
     try:
         for w in chosen:
-            saved[id(w)] = w.data
+            converted.append((w, w.data))
             w.data = w.data.contiguous(memory_format=torch.channels_last)
         yield
     finally:
-        for w in chosen:
-            if id(w) in saved:
-                w.data = saved[id(w)]
+        for w, own in converted:
+            w.data = own
