@@ -36,7 +36,6 @@ def shortcut_records(
                 "annotation": pd.Series([None] * len(paths), dtype=object),
             }
         )
-        warn("--images: no labels, so subgroups and the site probe are skipped")
     else:
         if options.data is None:
             raise DatasetError("no images: give a data set (--data) or a folder (--images)")
