@@ -273,6 +273,26 @@ def test_raw_maps_are_the_explainer_maps_before_scaling(models):
     np.testing.assert_allclose(tapped.pooled, pooled, rtol=1e-4, atol=1e-5)
 
 
+def test_a_head_that_normalises_after_pooling_gets_the_explainers_maps(tmp_path):
+    """ConvNeXt's head normalises the pooled features, so the raw map cannot be rebuilt from
+    them: the job measures the explainer's scaled maps (it stopped on a shape error)."""
+    import timm
+
+    from assurexray.models.checkpoint import save_checkpoint
+    from tests.shortcut_films import CONFIG
+
+    net = timm.create_model("test_convnext", pretrained=False, num_classes=2)
+    checkpoint = save_checkpoint(
+        tmp_path / "convnext.pt", net, arch="test_convnext", class_names=("Normal", "Benign"),
+        preprocess=CONFIG,
+    )  # fmt: skip
+    films = [film(8100 + i, marker=bool(i % 2)) for i in range(4)]
+    data = write_data_set(tmp_path / "data", films, ["Normal", "Benign"] * 2)
+    result = _run(checkpoint, _options(tmp_path, data=data, examples=0))
+    assert len(result.table) == 4 and not result.failures
+    assert result.report["attention"]["heatmap"]["scale"].startswith("the explainer's map")
+
+
 def test_a_cnn_runs_in_channels_last_with_the_same_maps_and_is_restored(models, tmp_path):
     """The job's faster layout changes no number beyond float rounding, and is undone."""
     import timm

@@ -99,9 +99,9 @@ class ModelTap:
         self, features: torch.Tensor, pooled: torch.Tensor, targets: Sequence[int]
     ) -> np.ndarray | None:
         """``ReLU(sum_k w_ck A_k) / (h w)`` when the layer's spatial mean is the pooled vector."""
-        if torch.allclose(features.mean(dim=(2, 3)), pooled, **_TOLERANCE):
+        if _same(features.mean(dim=(2, 3)), pooled):
             nchw = features
-        elif torch.allclose(features.mean(dim=(1, 2)), pooled, **_TOLERANCE):
+        elif _same(features.mean(dim=(1, 2)), pooled):
             nchw = features.permute(0, 3, 1, 2)
         else:
             self.scale_note = SCALED
@@ -113,6 +113,11 @@ class ModelTap:
         self.scale_note = RAW
         self.cells = (int(h), int(w))
         return np.maximum(cams.numpy(), 0.0).astype(np.float32)
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal shapes and values (a head that normalises after pooling, e.g. ConvNeXt's, is not)."""
+    return a.shape == b.shape and torch.allclose(a, b, **_TOLERANCE)
 
 
 def to_frame(network_map: np.ndarray, geometry: Geometry, size: tuple[int, int]) -> np.ndarray:
