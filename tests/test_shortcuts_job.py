@@ -273,24 +273,32 @@ def test_raw_maps_are_the_explainer_maps_before_scaling(models):
     np.testing.assert_allclose(tapped.pooled, pooled, rtol=1e-4, atol=1e-5)
 
 
-def test_a_head_that_normalises_after_pooling_gets_the_explainers_maps(tmp_path):
-    """ConvNeXt's head normalises the pooled features, so the raw map cannot be rebuilt from
-    them: the job measures the explainer's scaled maps (it stopped on a shape error)."""
+@pytest.mark.parametrize(
+    ("arch", "scale"),
+    [
+        ("test_resnet", "raw"),  # pooling and one linear layer: the exact raw map
+        ("test_convnext", "the explainer's map"),  # the head normalises after pooling
+        ("test_mambaout", "the explainer's map"),  # NHWC features, a head with an MLP
+    ],
+)
+def test_the_job_runs_on_other_heads_with_the_maps_it_can_trust(tmp_path, arch, scale):
+    """ConvNeXt's head stopped the job on a shape error in the raw-map check; any head that
+    is not pooling and one linear layer gets the explainer's scaled maps instead."""
     import timm
 
     from assurexray.models.checkpoint import save_checkpoint
     from tests.shortcut_films import CONFIG
 
-    net = timm.create_model("test_convnext", pretrained=False, num_classes=2)
+    net = timm.create_model(arch, pretrained=False, num_classes=2)
     checkpoint = save_checkpoint(
-        tmp_path / "convnext.pt", net, arch="test_convnext", class_names=("Normal", "Benign"),
+        tmp_path / f"{arch}.pt", net, arch=arch, class_names=("Normal", "Benign"),
         preprocess=CONFIG,
     )  # fmt: skip
     films = [film(8100 + i, marker=bool(i % 2)) for i in range(4)]
     data = write_data_set(tmp_path / "data", films, ["Normal", "Benign"] * 2)
     result = _run(checkpoint, _options(tmp_path, data=data, examples=0))
     assert len(result.table) == 4 and not result.failures
-    assert result.report["attention"]["heatmap"]["scale"].startswith("the explainer's map")
+    assert result.report["attention"]["heatmap"]["scale"].startswith(scale)
 
 
 def test_a_cnn_runs_in_channels_last_with_the_same_maps_and_is_restored(models, tmp_path):
