@@ -32,9 +32,7 @@ def group_glyphs(comps: list[dict]) -> list[list[dict]]:
             b = comps[j]
             ax0, ay0, ax1, ay1 = a["box"]
             bx0, by0, bx1, by1 = b["box"]
-            nested = (ax0 <= bx0 and ay0 <= by0 and ax1 >= bx1 and ay1 >= by1) or (
-                bx0 <= ax0 and by0 <= ay0 and bx1 >= ax1 and by1 >= ay1
-            )
+            nested = inside(a["box"], b["box"], slack=0) or inside(b["box"], a["box"], slack=0)
             hmin, hmax = sorted((a["h"], b["h"]))
             gap = GROUP_GAP * hmin
             near = (

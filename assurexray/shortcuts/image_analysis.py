@@ -203,7 +203,7 @@ def _counterfactuals(
     band = border_band(work.shape[:2], options.border_width)
     allowed = _allowed(one_each, band) & ~union
     if tumour is not None:
-        k = max(3, 2 * dilation_px(work.shape, options.dilate_fraction) + 1)
+        k = 2 * dilation_px(work.shape, options.dilate_fraction) + 1  # at least 3
         allowed &= ~cv2.dilate(tumour.astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
     controls = place_at_random(one_each, allowed, rng, 1)
     if not input_from_copy(config):  # else the stream's own input: its prediction is known
