@@ -48,6 +48,7 @@ from assurexray.shortcuts.artefact_groups import (
 )
 from assurexray.shortcuts.patches import find_patches, robust_spread
 from assurexray.shortcuts.polarity import frame_depths, in_frame, is_inverted
+from assurexray.shortcuts.regions import label_components
 
 #: Detection runs on a copy whose short side is at most this many pixels.
 WORK_SHORT_SIDE = 1024
@@ -169,7 +170,7 @@ def _components(
     se = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
     th = cv2.morphologyEx(x, cv2.MORPH_TOPHAT, se)
     cand = ((th >= min_tophat) & (x >= min_level)).astype(np.uint8)
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(cand, connectivity=8)
+    n, lab, stats = label_components(cand)
     min_len = max(MIN_GLYPH_PX, MIN_GLYPH_FRACTION * s)
     dt = cv2.distanceTransform(cand, cv2.DIST_L2, 3)
     out = []

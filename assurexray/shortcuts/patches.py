@@ -18,6 +18,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from assurexray.shortcuts.regions import label_components
+
 #: A patch's long side is at most this fraction of the short side (bigger is no stamp).
 MAX_PATCH_FRACTION = 0.2
 #: A patch is at most this elongated (long side over short side of its box).
@@ -54,7 +56,7 @@ def find_patches(
     ``kind``, ``lab``) and the label image they index.
     """
     bright = (x >= min_level).astype(np.uint8)
-    _, lab, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=8)
+    _, lab, stats = label_components(bright)
     H, W = x.shape
     x0, y0, w, h, area = (stats[1:, k].astype(np.int64) for k in range(5))
     long, short = np.maximum(w, h), np.minimum(w, h)

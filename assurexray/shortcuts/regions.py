@@ -33,11 +33,26 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32)
 
 
+def label_components(mask: np.ndarray, connectivity: int = 8) -> tuple[int, np.ndarray, np.ndarray]:
+    """``cv2.connectedComponentsWithStats`` of a uint8 mask: count, labels and stats.
+
+    Labels are 16-bit while they fit (OpenCV gathers the statistics several times faster
+    so), 32-bit beyond 65535 components; the count and statistics are the same.
+    """
+    try:
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(
+            mask, connectivity=connectivity, ltype=cv2.CV_16U
+        )
+    except cv2.error:  # more components than 16 bits can label
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=connectivity)
+    return n, lab, stats
+
+
 def fill_holes(mask: np.ndarray) -> np.ndarray:
     """``scipy.ndimage.binary_fill_holes`` (default structure) with OpenCV: the background
     components, 4-connected, that do not touch the frame's edge are holes."""
     m = mask.astype(bool)
-    n, lab, stats, _ = cv2.connectedComponentsWithStats((~m).astype(np.uint8), connectivity=4)
+    n, lab, stats = label_components((~m).astype(np.uint8), 4)
     x0, y0, w, h = (stats[:, i] for i in range(4))
     hole = (x0 > 0) & (y0 > 0) & (x0 + w < m.shape[1]) & (y0 + h < m.shape[0])
     hole[0] = False  # label 0: the mask itself
@@ -80,7 +95,7 @@ def body_mask(image: np.ndarray, shape: tuple[int, int] | None = None) -> np.nda
     dark_mean, bright_mean = float(small[~bright].mean()), float(small[bright].mean())
     if dark_mean > BACKGROUND_LEVEL_RATIO * bright_mean:
         return np.ones((h, w), bool)
-    _, lab, stats, _ = cv2.connectedComponentsWithStats(bright.astype(np.uint8), connectivity=4)
+    _, lab, stats = label_components(bright.astype(np.uint8), 4)
     keep = stats[:, cv2.CC_STAT_AREA] >= MIN_BODY_FRACTION * bright.size
     keep[0] = False  # label 0: the dark class
     body = fill_holes(keep[lab])
@@ -142,7 +157,7 @@ def inpaint(image: np.ndarray, mask: np.ndarray, radius: int | None = None) -> n
     m8 = mask.astype(np.uint8)
     near = m8[top : box[1] + pad, left : box[3] + pad]
     grown = cv2.dilate(near, np.ones((2 * pad + 1, 2 * pad + 1), np.uint8))
-    n, _, stats, _ = cv2.connectedComponentsWithStats(grown)
+    n, _, stats = label_components(grown)
     for x0, y0, w, h, _ in stats[1:]:
         sl = np.s_[top + y0 : top + y0 + h, left + x0 : left + x0 + w]
         filled = cv2.inpaint(np.ascontiguousarray(work[sl]), m8[sl], r, cv2.INPAINT_TELEA)
@@ -171,7 +186,7 @@ def _shapes(mask_shapes: np.ndarray | Sequence[np.ndarray]) -> tuple[list[np.nda
     """Crops to move (one per 4-connected component, or one per given mask) and the union."""
     if isinstance(mask_shapes, np.ndarray):
         union = mask_shapes.astype(bool)
-        n, lab, stats, _ = cv2.connectedComponentsWithStats(union.astype(np.uint8), connectivity=4)
+        n, lab, stats = label_components(union.astype(np.uint8), 4)
         crops = []
         for i in range(1, n):
             x0, y0, w, h = (int(v) for v in stats[i, :4])
