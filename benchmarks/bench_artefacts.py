@@ -39,7 +39,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assurexray.shortcuts.artefacts import detect_artefacts, normalise  # noqa: E402
+from assurexray.shortcuts.artefacts import detect_artefacts  # noqa: E402
+from assurexray.shortcuts.film_levels import normalise  # noqa: E402
 
 
 def hits(det: tuple[int, int, int, int], ref: tuple[int, int, int, int]) -> bool:

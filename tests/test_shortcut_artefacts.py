@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from assurexray.shortcuts.artefact_masks import artefact_mask, user_artefacts
-from assurexray.shortcuts.artefacts import Artefact, detect_artefacts, normalise
+from assurexray.shortcuts.artefacts import Artefact, detect_artefacts
+from assurexray.shortcuts.film_levels import normalise
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -347,6 +348,42 @@ def test_normalise_by_lookup_equals_the_float_arithmetic(dtype) -> None:
     got = normalise(image)
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("sign", [1, -1])
+def test_the_top_hat_on_the_integer_levels_equals_the_float_one(dtype, sign) -> None:
+    from assurexray.shortcuts.film_levels import normalised, polarity_levels, white_tophat
+
+    rng = np.random.default_rng(6)
+    image = rng.integers(0, np.iinfo(dtype).max // 3, (180, 230)).astype(dtype)
+    image[40:60, 50:56] = np.iinfo(dtype).max // 2  # a stroke brighter than the rest
+    x, table = normalised(image)
+    assert table is not None
+    xs = x if sign == 1 else 1.0 - x
+    levels = polarity_levels(image, table, sign)
+    assert levels is not None
+    np.testing.assert_array_equal(levels[1][levels[0]], xs)
+    assert np.all(np.diff(levels[1]) >= 0)
+    np.testing.assert_array_equal(white_tophat(xs, 15, levels), white_tophat(xs, 15))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_detection_with_the_integer_top_hat_is_the_same_as_with_the_float_one(
+    dtype, monkeypatch
+) -> None:
+    import assurexray.shortcuts.artefacts as module
+
+    rng = np.random.default_rng(7)
+    films = [synthetic_film(600, 800, rng, dtype=dtype)[0] for _ in range(3)]
+    films.append(np.iinfo(dtype).max - films[0])  # an inverted film: dark markers
+    found = [detect_artefacts(f, polarity="both") for f in films]
+    monkeypatch.setattr(module, "polarity_levels", lambda *args: None)
+    again = [detect_artefacts(f, polarity="both") for f in films]
+    assert sum(map(len, found)) >= 6
+    for a, b in zip(found, again, strict=True):
+        assert [(x.box, x.kind) for x in a] == [(x.box, x.kind) for x in b]
+        assert all(np.array_equal(x.mask, y.mask) for x, y in zip(a, b, strict=True))
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])

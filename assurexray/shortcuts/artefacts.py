@@ -46,6 +46,7 @@ from assurexray.shortcuts.artefact_groups import (
     group_kind,
     inside,
 )
+from assurexray.shortcuts.film_levels import normalised, polarity_levels, white_tophat
 from assurexray.shortcuts.patches import find_patches, robust_spread
 from assurexray.shortcuts.polarity import frame_depths, in_frame, is_inverted
 from assurexray.shortcuts.regions import label_components
@@ -109,28 +110,6 @@ class Artefact:
     mask: np.ndarray = field(repr=False, compare=False)
 
 
-def normalise(image: np.ndarray) -> np.ndarray:
-    """Grey image (uint8, uint16 or float in [0, 1]) to float32 in [0, 1], robust low end.
-
-    The 0.5th percentile maps to 0 and the maximum to 1, so 12-bit data stored in
-    16 bits and films with a grey floor use the whole range.
-    """
-    if image.ndim != 2:
-        raise ValueError(f"expected a 2-D grey image, got shape {image.shape}")
-    step = (max(1, image.shape[0] // 256), max(1, image.shape[1] // 256))
-    lo = float(np.percentile(image[:: step[0], :: step[1]].astype(np.float32), 0.5))
-    hi = float(image.max())
-    if hi - lo <= 1e-6:
-        return np.zeros(image.shape, np.float32)
-    if image.dtype in (np.uint8, np.uint16):  # the same arithmetic once per grey level
-        levels = np.arange(np.iinfo(image.dtype).max + 1, dtype=np.float32)
-        table = np.clip((levels - lo) / (hi - lo), 0.0, 1.0)
-        if image.dtype == np.uint8:
-            return cv2.LUT(np.ascontiguousarray(image), table)
-        return table[image]
-    return np.clip((image.astype(np.float32) - lo) / (hi - lo), 0.0, 1.0)
-
-
 def _ruler_ticks(sub: np.ndarray) -> bool:
     """True when a component's profile along its long axis has regular ticks."""
     prof = sub.sum(axis=0 if sub.shape[1] >= sub.shape[0] else 1).astype(np.float32)
@@ -163,12 +142,13 @@ def _plausible(stats: np.ndarray, shape: tuple[int, int], min_len: float) -> np.
 def _components(
     x: np.ndarray, tophat_fraction: float, min_tophat: float, min_level: float,
     min_contrast: float, max_core_std: float, max_stroke_ratio: float,
+    levels: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[list[dict], np.ndarray]:  # fmt: skip
-    """Candidate glyph components in the working image (bright polarity), and labels."""
+    """Candidate glyph components in the working image (bright polarity), and labels
+    (``levels``: see :func:`.film_levels.white_tophat`)."""
     s = min(x.shape)
     k = max(7, int(round(tophat_fraction * s)) | 1)
-    se = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
-    th = cv2.morphologyEx(x, cv2.MORPH_TOPHAT, se)
+    th = white_tophat(x, k, levels)
     cand = ((th >= min_tophat) & (x >= min_level)).astype(np.uint8)
     n, lab, stats = label_components(cand)
     min_len = max(MIN_GLYPH_PX, MIN_GLYPH_FRACTION * s)
@@ -245,11 +225,13 @@ def detect_artefacts(
         sorted top to bottom then left to right. Each ``mask`` is a boolean crop
         at ``box``.
     """
-    full = normalise(image)
+    full, table = normalised(image)
     H, W = full.shape
     f = min(1.0, work_short_side / min(H, W))
     size = (max(1, round(W * f)), max(1, round(H * f)))
     x = full if f == 1.0 else cv2.resize(full, size, interpolation=cv2.INTER_AREA)
+    if f != 1.0:
+        table = None  # the working copy is no longer a look-up of the film's levels
     frame = frame_depths(x)
     if polarity == "auto":
         polarity = "dark" if is_inverted(x, frame) else "bright"
@@ -260,7 +242,7 @@ def detect_artefacts(
         fs = full if sign == 1 else 1.0 - full
         comps, lab = _components(
             xs, tophat_fraction, min_tophat, min_level, min_contrast, max_core_std,
-            max_stroke_ratio,
+            max_stroke_ratio, polarity_levels(image, table, sign),
         )  # fmt: skip
         patches, patch_lab = find_patches(
             xs, min_len=max(MIN_PATCH_PX, MIN_PATCH_FRACTION * min(xs.shape)),
