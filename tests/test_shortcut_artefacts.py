@@ -445,3 +445,31 @@ def test_dilation_is_a_share_of_the_short_side_and_at_least_one_pixel() -> None:
 
     assert dilation_px((1000, 2000)) == 4 and dilation_px((1000, 2000), 0.01) == 10
     assert dilation_px((1000, 2000, 3)) == 4 and dilation_px((50, 60)) == 1
+
+
+def test_median_agrees_with_numpy() -> None:
+    from assurexray.shortcuts.patches import median
+
+    rng = np.random.default_rng(8)
+    for n in (1, 2, 3, 10, 11, 400, 401):
+        for values in (rng.random(n).astype(np.float32), rng.integers(0, 9, n).astype(np.float64)):
+            assert median(values) == float(np.median(values))
+    assert np.isnan(median(np.zeros(0, np.float32)))
+
+
+def test_a_components_own_distance_transform_equals_the_whole_masks() -> None:
+    from assurexray.shortcuts.artefacts import _depth
+    from assurexray.shortcuts.regions import label_components
+
+    rng = np.random.default_rng(9)
+    mask = (cv2.GaussianBlur(rng.random((90, 120)), (0, 0), 2) > 0.5).astype(np.uint8)
+    mask[0:9, 0:14] = 1  # components on the frame's edges and corner
+    mask[80:90, 100:120] = 1
+    whole = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
+    n, lab, stats = label_components(mask)
+    assert n > 5
+    for i in range(1, n):
+        x0, y0, w, h, _ = (int(v) for v in stats[i])
+        comp = lab[y0 : y0 + h, x0 : x0 + w] == i
+        own = _depth(comp, (y0, x0), mask.shape)
+        np.testing.assert_array_equal(own[comp], whole[y0 : y0 + h, x0 : x0 + w][comp])

@@ -47,7 +47,7 @@ from assurexray.shortcuts.artefact_groups import (
     inside,
 )
 from assurexray.shortcuts.film_levels import normalised, polarity_levels, white_tophat
-from assurexray.shortcuts.patches import find_patches, robust_spread
+from assurexray.shortcuts.patches import find_patches, median, robust_spread
 from assurexray.shortcuts.polarity import frame_depths, in_frame, is_inverted
 from assurexray.shortcuts.regions import label_components
 
@@ -152,7 +152,6 @@ def _components(
     cand = ((th >= min_tophat) & (x >= min_level)).astype(np.uint8)
     n, lab, stats = label_components(cand)
     min_len = max(MIN_GLYPH_PX, MIN_GLYPH_FRACTION * s)
-    dt = cv2.distanceTransform(cand, cv2.DIST_L2, 3)
     out = []
     for i in _plausible(stats, x.shape, min_len):
         x0, y0, w, h, _ = (int(v) for v in stats[i])
@@ -160,7 +159,8 @@ def _components(
         elong = long / max(short, 1)
         sl = np.s_[y0 : y0 + h, x0 : x0 + w]
         comp = lab[sl] == i
-        stroke = 2.0 * float(dt[sl][comp].max())
+        depth = _depth(comp, (y0, x0), x.shape)
+        stroke = 2.0 * float(depth[comp].max())
         if stroke > max_stroke_ratio * long and elong < RULER_ELONGATION:
             continue
         r = max(2, int(round(stroke)))
@@ -173,8 +173,10 @@ def _components(
         if ring.sum() < 4:
             continue
         vals = x[sl][comp]
-        contrast = float(vals.mean() - np.median(x[py0:py1, px0:px1][ring]))
-        core = comp & (dt[sl] >= max(1.5, 0.3 * stroke))
+        contrast = float(vals.mean() - median(x[py0:py1, px0:px1][ring]))
+        if contrast < SATURATED_CONTRAST_SHARE * min_contrast:
+            continue  # too faint even for a saturated glyph (spares the spread below)
+        core = comp & (depth >= max(1.5, 0.3 * stroke))
         core_std = robust_spread(x[sl][core]) if core.sum() >= 4 else 0.0
         if core_std > max_core_std:
             continue
@@ -194,6 +196,17 @@ def _components(
             kind = "ruler"
         out.append(dict(box=(x0, y0, x0 + w, y0 + h), h=h, w=w, kind=kind, lab=i))
     return out, lab
+
+
+def _depth(comp: np.ndarray, corner: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
+    """Distance to the nearest background pixel, on a component's box (``comp`` at
+    ``corner`` of a frame of ``shape``): its own distance transform with one pixel of
+    background around it inside the frame, as OpenCV's on the whole mask gives (any
+    path out of a component leaves it through background)."""
+    (h, w), (y0, x0) = comp.shape, corner
+    pad = (int(y0 > 0), int(y0 + h < shape[0]), int(x0 > 0), int(x0 + w < shape[1]))
+    ring = cv2.copyMakeBorder(comp.astype(np.uint8), *pad, cv2.BORDER_CONSTANT, value=0)
+    return cv2.distanceTransform(ring, cv2.DIST_L2, 3)[pad[0] : pad[0] + h, pad[2] : pad[2] + w]
 
 
 def detect_artefacts(
