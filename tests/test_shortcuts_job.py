@@ -305,7 +305,7 @@ def test_a_cnn_runs_in_channels_last_with_the_same_maps_and_is_restored(models, 
     """The job's faster layout changes no number beyond float rounding, and is undone."""
     import timm
 
-    from assurexray.shortcuts.model_pass import channels_last
+    from assurexray.shortcuts.model_speed import channels_last
 
     model = open_model(ModelOptions(checkpoint=models["shortcut"]), "cpu")
     net = model.checkpoint.model
@@ -323,20 +323,33 @@ def test_a_cnn_runs_in_channels_last_with_the_same_maps_and_is_restored(models, 
     with pytest.raises(RuntimeError), channels_last(net):
         raise RuntimeError("stopped")
     assert stem.data_ptr() == original
-    # the job itself runs every pass in it, and gives the model back as it was
-    layouts: list[bool] = []
-    hook = net.conv_stem.register_forward_pre_hook(
-        lambda module, _: layouts.append(module.weight.is_contiguous())
-    )
-    films = [film(8000 + i, marker=bool(i % 2)) for i in range(6)]
-    data = write_data_set(tmp_path / "data", films, ["Normal", "Benign"] * 3)
-    run(model, _options(tmp_path, data=data, examples=0))
-    hook.remove()
-    assert layouts and not any(layouts) and stem.data_ptr() == original
     vit = timm.create_model("test_vit", pretrained=False, num_classes=3, img_size=32)
     patch = vit.patch_embed.proj.weight
     with channels_last(vit):  # a ViT's weights are mostly not convolutions: left alone
         assert patch.is_contiguous()
+
+
+def test_the_job_runs_its_passes_folded_and_in_channels_last_and_undoes_both(models, tmp_path):
+    model = open_model(ModelOptions(checkpoint=models["shortcut"]), "cpu")
+    net = model.checkpoint.model
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    stem = net.conv_stem.weight.data_ptr()
+    passes: list[tuple[bool, bool]] = []  # (stem folded, stem in channels_last) per pass
+    hook = net.conv_stem.register_forward_pre_hook(
+        lambda m, _: passes.append((m.bias is not None, not m.weight.is_contiguous()))
+    )
+    films = [film(8000 + i, marker=bool(i % 2)) for i in range(6)]
+    data = write_data_set(tmp_path / "data", films, ["Normal", "Benign"] * 3)
+    result = run(model, _options(tmp_path, data=data, examples=0))
+    hook.remove()
+    fast = [p for p in passes if p == (True, True)]  # prediction, removals and controls
+    assert len(fast) >= 3 and len(passes) - len(fast) <= 3  # the probes deciding the folding
+    assert result.report["model_pass"]["batch_norms_folded"] > 0
+    assert result.report["model_pass"]["channels_last"] is True
+    after = net.state_dict()
+    assert after.keys() == before.keys() and net.conv_stem.bias is None
+    assert all(torch.equal(after[k], v) for k, v in before.items())
+    assert net.conv_stem.weight.data_ptr() == stem and "forward" not in vars(net.bn1)
 
 
 def test_a_tumour_label_is_never_an_artefact_label():

@@ -2,7 +2,8 @@
 
 One pass per image through the model (prediction, heatmap of the predicted class, pooled
 features; the next batch's pass, and this batch's re-predictions, run in background threads
-while this one is analysed; a CNN's weights in ``channels_last`` meanwhile),
+while this one is analysed; a CNN's BatchNorms folded into its convolutions and its weights
+in ``channels_last`` meanwhile, :mod:`.model_speed`),
 then per image: artefacts (detected, or the user's LabelMe outlines), attention
 on them, off the anatomy and on the border against a permutation null, and the
 counterfactual (artefacts inpainted, and a control inpainting of the same shapes
@@ -42,7 +43,8 @@ from assurexray.reporting.html_report import PICTURE_SIDE, Pictures, write_pictu
 from assurexray.reporting.render import display_size
 from assurexray.shortcuts.image_analysis import ImageFindings, analyse_image
 from assurexray.shortcuts.inputs import shortcut_records
-from assurexray.shortcuts.model_pass import BatchTap, ModelTap, channels_last, predict_arrays
+from assurexray.shortcuts.model_pass import BatchTap, ModelTap, predict_arrays
+from assurexray.shortcuts.model_speed import SPEED_NOTE, faster_passes
 from assurexray.shortcuts.options import ShortcutsOptions
 from assurexray.shortcuts.result import ShortcutsResult
 
@@ -112,7 +114,10 @@ def run(
             progress("shortcuts", upto, len(paths))
 
     pool = ThreadPoolExecutor(1, thread_name_prefix="assurexray-repredict")
-    with channels_last(model.checkpoint.model), tap, pool as worker:
+    keep = tuple(layer for _, layer in model.explainer.target_layers)
+    size, channels = model.preprocess.image_size, model.preprocess.channels
+    speed = faster_passes(model.checkpoint.model, keep, channels, size)
+    with speed as model_pass, tap, pool as worker:
         stream = explain_batches(
             paths, model.explainer, model.preprocess, options.stream, display_side=DISPLAY_SIDE
         )
@@ -169,6 +174,7 @@ def run(
     feats = np.stack(features) if features and len(features) == len(rows) else None
     report = build_report(table, findings, feats, model, options, tap, failures, interrupted, warn)
     report["timings"]["image_pass"] = image_pass
+    report["model_pass"] = model_pass | {"note": SPEED_NOTE}
     result = ShortcutsResult(report, table, findings, failures, [], interrupted, options.output)
     result.files = write_outputs(result, model, options)
     result.files.append(write_page(result, model, options, pictures))

@@ -15,8 +15,7 @@ falls back to the explainer's scaled maps, and the report says so (``heatmap_sca
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,34 +148,3 @@ def predict_arrays(
         tap.active = True
     n_classes = len(model.class_names)
     return np.concatenate(out) if out else np.zeros((0, n_classes), np.float32)
-
-
-@contextmanager
-def channels_last(net: nn.Module) -> Iterator[None]:
-    """A convolutional network's ``Conv2d`` weights in ``channels_last`` meanwhile.
-
-    Each converted weight gets its own tensor back afterwards (also on an error or
-    Ctrl-C), so nothing else about the model changes. In ``bench_shortcuts.py`` an
-    EfficientNet-B0's prediction runs 1.35-1.45x faster so on 2 CPU cores, and the maps
-    and probabilities agree with the usual layout's to float rounding (tested). A
-    network that is not mostly ``Conv2d`` weights (a ViT), and weights on a device other
-    than the CPU or CUDA, are left as they are.
-    """
-    weights = {
-        id(m.weight): m.weight
-        for m in net.modules()
-        if isinstance(m, nn.Conv2d) and not nn.parameter.is_lazy(m.weight)
-    }
-    total = sum(p.numel() for p in net.parameters() if not nn.parameter.is_lazy(p))
-    chosen = []
-    if 2 * sum(w.numel() for w in weights.values()) > total:
-        chosen = [w for w in weights.values() if w.device.type in ("cpu", "cuda")]
-    converted: list[tuple[torch.Tensor, torch.Tensor]] = []  # (weight, its own tensor)
-    try:
-        for w in chosen:
-            converted.append((w, w.data))
-            w.data = w.data.contiguous(memory_format=torch.channels_last)
-        yield
-    finally:
-        for w, own in converted:
-            w.data = own

@@ -1,0 +1,224 @@
+"""Faster model passes for the shortcut job, undone afterwards.
+
+The job runs every image through the network three times (the prediction, its artefacts
+removed, the control), so the forward pass is most of its cost. Two changes make it
+cheaper without changing what the network computes, and each is undone when the job ends
+(also on an error or Ctrl-C):
+
+* :func:`folded_batch_norms`: a BatchNorm in eval mode is an affine map per channel, so
+  the convolution feeding it can absorb it (``torch.nn.utils.fusion.fuse_conv_bn_weights``)
+  and the BatchNorm is skipped (``bench_shortcuts.py`` times a prediction with and
+  without both changes);
+* :func:`channels_last`: the ``Conv2d`` weights in the layout oneDNN's CPU kernels prefer.
+
+Both change the network's outputs only by float rounding (the folding is checked on a
+probe input before it is used, and undone when the outputs disagree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+#: What the report says about the model passes.
+SPEED_NOTE = (
+    "during the job, where the network allows, BatchNorms are folded into the convolution "
+    "before them and convolution weights are in channels_last (both undone afterwards); "
+    "outputs agree with the unchanged network's to float rounding"
+)
+#: Largest difference allowed between the folded and unfolded network's outputs on the
+#: probe, relative to the outputs' largest magnitude (float rounding is about 1e-6).
+FOLD_TOLERANCE = 1e-4
+
+
+@contextmanager
+def folded_batch_norms(
+    net: nn.Module, probe: torch.Tensor, keep: tuple[nn.Module, ...] = ()
+) -> Iterator[int]:
+    """Fold each eval-mode BatchNorm that reads a convolution's output into it, meanwhile.
+
+    Pairs are found by running ``probe`` through the network: a ``BatchNorm2d`` (or timm's
+    ``BatchNormAct2d``) in eval mode whose input is the very tensor a ``Conv2d`` returned. The
+    convolutions in ``keep`` (the Grad-CAM layers: their output would change meaning) and
+    weights shared by two layers are left alone. The folded network must give the same
+    outputs on ``probe`` to :data:`FOLD_TOLERANCE`, else nothing is folded (a convolution
+    whose output is also read elsewhere, for instance).
+
+    Yields:
+        The number of BatchNorms folded (0: the network runs unchanged).
+    """
+    pairs = _conv_norm_pairs(net, probe, keep)
+    undo: list[Callable[[], None]] = []
+    try:
+        if pairs:
+            with torch.inference_mode():
+                before = net(probe)
+            for conv, norm in pairs:
+                undo.append(_fold(conv, norm))
+            with torch.inference_mode():
+                after = net(probe)
+            if not _agree(before, after):
+                _undo(undo)
+                pairs = []
+        yield len(pairs)
+    finally:
+        _undo(undo)
+
+
+@contextmanager
+def faster_passes(
+    net: nn.Module, keep: tuple[nn.Module, ...], channels: int, image_size: int
+) -> Iterator[dict[str, Any]]:
+    """:func:`folded_batch_norms` (probed on one seeded random input of the network's
+    size), then :func:`channels_last`; yields what was done, for the report."""
+    weight = next(net.parameters(), torch.zeros(0))
+    generator = torch.Generator().manual_seed(0)
+    probe = torch.randn(1, channels, image_size, image_size, generator=generator)
+    probe = probe.to(device=weight.device, dtype=weight.dtype)
+    with folded_batch_norms(net, probe, keep) as folded, channels_last(net) as converted:
+        yield {"batch_norms_folded": folded, "channels_last": converted}
+
+
+@contextmanager
+def channels_last(net: nn.Module) -> Iterator[bool]:
+    """A convolutional network's ``Conv2d`` weights in ``channels_last`` meanwhile.
+
+    Each converted weight gets its own tensor back afterwards (also on an error or
+    Ctrl-C), so nothing else about the model changes. ``bench_shortcuts.py`` times an
+    EfficientNet-B0's prediction so; the maps and probabilities agree with the usual
+    layout's to float rounding (tested). A network that is not mostly ``Conv2d`` weights
+    (a ViT), and weights on a device other than the CPU or CUDA, are left as they are.
+
+    Yields:
+        Whether any weight was converted.
+    """
+    weights = {
+        id(m.weight): m.weight
+        for m in net.modules()
+        if isinstance(m, nn.Conv2d) and not nn.parameter.is_lazy(m.weight)
+    }
+    total = sum(p.numel() for p in net.parameters() if not nn.parameter.is_lazy(p))
+    chosen = []
+    if 2 * sum(w.numel() for w in weights.values()) > total:
+        chosen = [w for w in weights.values() if w.device.type in ("cpu", "cuda")]
+    converted: list[tuple[torch.Tensor, torch.Tensor]] = []  # (weight, its own tensor)
+    try:
+        for w in chosen:
+            converted.append((w, w.data))
+            w.data = w.data.contiguous(memory_format=torch.channels_last)
+        yield bool(converted)
+    finally:
+        for w, own in converted:
+            w.data = own
+
+
+def _undo(undo: list[Callable[[], None]]) -> None:
+    while undo:
+        undo.pop()()
+
+
+def _agree(before: Any, after: Any) -> bool:
+    """Same shape and values to :data:`FOLD_TOLERANCE` of the largest magnitude."""
+    if not (isinstance(before, torch.Tensor) and isinstance(after, torch.Tensor)):
+        return False
+    if before.shape != after.shape or not torch.isfinite(after).all():
+        return False
+    scale = float(before.abs().max()) if before.numel() else 0.0
+    return bool((before - after).abs().max() <= FOLD_TOLERANCE * max(scale, 1.0))
+
+
+def _foldable_norm(module: nn.Module) -> bool:
+    """A BatchNorm in eval mode with running statistics, whose forward we can replace."""
+    from timm.layers import BatchNormAct2d
+
+    return (
+        type(module) in (nn.BatchNorm2d, BatchNormAct2d)
+        and not module.training
+        and getattr(module, "running_mean", None) is not None
+        and getattr(module, "running_var", None) is not None
+    )
+
+
+def _conv_norm_pairs(
+    net: nn.Module, probe: torch.Tensor, keep: tuple[nn.Module, ...]
+) -> list[tuple[nn.Conv2d, nn.Module]]:
+    """``(conv, norm)`` pairs where the norm, called next, reads the conv's output tensor."""
+    last: list[Any] = [None, None]  # the latest Conv2d and its output (one tensor held)
+    found: list[tuple[nn.Conv2d, nn.Module]] = []
+    calls: dict[nn.Module, int] = {}
+
+    def on_conv(module: nn.Module, _: Any, output: Any) -> None:
+        last[:] = [module, output]
+
+    def on_norm(module: nn.Module, args: tuple[Any, ...]) -> None:
+        calls[module] = calls.get(module, 0) + 1
+        if args and last[1] is not None and args[0] is last[1]:
+            found.append((last[0], module))
+        last[:] = [None, None]
+
+    shared: dict[int, int] = {}
+    handles = []
+    for module in net.modules():
+        if type(module) is nn.Conv2d and not nn.parameter.is_lazy(module.weight):
+            shared[id(module.weight)] = shared.get(id(module.weight), 0) + 1
+            handles.append(module.register_forward_hook(on_conv))
+        elif _foldable_norm(module):
+            handles.append(module.register_forward_pre_hook(on_norm))
+    try:
+        with torch.inference_mode():
+            net(probe)
+    except RuntimeError:  # the job's own passes will say what is wrong with the network
+        found.clear()
+    finally:
+        for handle in handles:
+            handle.remove()
+    convs = [conv for conv, _ in found]
+    return [
+        (conv, norm)
+        for conv, norm in found
+        if calls[norm] == 1  # each module used once in the pass: one fold, one meaning
+        and convs.count(conv) == 1
+        and shared[id(conv.weight)] == 1
+        and not any(conv is k for k in keep)
+    ]
+
+
+def _fold(conv: nn.Conv2d, norm: Any) -> Callable[[], None]:
+    """Fold ``norm`` into ``conv`` and skip it; returns what undoes both."""
+    weight, bias = conv.weight.data, conv.bias
+    own_bias = None if bias is None else bias.data
+    with torch.no_grad():
+        fused_w, fused_b = fuse_conv_bn_weights(
+            weight, own_bias, norm.running_mean, norm.running_var, norm.eps, norm.weight,
+            norm.bias,
+        )  # fmt: skip
+    conv.weight.data = fused_w.data
+    if bias is None:
+        conv.bias = nn.Parameter(fused_b.data, requires_grad=conv.weight.requires_grad)
+    else:
+        bias.data = fused_b.data
+    # timm's BatchNormAct2d normalises, then drops and activates: those two stay
+    norm.forward = _identity if type(norm) is nn.BatchNorm2d else _then(norm.drop, norm.act)
+
+    def undo() -> None:
+        del norm.forward
+        conv.weight.data = weight
+        if bias is None or own_bias is None:
+            conv.bias = None
+        else:
+            bias.data = own_bias
+
+    return undo
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def _then(first: nn.Module, second: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda x: second(first(x))
