@@ -216,29 +216,35 @@ def random_placements(
     that do not overlap.
     """
     crops, union = _shapes(mask_shapes)
-    free = allowed.astype(bool) & ~union
+    free = (allowed.astype(bool) & ~union).ravel()
     where = np.flatnonzero(free)
-    H, W = free.shape
+    H, W = union.shape
     out: list[list[Placement]] = []
     if not crops or where.size == 0:
         return out
+    # each crop's pixels as offsets from its top-left corner in the flattened frame
+    offsets = [(ys * W + xs) for ys, xs in (np.nonzero(c) for c in crops)]
+    placed = np.zeros(H * W, bool)  # this draw's shapes; cleared after each draw
     for _ in range(n):
-        placed = np.zeros((H, W), bool)
         draw: list[Placement] = []
-        for crop in crops:
+        taken: list[np.ndarray] = []
+        for crop, offset in zip(crops, offsets, strict=True):
             ch, cw = crop.shape
             for _try in range(max_tries):
                 y, x = divmod(int(where[rng.integers(where.size)]), W)
                 y0, x0 = y - ch // 2, x - cw // 2
                 if y0 < 0 or x0 < 0 or y0 + ch > H or x0 + cw > W:
                     continue
-                sl = np.s_[y0 : y0 + ch, x0 : x0 + cw]
-                if free[sl][crop].all() and not placed[sl][crop].any():
-                    placed[sl] |= crop
+                pixels = offset + (y0 * W + x0)
+                if free[pixels].all() and not (taken and placed[pixels].any()):
+                    placed[pixels] = True
+                    taken.append(pixels)
                     draw.append((y0, x0, crop))
                     break
             else:
                 break
+        for pixels in taken:
+            placed[pixels] = False
         if len(draw) == len(crops):
             out.append(draw)
     return out
