@@ -192,7 +192,8 @@ def test_bare_images_unreadable_file_no_artefacts_and_user_outlines(models, tmp_
     assert by_image["f0.png"]["kinds"] == ["marker"]  # the tumour outline is not an artefact
     assert by_image["f0.png"]["boxes"] == [[0, 0, 31, 31]]
     assert by_image["f5.png"]["kinds"] == []  # no marker: none found
-    rows = list(csv.DictReader(open(tmp_path / "out" / "shortcuts.csv")))
+    with open(tmp_path / "out" / "shortcuts.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
     assert len(rows) == 7 and sum(bool(r["error"]) for r in rows) == 1
 
 
