@@ -91,3 +91,79 @@ def test_kept_layers_and_training_norms_are_left_alone() -> None:
     net.train()
     with folded_batch_norms(net, probe()) as n:
         assert n == 0  # training statistics are not a fixed map
+
+
+class Wrapped(nn.Module):
+    """A layer holding a convolution whose BatchNorm lies outside it, and an in-place
+    ReLU between another convolution and its BatchNorm."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1))
+        self.bn = nn.BatchNorm2d(4)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(4)
+        self.conv3 = nn.Conv2d(4, 4, 1)
+        self.bn3 = nn.BatchNorm2d(4)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.bn(self.layer(x))
+        y = self.bn2(torch.relu_(self.conv2(y)))  # in place: bn2 reads a changed tensor
+        return self.head(self.bn3(self.conv3(y)).mean(dim=(2, 3)))
+
+
+def wrapped() -> Wrapped:
+    net = Wrapped().eval()
+    for bn in (net.bn, net.bn2, net.bn3):
+        bn.running_mean.fill_(0.3)
+        bn.running_var.fill_(2.0)
+    return net
+
+
+def test_a_kept_layer_keeps_its_output_and_in_place_steps_are_not_folded() -> None:
+    net, x = wrapped(), probe(16)
+    kept_weight = net.layer[0].weight.clone()
+    with torch.no_grad():
+        inner, logits = net.layer(x), net(x)
+    with folded_batch_norms(net, x, keep=(net.layer,)) as n, torch.no_grad():
+        assert n == 1 and net.conv3.bias is not None  # only conv3 -> bn3
+        assert torch.equal(net.layer[0].weight, kept_weight)
+        assert torch.equal(net.layer(x), inner)
+        torch.testing.assert_close(net(x), logits)
+    with folded_batch_norms(net, x) as n:
+        assert n == 2  # the wrapped convolution too, once nothing keeps it
+
+
+def test_an_interruption_while_folding_leaves_the_network_as_it_was(monkeypatch) -> None:
+    import assurexray.shortcuts.model_speed as speed
+
+    net = trained_looking()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    calls = []
+    real = speed.partial
+
+    def interrupted(*args):
+        calls.append(args)
+        if len(calls) == 3:  # the third BatchNorm: its convolution is already changed
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(speed, "partial", interrupted)
+    with pytest.raises(KeyboardInterrupt), folded_batch_norms(net, probe()):
+        pass
+    after = net.state_dict()
+    assert len(calls) == 3 and after.keys() == before.keys()
+    assert all(torch.equal(after[k], v) for k, v in before.items())
+    assert not any("forward" in vars(m) for m in net.modules())
+
+
+def test_modules_with_hooks_or_their_own_forward_are_left_alone() -> None:
+    net = trained_looking()
+    own = net.bn1.forward
+    net.bn1.forward = own  # an instance forward, as wrappers add
+    seen = []
+    net.conv_head.register_forward_hook(lambda *args: seen.append(1))
+    with folded_batch_norms(net, probe()) as n:
+        assert n > 0 and net.conv_stem.bias is None and net.conv_head.bias is None
+    assert vars(net.bn1)["forward"] is own and seen

@@ -334,10 +334,11 @@ def test_the_job_runs_its_passes_folded_and_in_channels_last_and_undoes_both(mod
     model = open_model(ModelOptions(checkpoint=models["shortcut"]), "cpu")
     net = model.checkpoint.model
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    stem = net.conv_stem.weight.data_ptr()
+    stem_weight = net.conv_stem.weight.data_ptr()
     passes: list[tuple[bool, bool]] = []  # (stem folded, stem in channels_last) per pass
-    hook = net.conv_stem.register_forward_pre_hook(
-        lambda m, _: passes.append((m.bias is not None, not m.weight.is_contiguous()))
+    stem = net.conv_stem  # watched from the next layer: a hooked layer would not be folded
+    hook = net.blocks.register_forward_pre_hook(
+        lambda m, _: passes.append((stem.bias is not None, not stem.weight.is_contiguous()))
     )
     films = [film(8000 + i, marker=bool(i % 2)) for i in range(6)]
     data = write_data_set(tmp_path / "data", films, ["Normal", "Benign"] * 3)
@@ -350,7 +351,7 @@ def test_the_job_runs_its_passes_folded_and_in_channels_last_and_undoes_both(mod
     after = net.state_dict()
     assert after.keys() == before.keys() and net.conv_stem.bias is None
     assert all(torch.equal(after[k], v) for k, v in before.items())
-    assert net.conv_stem.weight.data_ptr() == stem and "forward" not in vars(net.bn1)
+    assert stem.weight.data_ptr() == stem_weight and "forward" not in vars(net.bn1)
 
 
 def test_a_tumour_label_is_never_an_artefact_label():

@@ -11,14 +11,17 @@ cheaper without changing what the network computes, and each is undone when the 
   without both changes);
 * :func:`channels_last`: the ``Conv2d`` weights in the layout oneDNN's CPU kernels prefer.
 
-Both change the network's outputs only by float rounding (the folding is checked on a
-probe input before it is used, and undone when the outputs disagree).
+Both change the network's outputs only by float rounding. The folding is checked on a
+probe input before it is used (the output, and the Grad-CAM layer's, to
+:data:`FOLD_TOLERANCE`) and undone when they disagree: on CUDA, where convolutions may
+run in TF32, that can leave the network unfolded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import torch
@@ -29,7 +32,8 @@ from torch.nn.utils.fusion import fuse_conv_bn_weights
 SPEED_NOTE = (
     "during the job, where the network allows, BatchNorms are folded into the convolution "
     "before them and convolution weights are in channels_last (both undone afterwards); "
-    "outputs agree with the unchanged network's to float rounding"
+    "on a probe input the folded network's output and its Grad-CAM layer's agree with the "
+    "unchanged network's to 1e-4 of their largest value, else nothing is folded"
 )
 #: Largest difference allowed between the folded and unfolded network's outputs on the
 #: probe, relative to the outputs' largest magnitude (float rounding is about 1e-6).
@@ -43,11 +47,13 @@ def folded_batch_norms(
     """Fold each eval-mode BatchNorm that reads a convolution's output into it, meanwhile.
 
     Pairs are found by running ``probe`` through the network: a ``BatchNorm2d`` (or timm's
-    ``BatchNormAct2d``) in eval mode whose input is the very tensor a ``Conv2d`` returned. The
-    convolutions in ``keep`` (the Grad-CAM layers: their output would change meaning) and
-    weights shared by two layers are left alone. The folded network must give the same
-    outputs on ``probe`` to :data:`FOLD_TOLERANCE`, else nothing is folded (a convolution
-    whose output is also read elsewhere, for instance).
+    ``BatchNormAct2d``) in eval mode that is called right after a ``Conv2d`` on the very
+    tensor it returned, unchanged. Left alone: a pair that would change the output of a
+    layer in ``keep`` (the Grad-CAM layers: a convolution inside one whose BatchNorm lies
+    outside it), modules called twice, shared weights, and modules carrying hooks or a
+    forward of their own. The folded network's output, and each kept layer's, must match
+    the unfolded one's on ``probe`` to :data:`FOLD_TOLERANCE` of their largest magnitude,
+    else nothing is folded (a convolution whose output is also read elsewhere, say).
 
     Yields:
         The number of BatchNorms folded (0: the network runs unchanged).
@@ -56,18 +62,31 @@ def folded_batch_norms(
     undo: list[Callable[[], None]] = []
     try:
         if pairs:
-            with torch.inference_mode():
-                before = net(probe)
+            before = _outputs(net, probe, keep)
             for conv, norm in pairs:
-                undo.append(_fold(conv, norm))
-            with torch.inference_mode():
-                after = net(probe)
-            if not _agree(before, after):
+                _fold(conv, norm, undo)
+            if not all(map(_agree, before, _outputs(net, probe, keep))):
                 _undo(undo)
                 pairs = []
         yield len(pairs)
     finally:
         _undo(undo)
+
+
+def _outputs(net: nn.Module, probe: torch.Tensor, keep: tuple[nn.Module, ...]) -> list[Any]:
+    """The network's output on ``probe`` and each kept layer's."""
+    seen: list[Any] = [None] * len(keep)
+
+    def hook(index: int) -> Callable[..., None]:
+        return lambda module, args, output: seen.__setitem__(index, output)
+
+    handles = [layer.register_forward_hook(hook(i)) for i, layer in enumerate(keep)]
+    try:
+        with torch.no_grad():
+            return [net(probe), *seen]
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 @contextmanager
@@ -123,13 +142,19 @@ def _undo(undo: list[Callable[[], None]]) -> None:
 
 
 def _agree(before: Any, after: Any) -> bool:
-    """Same shape and values to :data:`FOLD_TOLERANCE` of the largest magnitude."""
+    """Same shape and values to :data:`FOLD_TOLERANCE` of the largest magnitude (a layer
+    that returned no tensor must return none again)."""
     if not (isinstance(before, torch.Tensor) and isinstance(after, torch.Tensor)):
-        return False
+        return before is None and after is None
     if before.shape != after.shape or not torch.isfinite(after).all():
         return False
     scale = float(before.abs().max()) if before.numel() else 0.0
     return bool((before - after).abs().max() <= FOLD_TOLERANCE * max(scale, 1.0))
+
+
+def _untouched(module: nn.Module) -> bool:
+    """No hooks and no forward of its own: nothing else watches or replaces its pass."""
+    return not (module._forward_hooks or module._forward_pre_hooks or "forward" in vars(module))
 
 
 def _foldable_norm(module: nn.Module) -> bool:
@@ -141,57 +166,79 @@ def _foldable_norm(module: nn.Module) -> bool:
         and not module.training
         and getattr(module, "running_mean", None) is not None
         and getattr(module, "running_var", None) is not None
+        and _untouched(module)
     )
 
 
 def _conv_norm_pairs(
     net: nn.Module, probe: torch.Tensor, keep: tuple[nn.Module, ...]
 ) -> list[tuple[nn.Conv2d, nn.Module]]:
-    """``(conv, norm)`` pairs where the norm, called next, reads the conv's output tensor."""
-    last: list[Any] = [None, None]  # the latest Conv2d and its output (one tensor held)
+    """``(conv, norm)`` pairs: the norm, called next, reads the conv's output unchanged."""
+    norms = [m for m in net.modules() if _foldable_norm(m)]
+    convs = [
+        m
+        for m in net.modules()
+        if type(m) is nn.Conv2d and not nn.parameter.is_lazy(m.weight) and _untouched(m)
+    ]
+    if not norms or not convs:
+        return []
+    last: list[Any] = [None, None, -1]  # the latest Conv2d, its output and that's version
     found: list[tuple[nn.Conv2d, nn.Module]] = []
     calls: dict[nn.Module, int] = {}
 
     def on_conv(module: nn.Module, _: Any, output: Any) -> None:
-        last[:] = [module, output]
+        calls[module] = calls.get(module, 0) + 1
+        version = output._version if isinstance(output, torch.Tensor) else -1
+        last[:] = [module, output, version]
 
     def on_norm(module: nn.Module, args: tuple[Any, ...]) -> None:
         calls[module] = calls.get(module, 0) + 1
-        if args and last[1] is not None and args[0] is last[1]:
+        x = args[0] if args else None
+        if x is not None and x is last[1] and x._version == last[2]:  # no in-place op between
             found.append((last[0], module))
-        last[:] = [None, None]
+        last[:] = [None, None, -1]
 
-    shared: dict[int, int] = {}
-    handles = []
-    for module in net.modules():
-        if type(module) is nn.Conv2d and not nn.parameter.is_lazy(module.weight):
-            shared[id(module.weight)] = shared.get(id(module.weight), 0) + 1
-            handles.append(module.register_forward_hook(on_conv))
-        elif _foldable_norm(module):
-            handles.append(module.register_forward_pre_hook(on_norm))
+    handles = [c.register_forward_hook(on_conv) for c in convs]
+    handles += [n.register_forward_pre_hook(on_norm) for n in norms]
     try:
-        with torch.inference_mode():
+        with torch.no_grad():  # not inference mode: in-place changes must count versions
             net(probe)
     except RuntimeError:  # the job's own passes will say what is wrong with the network
         found.clear()
     finally:
         for handle in handles:
             handle.remove()
-    convs = [conv for conv, _ in found]
+    weights = [id(c.weight) for c in convs]
     return [
         (conv, norm)
         for conv, norm in found
-        if calls[norm] == 1  # each module used once in the pass: one fold, one meaning
-        and convs.count(conv) == 1
-        and shared[id(conv.weight)] == 1
-        and not any(conv is k for k in keep)
+        if calls[conv] == calls[norm] == 1  # one call each: one fold, one meaning
+        and weights.count(id(conv.weight)) == 1
+        and not any(_changes(k, conv, norm) for k in keep)
     ]
 
 
-def _fold(conv: nn.Conv2d, norm: Any) -> Callable[[], None]:
-    """Fold ``norm`` into ``conv`` and skip it; returns what undoes both."""
+def _changes(layer: nn.Module, conv: nn.Module, norm: nn.Module) -> bool:
+    """Folding would change ``layer``'s output: the conv is in it, the norm is not."""
+    inside = set(map(id, layer.modules()))
+    return id(conv) in inside and id(norm) not in inside
+
+
+def _fold(conv: nn.Conv2d, norm: Any, undo: list[Callable[[], None]]) -> None:
+    """Fold ``norm`` into ``conv`` and skip it; what undoes both goes on ``undo`` first, so
+    an interruption halfway leaves nothing changed behind."""
     weight, bias = conv.weight.data, conv.bias
     own_bias = None if bias is None else bias.data
+
+    def restore() -> None:
+        vars(norm).pop("forward", None)
+        conv.weight.data = weight
+        if bias is None or own_bias is None:
+            conv.bias = None
+        else:
+            bias.data = own_bias
+
+    undo.append(restore)
     with torch.no_grad():
         fused_w, fused_b = fuse_conv_bn_weights(
             weight, own_bias, norm.running_mean, norm.running_var, norm.eps, norm.weight,
@@ -203,22 +250,13 @@ def _fold(conv: nn.Conv2d, norm: Any) -> Callable[[], None]:
     else:
         bias.data = fused_b.data
     # timm's BatchNormAct2d normalises, then drops and activates: those two stay
-    norm.forward = _identity if type(norm) is nn.BatchNorm2d else _then(norm.drop, norm.act)
-
-    def undo() -> None:
-        del norm.forward
-        conv.weight.data = weight
-        if bias is None or own_bias is None:
-            conv.bias = None
-        else:
-            bias.data = own_bias
-
-    return undo
+    plain = type(norm) is nn.BatchNorm2d
+    vars(norm)["forward"] = _identity if plain else partial(_then, norm.drop, norm.act)
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def _then(first: nn.Module, second: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    return lambda x: second(first(x))
+def _then(first: nn.Module, second: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return second(first(x))
