@@ -182,7 +182,7 @@ def _conv_norm_pairs(
     ]
     if not norms or not convs:
         return []
-    last: list[Any] = [None, None, -1]  # the latest Conv2d, its output and that's version
+    last: list[Any] = [None, None, -1]  # the latest Conv2d, its output and its version
     found: list[tuple[nn.Conv2d, nn.Module]] = []
     calls: dict[nn.Module, int] = {}
 
