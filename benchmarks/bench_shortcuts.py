@@ -82,9 +82,7 @@ def main() -> dict:
             pass
 
     def predict_fast() -> None:
-        net, config = model.checkpoint.model, model.preprocess
-        keep = tuple(layer for _, layer in model.explainer.target_layers)
-        with faster_passes(net, keep, config.channels, config.image_size):
+        with faster_passes(model):
             predict()
 
     stages: list[dict[str, float]] = []

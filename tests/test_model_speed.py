@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from assurexray.explain.explainer import Explainer
+from assurexray.imaging.preprocess import PreprocessConfig
 from assurexray.models.model import build_model
 from assurexray.shortcuts.model_speed import faster_passes, folded_batch_norms
 
@@ -37,8 +40,10 @@ def test_folded_network_gives_the_same_maps_and_scores_and_is_given_back(arch) -
     x = torch.randn(3, 3, 64, 64, generator=torch.Generator().manual_seed(3))
     usual = explainer.explain(x)
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    keep = tuple(layer for _, layer in explainer.target_layers)
-    with faster_passes(net, keep, 3, 64) as done:
+    config = PreprocessConfig(image_size=64)
+    opened = SimpleNamespace(checkpoint=SimpleNamespace(model=net), preprocess=config,
+                             explainer=explainer)  # fmt: skip
+    with faster_passes(opened) as done:
         folded = explainer.explain(x)
     assert done["batch_norms_folded"] > 5 and done["channels_last"]
     np.testing.assert_allclose(folded.probabilities, usual.probabilities, atol=1e-5)

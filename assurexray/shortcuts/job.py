@@ -114,10 +114,7 @@ def run(
             progress("shortcuts", upto, len(paths))
 
     pool = ThreadPoolExecutor(1, thread_name_prefix="assurexray-repredict")
-    keep = tuple(layer for _, layer in model.explainer.target_layers)
-    size, channels = model.preprocess.image_size, model.preprocess.channels
-    speed = faster_passes(model.checkpoint.model, keep, channels, size)
-    with speed as model_pass, tap, pool as worker:
+    with faster_passes(model) as model_pass, tap, pool as worker:
         stream = explain_batches(
             paths, model.explainer, model.preprocess, options.stream, display_side=DISPLAY_SIDE
         )

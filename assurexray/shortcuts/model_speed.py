@@ -28,6 +28,8 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
+from assurexray.engine.model_opening import OpenedModel
+
 #: What the report says about the model passes.
 SPEED_NOTE = (
     "during the job, where the network allows, BatchNorms are folded into the convolution "
@@ -90,15 +92,16 @@ def _outputs(net: nn.Module, probe: torch.Tensor, keep: tuple[nn.Module, ...]) -
 
 
 @contextmanager
-def faster_passes(
-    net: nn.Module, keep: tuple[nn.Module, ...], channels: int, image_size: int
-) -> Iterator[dict[str, Any]]:
-    """:func:`folded_batch_norms` (probed on one seeded random input of the network's
-    size), then :func:`channels_last`; yields what was done, for the report."""
+def faster_passes(model: OpenedModel) -> Iterator[dict[str, Any]]:
+    """The job's passes: :func:`folded_batch_norms` (probed on one seeded random input of
+    the network's size, the explainer's layers kept), then :func:`channels_last`; yields
+    what was done, for the report."""
+    net, config = model.checkpoint.model, model.preprocess
+    keep = tuple(layer for _, layer in model.explainer.target_layers)
     weight = next(net.parameters(), torch.zeros(0))
     generator = torch.Generator().manual_seed(0)
-    probe = torch.randn(1, channels, image_size, image_size, generator=generator)
-    probe = probe.to(device=weight.device, dtype=weight.dtype)
+    size = (1, config.channels, config.image_size, config.image_size)
+    probe = torch.randn(size, generator=generator).to(device=weight.device, dtype=weight.dtype)
     with folded_batch_norms(net, probe, keep) as folded, channels_last(net) as converted:
         yield {"batch_norms_folded": folded, "channels_last": converted}
 
